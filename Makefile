@@ -1,0 +1,38 @@
+# loraqa — make setup | build | test | demo | reference | bench | fuzz
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/loraqa
+REF_VENV := .venv-ref
+export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
+
+.PHONY: all setup build test test-go test-ref reference demo bench fuzz clean doctor
+
+all: build
+
+## setup: find LibTorch (LIBTORCH, else Debian's libtorch-dev), install a fast BLAS,
+## and generate the project-local gotch copy + go.work. Re-runs only when LibTorch changes.
+setup:
+	GOWORK=off $(GO) run ./scripts/setup
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/loraqa
+
+doctor: build
+	$(BIN) doctor
+
+## reference: the Python reference (HF transformers 4.30.2 + PEFT 0.6.2 on Debian's torch) in $(REF_VENV)
+reference:
+	scripts/setup-reference.sh $(REF_VENV)
+
+## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference.
+test: build reference
+	LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} $(GO) test -count=1 -timeout 40m ./...
+
+demo: build
+	scripts/demo.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf bin .build go.work go.work.sum

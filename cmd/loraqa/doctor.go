@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/loraqa/loraqa/torch"
+)
+
+func init() {
+	register("doctor", "report Go, LibTorch, CUDA, devices and the BLAS in use", runDoctor)
+}
+
+func runDoctor(ctx context.Context, args []string) error {
+	fs := newFlags("doctor", "[--json]")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	info := torch.Info()
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	fmt.Printf("go               %s\n", info.GoVersion)
+	fmt.Printf("libtorch         %s (%s)\n", info.LibTorch, info.LibTorchLib)
+	fmt.Printf("cuda build       %v\n", info.CUDABuild)
+	fmt.Printf("cuda available   %v\n", info.CUDAAvailable)
+	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))
+	fmt.Printf("threads          %d\n", info.Threads)
+	fmt.Printf("stubbed funcs    %d (gotch wrappers this LibTorch lacks)\n", info.Stubbed)
+	blas := strings.Join(info.BLAS, ", ")
+	if blas == "" {
+		blas = "(none mapped)"
+	}
+	fmt.Printf("blas             %s\n", blas)
+	for _, b := range info.BLAS {
+		if strings.HasSuffix(b, "/libblas.so.3") && !strings.Contains(b, "openblas") && !strings.Contains(b, "blis") && !strings.Contains(b, "mkl") {
+			fmt.Println("warning: the reference (netlib) BLAS is loaded: GEMM is ~40x slower; install libopenblas0-pthread")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up the Python reference environment (HF transformers 4.30.2 + PEFT 0.6.2 on
+# Debian's python3-torch 1.13.1) in a git-ignored venv, .venv-ref/. Idempotent.
+# Usage: scripts/setup-reference.sh [VENV_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${1:-.venv-ref}
+STAMP="$VENV/.loraqa-reference-ok"
+PINS="transformers==4.30.2 tokenizers==0.13.3 safetensors==0.3.3 huggingface-hub==0.16.4 accelerate==0.21.0"
+
+log() { echo "setup-reference: $*" >&2; }
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PINS peft==0.6.2" ]; then
+  log "ok ($VENV already set up)"; exit 0
+fi
+
+SYSPY=/usr/bin/python3
+if ! "$SYSPY" -c 'import torch' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian's python3-torch (PyTorch 1.13.1, CPU)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-torch python3-venv python3-pip libopenblas0-pthread >/dev/null
+  else
+    log "error: $SYSPY cannot import torch; install python3-torch (apt-get install python3-torch python3-venv) and run again"
+    exit 1
+  fi
+fi
+"$SYSPY" -c 'import venv, ensurepip' 2>/dev/null || {
+  if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else log "error: python3-venv is missing"; exit 1; fi
+}
+
+[ -x "$VENV/bin/python" ] || "$SYSPY" -m venv --system-site-packages "$VENV"
+PY="$VENV/bin/python"
+log "installing $PINS peft==0.6.2 into $VENV"
+"$PY" -m pip install -q --disable-pip-version-check $PINS 'numpy<2' 'pyyaml' 'psutil' 'packaging' 'tqdm' 'regex' 'requests' 'filelock'
+# PEFT without deps: Debian's torch calls itself 1.13.0a0, which pip does not count as >=1.13.0.
+"$PY" -m pip install -q --disable-pip-version-check --no-deps peft==0.6.2
+HF_HUB_OFFLINE=1 "$PY" -c 'import torch, transformers, peft; print("reference:", "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)'
+echo "$PINS peft==0.6.2" > "$STAMP"

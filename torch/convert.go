@@ -1,0 +1,71 @@
+package torch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Float32Bytes is the little-endian byte form of v.
+func Float32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+// FromFloat32 makes a float32 tensor of the given shape on dev, converted to dtype.
+func FromFloat32(v []float32, shape []int64, dtype gotch.DType, dev gotch.Device) (*ts.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		n *= d
+	}
+	if n != int64(len(v)) {
+		return nil, fmt.Errorf("%d values do not fill shape %v", len(v), shape)
+	}
+	var t *ts.Tensor
+	var err error
+	if len(v) == 0 {
+		t = ts.MustZeros(shape, gotch.Float, gotch.CPU)
+	} else {
+		t, err = ts.OfDataSize(Float32Bytes(v), shape, gotch.Float)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if dtype != gotch.Float {
+		t = t.MustTotype(dtype, true)
+	}
+	if dev != gotch.CPU {
+		t = t.MustTo(dev, true)
+	}
+	return t, nil
+}
+
+// FromInt64 makes an int64 tensor of the given shape on dev.
+func FromInt64(v []int64, shape []int64, dev gotch.Device) *ts.Tensor {
+	t := ts.MustOfSlice(v).MustView(shape, true)
+	if dev != gotch.CPU {
+		t = t.MustTo(dev, true)
+	}
+	return t
+}
+
+// ToFloat32 copies t (any float dtype, any device) into a new []float32.
+func ToFloat32(t *ts.Tensor) []float32 {
+	c := t.MustDetach(false).MustTotype(gotch.Float, true).MustTo(gotch.CPU, true).MustContiguous(true)
+	defer c.MustDrop()
+	n := int(c.Numel())
+	v := make([]float32, n)
+	if n > 0 {
+		c.MustCopyData(v, uint(n))
+	}
+	return v
+}

@@ -1,0 +1,65 @@
+package torch
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+)
+
+// CUDAAvailable reports whether LibTorch sees a usable CUDA device.
+func CUDAAvailable() bool { return CUDABuild() && lib.AtcCudaIsAvailable() }
+
+// CUDADeviceCount is the number of CUDA devices LibTorch sees (0 on a CPU build).
+func CUDADeviceCount() int {
+	if !CUDABuild() {
+		return 0
+	}
+	return int(lib.AtcCudaDeviceCount())
+}
+
+// ParseDevice turns auto|cpu|cuda|cuda:N into a device. "auto" picks CUDA when it
+// is available. Asking for CUDA where there is none is an error that says why.
+func ParseDevice(s string) (gotch.Device, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "" || s == "auto":
+		if CUDAAvailable() {
+			return gotch.CudaBuilder(0), nil
+		}
+		return gotch.CPU, nil
+	case s == "cpu":
+		return gotch.CPU, nil
+	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
+		idx := 0
+		if s != "cuda" {
+			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
+			if err != nil || n < 0 {
+				return gotch.CPU, fmt.Errorf("device %q: want cuda:N with N a device index", s)
+			}
+			idx = n
+		}
+		if !CUDABuild() {
+			return gotch.CPU, fmt.Errorf("device %q: this loraqa was built against a CPU-only LibTorch %s; rebuild with a CUDA LibTorch (LIBTORCH=/path/to/libtorch make setup build)", s, LibTorchVersion())
+		}
+		n := CUDADeviceCount()
+		if n == 0 || !lib.AtcCudaIsAvailable() {
+			return gotch.CPU, fmt.Errorf("device %q: LibTorch has CUDA but sees no GPU (check the driver, nvidia-smi, and CUDA_VISIBLE_DEVICES)", s)
+		}
+		if idx >= n {
+			return gotch.CPU, fmt.Errorf("device %q: only %d CUDA device(s) visible", s, n)
+		}
+		return gotch.CudaBuilder(uint(idx)), nil
+	}
+	return gotch.CPU, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", s)
+}
+
+// DeviceName is the canonical name of a device: cpu or cuda:N.
+func DeviceName(d gotch.Device) string {
+	if d.IsCuda() {
+		return fmt.Sprintf("cuda:%d", d.Value)
+	}
+	return "cpu"
+}

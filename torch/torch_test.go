@@ -1,0 +1,140 @@
+package torch
+
+import (
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+func randomBytes(seed int64) string {
+	ManualSeed(seed)
+	t := ts.MustRandn([]int64{64}, gotch.Float, gotch.CPU)
+	defer t.MustDrop()
+	u := ts.MustRand([]int64{16}, gotch.Float, gotch.CPU)
+	defer u.MustDrop()
+	v := make([]float32, 80)
+	t.MustCopyData(v[:64], 64)
+	u.MustCopyData(v[64:], 16)
+	return hex.EncodeToString(Float32Bytes(v))
+}
+
+// TestSeedChild prints the seeded random tensors when run as a child process.
+func TestSeedChild(t *testing.T) {
+	if os.Getenv("LORAQA_SEED_CHILD") != "1" {
+		t.Skip("helper for TestSeedTwoProcesses")
+	}
+	os.Stdout.WriteString("RANDOM=" + randomBytes(1234) + "\n")
+}
+
+func TestSeedTwoProcesses(t *testing.T) {
+	run := func() string {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSeedChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "LORAQA_SEED_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "RANDOM=") {
+				return strings.TrimPrefix(l, "RANDOM=")
+			}
+		}
+		t.Fatalf("child printed no RANDOM= line: %s", out)
+		return ""
+	}
+	a, b := run(), run()
+	require.Len(t, a, 80*8)
+	assert.Equal(t, a, b, "the same seed must give bit-identical tensors in two processes")
+	assert.Equal(t, a, randomBytes(1234), "and in this process")
+	assert.NotEqual(t, a, randomBytes(1235), "another seed gives other values")
+}
+
+func TestNoGradRestoresModeAndSurvivesPanic(t *testing.T) {
+	runtime.LockOSThread() // grad mode is per OS thread
+	defer runtime.UnlockOSThread()
+	require.True(t, GradEnabled())
+	NoGrad(func() {
+		assert.False(t, GradEnabled())
+		NoGrad(func() { assert.False(t, GradEnabled()) })
+		assert.False(t, GradEnabled(), "nested NoGrad must restore 'off', not switch grad on")
+	})
+	assert.True(t, GradEnabled())
+	func() {
+		defer func() { _ = recover() }()
+		NoGrad(func() { panic("boom") })
+	}()
+	assert.True(t, GradEnabled(), "grad mode restored after a panic")
+
+	w := ts.MustOnes([]int64{3}, gotch.Float, gotch.CPU).MustSetRequiresGrad(true, true)
+	defer w.MustDrop()
+	var y *ts.Tensor
+	NoGrad(func() { y = w.MustMulScalar(ts.FloatScalar(2), false) })
+	defer y.MustDrop()
+	assert.False(t, y.MustRequiresGrad(), "no graph is recorded under NoGrad")
+}
+
+func TestScopeDropsEverything(t *testing.T) {
+	x := ts.MustOnes([]int64{8, 8}, gotch.Float, gotch.CPU)
+	defer x.MustDrop()
+	start := LiveTensors()
+	var kept *ts.Tensor
+	for i := 0; i < 50; i++ {
+		s := NewScope()
+		a := s.T(x.MustMatmul(x, false))
+		b := s.T(a.MustAddScalar(ts.FloatScalar(1), false))
+		c := s.T(b.MustSoftmax(-1, gotch.Float, false))
+		if i == 49 {
+			kept = s.Keep(c.MustSum(gotch.Float, false))
+			s.T(kept) // registered twice: Keep must remove it again
+			s.Keep(kept)
+		}
+		require.Equal(t, start+3+boolInt(i == 49), LiveTensors())
+		s.Close()
+		s.Close()
+	}
+	assert.Equal(t, start+1, LiveTensors(), "only the kept tensor survives")
+	assert.InDelta(t, 8.0, ToFloat32(kept)[0], 1e-5)
+	kept.MustDrop()
+	assert.Equal(t, start, LiveTensors())
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestParseDevice(t *testing.T) {
+	d, err := ParseDevice("cpu")
+	require.NoError(t, err)
+	assert.Equal(t, "cpu", DeviceName(d))
+	d, err = ParseDevice("auto")
+	require.NoError(t, err)
+	if !CUDAAvailable() {
+		assert.Equal(t, "cpu", DeviceName(d))
+		_, err = ParseDevice("cuda")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "cuda")
+	}
+	for _, bad := range []string{"gpu", "cuda:x", "cuda:-1", "tpu:0"} {
+		_, err := ParseDevice(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	bi := Info()
+	assert.NotEmpty(t, bi.LibTorch)
+	assert.Contains(t, bi.Devices, "cpu")
+	if !bi.CUDABuild {
+		assert.False(t, bi.CUDAAvailable)
+	}
+	assert.Greater(t, bi.Threads, 0)
+}

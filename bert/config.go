@@ -1,0 +1,225 @@
+// Package bert implements DistilBERT and BERT for extractive question answering
+// on gotch, with Hugging Face's parameter names, so that HF checkpoints load with
+// no rename table and PEFT adapters address the same modules.
+//
+// Both architectures share one post-LayerNorm transformer: embeddings (word +
+// position [+ token type]) → LayerNorm → N × [self-attention → LN(x + attn) →
+// GELU feed-forward → LN(x + ffn)] → qa_outputs (start and end logits). Only the
+// parameter names, the token types and a few config fields differ.
+package bert
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Config is the model configuration read from HF's config.json, with the
+// DistilBERT and BERT field names mapped onto one set of fields.
+type Config struct {
+	ModelType        string  // "distilbert" or "bert"
+	Dim              int64   // dim / hidden_size
+	Layers           int64   // n_layers / num_hidden_layers
+	Heads            int64   // n_heads / num_attention_heads
+	Hidden           int64   // hidden_dim / intermediate_size
+	VocabSize        int64   // vocab_size
+	MaxPositions     int64   // max_position_embeddings
+	TypeVocabSize    int64   // type_vocab_size (BERT only; 0 for DistilBERT)
+	Sinusoidal       bool    // sinusoidal_pos_embds (DistilBERT)
+	Activation       string  // activation / hidden_act: gelu or relu
+	Dropout          float64 // dropout / hidden_dropout_prob
+	AttentionDropout float64 // attention_dropout / attention_probs_dropout_prob
+	QADropout        float64 // qa_dropout (DistilBERT); BERT QA applies none
+	LayerNormEps     float64 // 1e-12 for DistilBERT; layer_norm_eps for BERT
+	InitRange        float64 // initializer_range
+	PadTokenID       int64   // pad_token_id
+	// Raw is the config.json object as read, written back on export.
+	Raw map[string]any
+}
+
+// DefaultDistilBERTConfig is distilbert-base-uncased's configuration.
+func DefaultDistilBERTConfig() Config {
+	return Config{ModelType: "distilbert", Dim: 768, Layers: 6, Heads: 12, Hidden: 3072, VocabSize: 30522,
+		MaxPositions: 512, Activation: "gelu", Dropout: 0.1, AttentionDropout: 0.1, QADropout: 0.1,
+		LayerNormEps: 1e-12, InitRange: 0.02}
+}
+
+// TinyDistilBERTConfig is the shape of ../shared/fixtures/tiny-distilbert-qa.
+func TinyDistilBERTConfig() Config {
+	c := DefaultDistilBERTConfig()
+	c.Dim, c.Layers, c.Heads, c.Hidden, c.MaxPositions = 32, 2, 4, 64, 128
+	return c
+}
+
+// LoadConfig reads dir/config.json.
+func LoadConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("model config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig parses a config.json document; wrong types and impossible shapes
+// are errors that name the field.
+func ParseConfig(b []byte) (Config, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Config{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	r := reader{raw: raw}
+	c := Config{Raw: raw}
+	c.ModelType = r.str("model_type", "")
+	if c.ModelType == "" {
+		// Old configs name only the architecture.
+		if arch := r.strList("architectures"); len(arch) > 0 && len(arch[0]) >= 10 && arch[0][:10] == "DistilBert" {
+			c.ModelType = "distilbert"
+		} else {
+			c.ModelType = "bert"
+		}
+	}
+	switch c.ModelType {
+	case "distilbert":
+		c.Dim = r.int("dim", 768)
+		c.Layers = r.int("n_layers", 6)
+		c.Heads = r.int("n_heads", 12)
+		c.Hidden = r.int("hidden_dim", 3072)
+		c.Sinusoidal = r.bool("sinusoidal_pos_embds", false)
+		c.Activation = r.str("activation", "gelu")
+		c.Dropout = r.float("dropout", 0.1)
+		c.AttentionDropout = r.float("attention_dropout", 0.1)
+		c.QADropout = r.float("qa_dropout", 0.1)
+		c.LayerNormEps = 1e-12
+	case "bert":
+		c.Dim = r.int("hidden_size", 768)
+		c.Layers = r.int("num_hidden_layers", 12)
+		c.Heads = r.int("num_attention_heads", 12)
+		c.Hidden = r.int("intermediate_size", 3072)
+		c.TypeVocabSize = r.int("type_vocab_size", 2)
+		c.Activation = r.str("hidden_act", "gelu")
+		c.Dropout = r.float("hidden_dropout_prob", 0.1)
+		c.AttentionDropout = r.float("attention_probs_dropout_prob", 0.1)
+		c.LayerNormEps = r.float("layer_norm_eps", 1e-12)
+		if pe := r.str("position_embedding_type", "absolute"); pe != "absolute" {
+			r.errs = append(r.errs, fmt.Sprintf("position_embedding_type %q is not supported (only absolute)", pe))
+		}
+	default:
+		return Config{}, fmt.Errorf("model_type %q is not supported (want distilbert or bert)", c.ModelType)
+	}
+	c.VocabSize = r.int("vocab_size", 30522)
+	c.MaxPositions = r.int("max_position_embeddings", 512)
+	c.InitRange = r.float("initializer_range", 0.02)
+	c.PadTokenID = r.int("pad_token_id", 0)
+	if len(r.errs) > 0 {
+		return Config{}, fmt.Errorf("%s", r.errs[0])
+	}
+	return c, c.Validate()
+}
+
+// Validate checks that the shapes make a model.
+func (c Config) Validate() error {
+	switch {
+	case c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.Hidden <= 0 || c.VocabSize <= 0 || c.MaxPositions <= 0:
+		return fmt.Errorf("dim %d, layers %d, heads %d, hidden %d, vocab %d and max positions %d must all be positive",
+			c.Dim, c.Layers, c.Heads, c.Hidden, c.VocabSize, c.MaxPositions)
+	case c.Dim%c.Heads != 0:
+		return fmt.Errorf("dim %d is not a multiple of the number of heads %d", c.Dim, c.Heads)
+	case c.Activation != "gelu" && c.Activation != "relu":
+		return fmt.Errorf("activation %q is not supported (want gelu or relu)", c.Activation)
+	case c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize:
+		return fmt.Errorf("pad_token_id %d is outside the vocabulary of %d", c.PadTokenID, c.VocabSize)
+	}
+	for name, p := range map[string]float64{"dropout": c.Dropout, "attention_dropout": c.AttentionDropout, "qa_dropout": c.QADropout} {
+		if p < 0 || p >= 1 {
+			return fmt.Errorf("%s %g must be in [0, 1)", name, p)
+		}
+	}
+	return nil
+}
+
+// reader pulls typed fields out of a JSON object, collecting type errors.
+type reader struct {
+	raw  map[string]any
+	errs []string
+}
+
+func (r *reader) get(k string) (any, bool) {
+	v, ok := r.raw[k]
+	if !ok || v == nil {
+		return nil, false
+	}
+	return v, true
+}
+
+func (r *reader) int(k string, def int64) int64 {
+	v, ok := r.get(k)
+	if !ok {
+		return def
+	}
+	f, isNum := v.(float64)
+	if !isNum || f != float64(int64(f)) {
+		r.errs = append(r.errs, fmt.Sprintf("field %q: want an integer, got %v", k, v))
+		return def
+	}
+	return int64(f)
+}
+
+func (r *reader) float(k string, def float64) float64 {
+	v, ok := r.get(k)
+	if !ok {
+		return def
+	}
+	f, isNum := v.(float64)
+	if !isNum {
+		r.errs = append(r.errs, fmt.Sprintf("field %q: want a number, got %v", k, v))
+		return def
+	}
+	return f
+}
+
+func (r *reader) bool(k string, def bool) bool {
+	v, ok := r.get(k)
+	if !ok {
+		return def
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		r.errs = append(r.errs, fmt.Sprintf("field %q: want true or false, got %v", k, v))
+		return def
+	}
+	return b
+}
+
+func (r *reader) str(k, def string) string {
+	v, ok := r.get(k)
+	if !ok {
+		return def
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		r.errs = append(r.errs, fmt.Sprintf("field %q: want a string, got %v", k, v))
+		return def
+	}
+	return s
+}
+
+func (r *reader) strList(k string) []string {
+	v, ok := r.get(k)
+	if !ok {
+		return nil
+	}
+	l, _ := v.([]any)
+	var out []string
+	for _, e := range l {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package bert
+
+import (
+	"math"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/torch"
+)
+
+func noGrad(fn func()) { torch.NoGrad(fn) }
+
+// Batch is one batch of features: int64 tensors of shape [B, L]. TokenTypeIDs is
+// used by BERT only; StartPositions and EndPositions ([B]) only for the loss.
+type Batch struct {
+	InputIDs, AttentionMask, TokenTypeIDs *ts.Tensor
+	StartPositions, EndPositions         *ts.Tensor
+}
+
+// Output holds the logits ([B, L] each) and, when positions were given, the loss.
+// The caller owns every tensor in it (Drop frees them).
+type Output struct {
+	StartLogits, EndLogits, Loss *ts.Tensor
+}
+
+// Drop frees the output tensors.
+func (o Output) Drop() {
+	for _, t := range []*ts.Tensor{o.StartLogits, o.EndLogits, o.Loss} {
+		if t != nil {
+			t.MustDrop()
+		}
+	}
+}
+
+// Forward runs the QA model. train switches dropout on. Every intermediate is
+// dropped as soon as it is used; autograd keeps what backward needs.
+func (m *Model) Forward(b Batch, train bool) Output {
+	hidden := m.Encode(b, train)
+	p := 0.0
+	if train {
+		p = m.Config.QADropout
+	}
+	if p > 0 {
+		hidden = dropout(hidden, p, train)
+	}
+	logits := m.QA.Forward(hidden, train) // [B, L, 2]
+	hidden.MustDrop()
+	parts := logits.MustSplit(1, -1, true)
+	start := parts[0].MustSqueezeDim(-1, true)
+	end := parts[1].MustSqueezeDim(-1, true)
+	out := Output{StartLogits: start, EndLogits: end}
+	if b.StartPositions != nil && b.EndPositions != nil {
+		out.Loss = QALoss(start, end, b.StartPositions, b.EndPositions)
+	}
+	return out
+}
+
+// QALoss is HF's QA loss: positions clamped to [0, L], L as the ignore index,
+// cross entropy over all positions (padding included), mean of start and end.
+func QALoss(start, end, startPos, endPos *ts.Tensor) *ts.Tensor {
+	L := start.MustSize()[1]
+	ce := func(logits, pos *ts.Tensor) *ts.Tensor {
+		p := pos.MustClamp(ts.IntScalar(0), ts.IntScalar(L), false)
+		defer p.MustDrop()
+		return logits.MustCrossEntropyLoss(p, ts.None, 1, L, 0, false)
+	}
+	ls, le := ce(start, startPos), ce(end, endPos)
+	sum := ls.MustAdd(le, true)
+	le.MustDrop()
+	return sum.MustDivScalar(ts.FloatScalar(2), true)
+}
+
+// Encode returns the last hidden states [B, L, dim].
+func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
+	cfg := m.Config
+	size := b.InputIDs.MustSize()
+	L := size[1]
+	pos := ts.MustArange(ts.IntScalar(L), gotch.Int64, m.Device)
+	x := ts.MustEmbedding(m.WordEmb, b.InputIDs, -1, false, false)
+	pe := ts.MustEmbedding(m.PosEmb, pos, -1, false, false)
+	pos.MustDrop()
+	x = x.MustAdd(pe, true)
+	pe.MustDrop()
+	if m.TypeEmb != nil {
+		var te *ts.Tensor
+		if b.TokenTypeIDs != nil {
+			te = ts.MustEmbedding(m.TypeEmb, b.TokenTypeIDs, -1, false, false)
+		} else {
+			t0 := m.TypeEmb.MustSelect(0, 0, false)
+			te = t0.MustView([]int64{1, 1, cfg.Dim}, true)
+		}
+		x = x.MustAdd(te, true)
+		te.MustDrop()
+	}
+	h := m.EmbNorm.Forward(x)
+	x.MustDrop()
+	h = dropout(h, cfg.Dropout, train)
+	if h.DType() != gotch.Float && m.DType != h.DType() {
+		h = h.MustTotype(m.DType, true)
+	}
+
+	mask := additiveMask(b.AttentionMask, h.DType())
+	defer mask.MustDrop()
+	for _, blk := range m.Blocks {
+		h = m.block(blk, h, mask, train)
+	}
+	return h
+}
+
+// additiveMask turns a [B, L] 0/1 attention mask into [B, 1, 1, L] with 0 for
+// keys to attend and the dtype's most negative value for padding, which equals
+// HF's masked_fill with finfo.min after the softmax.
+func additiveMask(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
+	size := mask.MustSize()
+	minVal := -math.MaxFloat32
+	if dtype == gotch.BFloat16 {
+		minVal = -3.3895313892515355e38
+	} else if dtype == gotch.Half {
+		minVal = -65504
+	}
+	// (1 - mask) * min
+	inv := mask.MustTotype(dtype, false).MustRsubScalar(ts.FloatScalar(1), true)
+	add := inv.MustMulScalar(ts.FloatScalar(minVal), true)
+	return add.MustView([]int64{size[0], 1, 1, size[1]}, true)
+}
+
+func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
+	if !train || p == 0 {
+		return x
+	}
+	y := ts.MustDropout(x, p, true)
+	x.MustDrop()
+	return y
+}
+
+// block is one post-LN transformer layer; it consumes x.
+func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
+	cfg := m.Config
+	size := x.MustSize()
+	B, L := size[0], size[1]
+	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
+	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B, H, L, dh]
+		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true)
+	}
+	q := heads(blk.Q.Forward(x, train))
+	q = q.MustDivScalar(ts.FloatScalar(math.Sqrt(float64(dh))), true)
+	k := heads(blk.K.Forward(x, train))
+	v := heads(blk.V.Forward(x, train))
+	kt := k.MustTranspose(-1, -2, true)
+	scores := q.MustMatmul(kt, true)
+	kt.MustDrop()
+	scores = scores.MustAdd(mask, true)
+	w := scores.MustSoftmax(-1, scores.DType(), true)
+	w = dropout(w, cfg.AttentionDropout, train)
+	ctx := w.MustMatmul(v, true)
+	v.MustDrop()
+	ctx = ctx.MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
+	attn := blk.O.Forward(ctx, train)
+	ctx.MustDrop()
+	attn = dropout(attn, cfg.Dropout, train)
+	res := attn.MustAdd(x, true)
+	x.MustDrop()
+	h := blk.AttnNorm.Forward(res)
+	res.MustDrop()
+
+	f := blk.FF1.Forward(h, train)
+	if cfg.Activation == "relu" {
+		f = f.MustRelu(true)
+	} else {
+		f = f.MustGelu("none", true)
+	}
+	f2 := blk.FF2.Forward(f, train)
+	f.MustDrop()
+	f2 = dropout(f2, cfg.Dropout, train)
+	res2 := f2.MustAdd(h, true)
+	h.MustDrop()
+	out := blk.OutNorm.Forward(res2)
+	res2.MustDrop()
+	return out
+}

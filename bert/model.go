@@ -1,0 +1,221 @@
+package bert
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Module is a layer that maps [.., in] to [.., out]. A Linear is one; peft wraps
+// a Linear in a LoRA layer that is one too.
+type Module interface {
+	Forward(x *ts.Tensor, train bool) *ts.Tensor
+}
+
+// Linear is y = x·Wᵀ + b with HF's [out, in] weight layout.
+type Linear struct {
+	Weight, Bias *ts.Tensor
+}
+
+// Forward computes x·Wᵀ + b; the caller owns the result.
+func (l *Linear) Forward(x *ts.Tensor, _ bool) *ts.Tensor {
+	return ts.MustLinear(x, l.Weight, l.Bias)
+}
+
+// LayerNorm holds a LayerNorm's affine parameters.
+type LayerNorm struct {
+	Weight, Bias *ts.Tensor
+	Eps          float64
+}
+
+// Forward normalises over the last dimension.
+func (n *LayerNorm) Forward(x *ts.Tensor) *ts.Tensor {
+	shape := n.Weight.MustSize()
+	return ts.MustLayerNorm(x, shape, n.Weight, n.Bias, n.Eps, false)
+}
+
+// Block is one transformer layer. Q, K, V, O, FF1 and FF2 are Module slots that
+// peft may replace with LoRA layers.
+type Block struct {
+	Q, K, V, O Module
+	AttnNorm   *LayerNorm
+	FF1, FF2   Module
+	OutNorm    *LayerNorm
+}
+
+// Param is one named parameter of the base model.
+type Param struct {
+	Name   string
+	Tensor *ts.Tensor
+}
+
+// Model is a QA model: encoder plus the qa_outputs head.
+type Model struct {
+	Config Config
+	Device gotch.Device
+	DType  gotch.DType // dtype of the frozen base weights
+
+	WordEmb, PosEmb, TypeEmb *ts.Tensor // TypeEmb is nil for DistilBERT
+	EmbNorm                  *LayerNorm
+	Blocks                   []*Block
+	QA                       Module // [dim] -> 2 (start, end)
+
+	params  []Param
+	modules map[string]*Module
+}
+
+// Names are a model type's HF parameter names.
+type names struct {
+	word, pos, typ, embNorm string
+	layer                   func(i int) string
+	q, k, v, o, attnNorm    string
+	ff1, ff2, outNorm       string
+}
+
+func namesFor(modelType string) names {
+	if modelType == "bert" {
+		return names{
+			word: "bert.embeddings.word_embeddings", pos: "bert.embeddings.position_embeddings",
+			typ: "bert.embeddings.token_type_embeddings", embNorm: "bert.embeddings.LayerNorm",
+			layer: func(i int) string { return fmt.Sprintf("bert.encoder.layer.%d.", i) },
+			q:     "attention.self.query", k: "attention.self.key", v: "attention.self.value",
+			o: "attention.output.dense", attnNorm: "attention.output.LayerNorm",
+			ff1: "intermediate.dense", ff2: "output.dense", outNorm: "output.LayerNorm",
+		}
+	}
+	return names{
+		word: "distilbert.embeddings.word_embeddings", pos: "distilbert.embeddings.position_embeddings",
+		embNorm: "distilbert.embeddings.LayerNorm",
+		layer:   func(i int) string { return fmt.Sprintf("distilbert.transformer.layer.%d.", i) },
+		q:       "attention.q_lin", k: "attention.k_lin", v: "attention.v_lin", o: "attention.out_lin",
+		attnNorm: "sa_layer_norm", ff1: "ffn.lin1", ff2: "ffn.lin2", outNorm: "output_layer_norm",
+	}
+}
+
+// New builds a model with every parameter allocated (zeros) on dev in dtype, the
+// qa_outputs head in float32. Load or Init fills the values.
+func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, Device: dev, DType: dtype, modules: map[string]*Module{}}
+	n := namesFor(cfg.ModelType)
+	param := func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
+		t := ts.MustZeros(shape, dt, dev)
+		m.params = append(m.params, Param{Name: name, Tensor: t})
+		return t
+	}
+	linear := func(name string, out, in int64) *Linear {
+		return &Linear{Weight: param(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
+	}
+	norm := func(name string) *LayerNorm {
+		return &LayerNorm{Weight: param(name+".weight", dtype, cfg.Dim), Bias: param(name+".bias", dtype, cfg.Dim), Eps: cfg.LayerNormEps}
+	}
+	m.WordEmb = param(n.word+".weight", dtype, cfg.VocabSize, cfg.Dim)
+	m.PosEmb = param(n.pos+".weight", dtype, cfg.MaxPositions, cfg.Dim)
+	if cfg.TypeVocabSize > 0 {
+		m.TypeEmb = param(n.typ+".weight", dtype, cfg.TypeVocabSize, cfg.Dim)
+	}
+	m.EmbNorm = norm(n.embNorm)
+	for i := 0; i < int(cfg.Layers); i++ {
+		p := n.layer(i)
+		b := &Block{
+			Q: linear(p+n.q, cfg.Dim, cfg.Dim), K: linear(p+n.k, cfg.Dim, cfg.Dim),
+			V: linear(p+n.v, cfg.Dim, cfg.Dim), O: linear(p+n.o, cfg.Dim, cfg.Dim),
+			AttnNorm: norm(p + n.attnNorm),
+			FF1:      linear(p+n.ff1, cfg.Hidden, cfg.Dim), FF2: linear(p+n.ff2, cfg.Dim, cfg.Hidden),
+			OutNorm: norm(p + n.outNorm),
+		}
+		m.modules[p+n.q], m.modules[p+n.k], m.modules[p+n.v], m.modules[p+n.o] = &b.Q, &b.K, &b.V, &b.O
+		m.modules[p+n.ff1], m.modules[p+n.ff2] = &b.FF1, &b.FF2
+		m.Blocks = append(m.Blocks, b)
+	}
+	// The QA head stays float32: it is trained (PEFT's modules_to_save) and small.
+	m.QA = &Linear{Weight: param("qa_outputs.weight", gotch.Float, 2, cfg.Dim), Bias: param("qa_outputs.bias", gotch.Float, 2)}
+	m.modules["qa_outputs"] = &m.QA
+	return m, nil
+}
+
+// Params lists the base model's parameters with their HF names, in model order.
+func (m *Model) Params() []Param { return m.params }
+
+// Param returns the named base parameter, or nil.
+func (m *Model) Param(name string) *ts.Tensor {
+	for _, p := range m.params {
+		if p.Name == name {
+			return p.Tensor
+		}
+	}
+	return nil
+}
+
+// Modules maps every linear module's HF name (e.g.
+// "distilbert.transformer.layer.0.attention.q_lin", "qa_outputs") to its slot,
+// which peft may replace.
+func (m *Model) Modules() map[string]*Module { return m.modules }
+
+// NumParams counts the base parameters.
+func (m *Model) NumParams() int64 {
+	var n int64
+	for _, p := range m.params {
+		n += int64(p.Tensor.Numel())
+	}
+	return n
+}
+
+// Drop frees every base parameter.
+func (m *Model) Drop() {
+	for _, p := range m.params {
+		p.Tensor.MustDrop()
+	}
+	m.params = nil
+}
+
+// Init fills the parameters as HF's _init_weights does: linear and embedding
+// weights N(0, initializer_range), biases 0, LayerNorm 1 and 0, the padding row
+// 0, and sinusoidal position embeddings where the config asks for them.
+func (m *Model) Init() {
+	noGrad(func() {
+		for _, p := range m.params {
+			switch {
+			case endsWith(p.Name, "LayerNorm.weight") || endsWith(p.Name, "layer_norm.weight"):
+				p.Tensor.MustFill_(ts.FloatScalar(1))
+			case endsWith(p.Name, ".bias"):
+				p.Tensor.MustZero_()
+			default:
+				p.Tensor.MustNormal_(0, m.Config.InitRange)
+			}
+		}
+		pad := m.WordEmb.MustSelect(0, m.Config.PadTokenID, false)
+		pad.MustZero_()
+		pad.MustDrop()
+		if m.Config.Sinusoidal {
+			s := sinusoidal(m.Config.MaxPositions, m.Config.Dim)
+			t := ts.MustOfSlice(s).MustView([]int64{m.Config.MaxPositions, m.Config.Dim}, true).MustTotype(m.DType, true).MustTo(m.Device, true)
+			m.PosEmb.Copy_(t)
+			t.MustDrop()
+		}
+	})
+}
+
+// sinusoidal is HF DistilBERT's create_sinusoidal_embeddings table.
+func sinusoidal(n, dim int64) []float32 {
+	out := make([]float32, n*dim)
+	for pos := int64(0); pos < n; pos++ {
+		for j := int64(0); j < dim; j++ {
+			angle := float64(pos) / math.Pow(10000, float64(2*(j/2))/float64(dim))
+			if j%2 == 0 {
+				out[pos*dim+j] = float32(math.Sin(angle))
+			} else {
+				out[pos*dim+j] = float32(math.Cos(angle))
+			}
+		}
+	}
+	return out
+}
+
+func endsWith(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}

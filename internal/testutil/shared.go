@@ -1,0 +1,67 @@
+// Package testutil finds the shared test material (../shared beside the repo)
+// and the Python reference environment for tests.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// RepoRoot walks up from the working directory to the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Shared returns ../shared (or $LORAQA_SHARED) joined with elem, skipping the
+// test when it is absent.
+func Shared(t testing.TB, elem ...string) string {
+	t.Helper()
+	base := os.Getenv("LORAQA_SHARED")
+	if base == "" {
+		base = filepath.Join(RepoRoot(t), "..", "shared")
+	}
+	p := filepath.Join(append([]string{base}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared test material %s is absent (set LORAQA_SHARED)", p)
+	}
+	return p
+}
+
+// RefPython returns the reference environment's python ($LORAQA_REF_PYTHON or
+// <repo>/.venv-ref/bin/python). Without one the test is skipped, unless
+// LORAQA_REQUIRE_REF=1 (CI), where it fails.
+func RefPython(t testing.TB) string {
+	t.Helper()
+	py := os.Getenv("LORAQA_REF_PYTHON")
+	if py == "" {
+		py = filepath.Join(RepoRoot(t), ".venv-ref", "bin", "python")
+	}
+	if _, err := exec.LookPath(py); err != nil {
+		if os.Getenv("LORAQA_REQUIRE_REF") == "1" {
+			t.Fatalf("reference python %s not found (run make reference)", py)
+		}
+		t.Skipf("reference python %s not found (run make reference)", py)
+	}
+	return py
+}
+
+// RefScript is the path of a script under scripts/ref.
+func RefScript(t testing.TB, name string) string {
+	return filepath.Join(RepoRoot(t), "scripts", "ref", name)
+}

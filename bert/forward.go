@@ -15,7 +15,7 @@ func noGrad(fn func()) { torch.NoGrad(fn) }
 // used by BERT only; StartPositions and EndPositions ([B]) only for the loss.
 type Batch struct {
 	InputIDs, AttentionMask, TokenTypeIDs *ts.Tensor
-	StartPositions, EndPositions         *ts.Tensor
+	StartPositions, EndPositions          *ts.Tensor
 }
 
 // Output holds the logits ([B, L] each) and, when positions were given, the loss.

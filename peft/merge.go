@@ -16,7 +16,7 @@ import (
 func (l *Linear) delta() (*ts.Tensor, error) {
 	d := l.B.MustMatmul(l.A, false).MustMulScalar(ts.FloatScalar(l.Scaling), true)
 	fin := d.MustIsfinite(false).MustAll(true)
-	ok := fin.Int64Values()[0] == 1
+	ok := torch.ToFloat32(fin)[0] == 1
 	fin.MustDrop()
 	if !ok {
 		d.MustDrop()

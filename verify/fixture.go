@@ -58,7 +58,10 @@ type TrainStep struct {
 	GradsStep1     map[string]json.RawMessage `json:"grads_step1"`
 	ParamsAfter    map[string]json.RawMessage `json:"params_after"`
 	Tolerance      map[string]float64         `json:"tolerance_abs"`
-	NoiseDominated []string                   `json:"noise_dominated"`
+	NoiseDominated struct {
+		Keys      []string `json:"keys"`
+		Tolerance float64  `json:"tolerance_abs"`
+	} `json:"noise_dominated"`
 }
 
 // ReadExpected reads dir/expected.json.

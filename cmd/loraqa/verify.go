@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/verify"
+)
+
+func init() {
+	register("verify", "check the model, LoRA and training step against a PyTorch-made fixture", runVerify)
+}
+
+var errChecksFailed = errors.New("some checks failed")
+
+func runVerify(ctx context.Context, args []string) error {
+	fs := newFlags("verify", "FIXTURE_DIR [--device D] [--json]")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
+	if err := parseFlags(fs, reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want one fixture directory, got %d arguments", fs.NArg())
+	}
+	dev, err := torch.ParseDevice(*device)
+	if err != nil {
+		return err
+	}
+	r, err := verify.Run(fs.Arg(0), dev)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("fixture %s on %s\n", r.Fixture, r.Device)
+		for _, c := range r.Checks {
+			status := "ok  "
+			if !c.Pass {
+				status = "FAIL"
+			}
+			fmt.Printf("%s %-66s max |Δ| %.2e  tol %.0e", status, c.Name, c.MaxDiff, c.Tolerance)
+			if c.Note != "" {
+				fmt.Printf("  (%s)", c.Note)
+			}
+			fmt.Println()
+		}
+		for _, s := range r.Skipped {
+			fmt.Printf("skip %s\n", s)
+		}
+	}
+	if !r.Pass {
+		return errChecksFailed
+	}
+	if !*asJSON {
+		fmt.Printf("all %d checks passed\n", len(r.Checks))
+	}
+	return nil
+}

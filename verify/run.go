@@ -1,0 +1,264 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/train"
+)
+
+// Check is one comparison with the fixture.
+type Check struct {
+	Name      string  `json:"name"`
+	MaxDiff   float64 `json:"max_abs_diff"`
+	Tolerance float64 `json:"tolerance"`
+	Pass      bool    `json:"pass"`
+	Note      string  `json:"note,omitempty"`
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Fixture string   `json:"fixture"`
+	Device  string   `json:"device"`
+	Checks  []Check  `json:"checks"`
+	Skipped []string `json:"skipped"`
+	Pass    bool     `json:"pass"`
+}
+
+func (r *Report) add(name string, diff, tol float64, note string) {
+	r.Checks = append(r.Checks, Check{Name: name, MaxDiff: diff, Tolerance: tol, Pass: diff <= tol && !math.IsNaN(diff), Note: note})
+}
+
+// Run runs every check whose files the fixture holds: logits of base, base +
+// adapter (safetensors and .bin) and merged, and the AdamW training steps.
+// Files that are present but unreadable are errors.
+func Run(dir string, dev gotch.Device) (*Report, error) {
+	r := &Report{Fixture: dir, Device: torch.DeviceName(dev)}
+	has := func(p ...string) bool { _, err := os.Stat(filepath.Join(append([]string{dir}, p...)...)); return err == nil }
+	if !has("base", "config.json") {
+		return nil, fmt.Errorf("%s: no base/config.json: not a fixture directory", dir)
+	}
+	load := func() (*bert.Model, error) {
+		return bert.Load(filepath.Join(dir, "base"), bert.LoadOptions{Device: dev})
+	}
+	if has("expected.json") {
+		exp, err := ReadExpected(dir)
+		if err != nil {
+			return nil, err
+		}
+		tol := exp.Tolerance
+		if tol == 0 {
+			tol = 1e-4
+		}
+		m, err := load()
+		if err != nil {
+			return nil, err
+		}
+		r.logits(m, exp, "base", func(b Batch) *Logits { return b.Base }, tol)
+		for _, sub := range []string{"adapter", "adapter_bin"} {
+			if !has(sub) {
+				r.Skipped = append(r.Skipped, sub+" (absent)")
+				continue
+			}
+			a, err := peft.Load(filepath.Join(dir, sub), m)
+			if err != nil {
+				m.Drop()
+				return nil, err
+			}
+			r.logits(m, exp, sub+": base_plus_adapter", func(b Batch) *Logits { return b.BasePlusAdapter }, tol)
+			if sub == "adapter" {
+				if err := a.Merge(); err != nil {
+					a.Drop()
+					m.Drop()
+					return nil, err
+				}
+				r.logits(m, exp, "merged", func(b Batch) *Logits { return b.Merged }, tol)
+				if err := a.Unmerge(); err != nil {
+					a.Drop()
+					m.Drop()
+					return nil, err
+				}
+			}
+			a.Drop()
+		}
+		m.Drop()
+	} else {
+		r.Skipped = append(r.Skipped, "expected.json (absent): logits")
+	}
+	if has("train_step.json") && has("adapter") {
+		if err := r.trainSteps(dir, load, dev); err != nil {
+			return nil, err
+		}
+	} else {
+		r.Skipped = append(r.Skipped, "train_step.json or adapter/ (absent): training steps")
+	}
+	r.Pass = len(r.Checks) > 0
+	for _, c := range r.Checks {
+		r.Pass = r.Pass && c.Pass
+	}
+	return r, nil
+}
+
+func int64Batch(ids, mask [][]int64, dev gotch.Device) bert.Batch {
+	var fi, fm []int64
+	for i := range ids {
+		fi = append(fi, ids[i]...)
+		fm = append(fm, mask[i]...)
+	}
+	shape := []int64{int64(len(ids)), int64(len(ids[0]))}
+	return bert.Batch{InputIDs: torch.FromInt64(fi, shape, dev), AttentionMask: torch.FromInt64(fm, shape, dev)}
+}
+
+func dropBatch(b bert.Batch) {
+	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.StartPositions, b.EndPositions} {
+		if t != nil {
+			t.MustDrop()
+		}
+	}
+}
+
+func (r *Report) logits(m *bert.Model, exp *Expected, what string, pick func(Batch) *Logits, tol float64) {
+	for _, b := range exp.Batches {
+		want := pick(b)
+		if want == nil {
+			continue
+		}
+		in := int64Batch(b.InputIDs, b.AttentionMask, m.Device)
+		var out bert.Output
+		torch.NoGrad(func() { out = m.Forward(in, false) })
+		d := math.Max(maxAbs2(torch.ToFloat32(out.StartLogits), want.Start), maxAbs2(torch.ToFloat32(out.EndLogits), want.End))
+		out.Drop()
+		dropBatch(in)
+		r.add(fmt.Sprintf("%s logits, batch %s", what, b.Name), d, tol, "")
+	}
+}
+
+func (r *Report) trainSteps(dir string, load func() (*bert.Model, error), dev gotch.Device) error {
+	st, err := ReadTrainStep(dir)
+	if err != nil {
+		return err
+	}
+	m, err := load()
+	if err != nil {
+		return err
+	}
+	defer m.Drop()
+	m.Config.Dropout, m.Config.AttentionDropout, m.Config.QADropout = 0, 0, 0
+	a, err := peft.Load(filepath.Join(dir, "adapter"), m)
+	if err != nil {
+		return err
+	}
+	defer a.Drop()
+	for _, l := range a.Layers {
+		l.Dropout = 0
+	}
+	params := a.Params()
+	initial := map[string][]float32{}
+	for _, p := range params {
+		if _, ok := st.Trainable[p.Key]; !ok {
+			return fmt.Errorf("%s: train_step.json does not list trainable tensor %s", dir, p.Key)
+		}
+		initial[p.Key] = torch.ToFloat32(p.Tensor)
+	}
+	b := st.Batch
+	in := int64Batch(b.InputIDs, b.AttentionMask, dev)
+	in.StartPositions = torch.FromInt64(b.StartPositions, []int64{int64(len(b.StartPositions))}, dev)
+	in.EndPositions = torch.FromInt64(b.EndPositions, []int64{int64(len(b.EndPositions))}, dev)
+	defer dropBatch(in)
+	h := st.Hyper
+	opt := train.NewAdamW(params, train.AdamWConfig{Beta1: h.Betas[0], Beta2: h.Betas[1], Eps: h.Eps, WeightDecay: h.WeightDecay})
+	defer opt.Drop()
+	tolLoss, tolNorm, tolGrad, tolParam := st.Tolerance["loss"], st.Tolerance["grad_norm"], st.Tolerance["grads_step1"], st.Tolerance["params_after"]
+	for step := 0; step < h.Steps; step++ {
+		out := m.Forward(in, true)
+		loss := float64(torch.ToFloat32(out.Loss)[0])
+		if step < len(st.Losses) {
+			r.add(fmt.Sprintf("train loss, step %d", step+1), math.Abs(loss-st.Losses[step]), tolLoss, "")
+		}
+		out.Loss.MustBackward()
+		out.Drop()
+		norm := train.ClipGradNorm(params, 0)
+		if step < len(st.GradNorms) {
+			r.add(fmt.Sprintf("grad norm, step %d", step+1), math.Abs(norm-st.GradNorms[step]), tolNorm, "")
+		}
+		if step == 0 {
+			d := 0.0
+			for _, p := range params {
+				want, err := Flatten(st.GradsStep1[p.Key])
+				if err != nil {
+					return fmt.Errorf("%s: grads_step1[%s]: %w", dir, p.Key, err)
+				}
+				g := p.Tensor.MustGrad(false)
+				d = math.Max(d, maxAbs(torch.ToFloat32(g), want))
+				g.MustDrop()
+			}
+			r.add("step-1 gradients (all trainable tensors)", d, tolGrad, "")
+		}
+		opt.Update(h.LR)
+		train.ZeroGrad(params)
+	}
+	noisy := map[string]bool{}
+	for _, k := range st.NoiseDominated.Keys {
+		noisy[k] = true
+	}
+	d := 0.0
+	for _, p := range params {
+		want, err := Flatten(st.ParamsAfter[p.Key])
+		if err != nil {
+			return fmt.Errorf("%s: params_after[%s]: %w", dir, p.Key, err)
+		}
+		got := torch.ToFloat32(p.Tensor)
+		if noisy[p.Key] {
+			// Its exact gradient is 0, so its exact value is the initial one: ours
+			// must stay within steps*lr of it, as PyTorch's does.
+			r.add("params after steps: "+p.Key, maxAbs(got, f64(initial[p.Key])), st.NoiseDominated.Tolerance,
+				"noise-dominated: compared with its exact value, the initial one")
+			continue
+		}
+		d = math.Max(d, maxAbs(got, want))
+	}
+	r.add(fmt.Sprintf("params after %d steps (all other trainable tensors)", h.Steps), d, tolParam, "")
+	var after bert.Output
+	torch.NoGrad(func() { after = m.Forward(in, true) })
+	r.add("loss after steps", math.Abs(float64(torch.ToFloat32(after.Loss)[0])-st.LossAfter), tolLoss, "")
+	after.Drop()
+	return nil
+}
+
+func maxAbs(got []float32, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	d := 0.0
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i])-want[i]))
+		if math.IsNaN(float64(got[i])) {
+			return math.NaN()
+		}
+	}
+	return d
+}
+
+func maxAbs2(got []float32, want [][]float64) float64 {
+	var w []float64
+	for _, r := range want {
+		w = append(w, r...)
+	}
+	return maxAbs(got, w)
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, f := range v {
+		out[i] = float64(f)
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+package verify_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/verify"
+)
+
+// TestFixture runs every check of the tiny fixture: base, base + adapter
+// (safetensors and .bin) and merged logits, and the three AdamW steps.
+func TestFixture(t *testing.T) {
+	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	live := torch.LiveTensors()
+	r, err := verify.Run(fx, gotch.CPU)
+	require.NoError(t, err)
+	assert.Empty(t, r.Skipped)
+	require.GreaterOrEqual(t, len(r.Checks), 3*4+3+3+1+2+1)
+	for _, c := range r.Checks {
+		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
+		t.Logf("%-60s %.2e (tol %.0e)", c.Name, c.MaxDiff, c.Tolerance)
+	}
+	assert.True(t, r.Pass)
+	assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
+}
+
+func TestNotAFixture(t *testing.T) {
+	_, err := verify.Run(t.TempDir(), gotch.CPU)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "base/config.json")
+}

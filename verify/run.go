@@ -42,7 +42,10 @@ func (r *Report) add(name string, diff, tol float64, note string) {
 // Files that are present but unreadable are errors.
 func Run(dir string, dev gotch.Device) (*Report, error) {
 	r := &Report{Fixture: dir, Device: torch.DeviceName(dev)}
-	has := func(p ...string) bool { _, err := os.Stat(filepath.Join(append([]string{dir}, p...)...)); return err == nil }
+	has := func(p ...string) bool {
+		_, err := os.Stat(filepath.Join(append([]string{dir}, p...)...))
+		return err == nil
+	}
 	if !has("base", "config.json") {
 		return nil, fmt.Errorf("%s: no base/config.json: not a fixture directory", dir)
 	}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${1:-.venv-ref}
 STAMP="$VENV/.loraqa-reference-ok"
-PINS="transformers==4.30.2 tokenizers==0.13.3 safetensors==0.3.3 huggingface-hub==0.16.4 accelerate==0.21.0"
+PINS="jinja2 transformers==4.30.2 tokenizers==0.13.3 safetensors==0.3.3 huggingface-hub==0.16.4 accelerate==0.21.0"
 
 log() { echo "setup-reference: $*" >&2; }
 
@@ -34,7 +34,7 @@ fi
 [ -x "$VENV/bin/python" ] || "$SYSPY" -m venv --system-site-packages "$VENV"
 PY="$VENV/bin/python"
 log "installing $PINS peft==0.6.2 into $VENV"
-"$PY" -m pip install -q --disable-pip-version-check $PINS 'numpy<2' 'pyyaml' 'psutil' 'packaging' 'tqdm' 'regex' 'requests' 'filelock'
+"$PY" -m pip install -q --disable-pip-version-check $PINS 'numpy<2' 'pyyaml' 'psutil' 'jinja2' 'packaging' 'tqdm' 'regex' 'requests' 'filelock'
 # PEFT without deps: Debian's torch calls itself 1.13.0a0, which pip does not count as >=1.13.0.
 "$PY" -m pip install -q --disable-pip-version-check --no-deps peft==0.6.2
 HF_HUB_OFFLINE=1 "$PY" -c 'import torch, transformers, peft; print("reference:", "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)'

@@ -58,6 +58,9 @@ func runVerify(ctx context.Context, args []string) error {
 			fmt.Printf("skip %s\n", s)
 		}
 	}
+	if len(r.Checks) == 0 {
+		return fmt.Errorf("%s: no check could run (it has no expected.json and no train_step.json with adapter/)", r.Fixture)
+	}
 	if !r.Pass {
 		return errChecksFailed
 	}

@@ -1,0 +1,404 @@
+// Package train is the training loop: HF Trainer's AdamW groups, linear schedule
+// with warmup, gradient clipping and accumulation, an evaluation (loss, SQuAD
+// exact match and F1 over all windows) every epoch, checkpoints with exact
+// resume, the best adapter kept, early stopping, and metrics.jsonl.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+)
+
+// Options are the training hyperparameters and bookkeeping settings.
+type Options struct {
+	Epochs          int
+	MaxSteps        int64 // > 0 stops after this many optimizer steps
+	BatchSize       int
+	EvalBatchSize   int
+	LR              float64
+	WeightDecay     float64
+	WarmupRatio     float64
+	WarmupSteps     int64
+	Scheduler       string // linear or constant
+	MaxGradNorm     float64
+	GradAccum       int
+	Seed            int64
+	LogEvery        int64
+	NaNPolicy       string // stop or skip
+	BucketBatches   int    // > 1 groups windows of similar length (less padding)
+	OutputDir       string // checkpoints, metrics.jsonl, plot
+	SaveTotalLimit  int
+	LoadBestAtEnd   bool
+	EarlyStopping   int // patience in evaluations; 0 = off
+	Postprocess     data.PostprocessOptions
+	Progress        io.Writer // progress bar; nil = none
+	Logf            func(format string, a ...any)
+	Threads         int // LibTorch intra-op threads; 0 = the number of CPUs
+	StopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs; for tests
+}
+
+// DefaultOptions is the reference recipe: lr 2e-5, batch 8, 5 epochs, weight
+// decay 0.01, linear schedule, no warmup, clipping at 1.0.
+func DefaultOptions() Options {
+	return Options{Epochs: 5, BatchSize: 8, EvalBatchSize: 32, LR: 2e-5, WeightDecay: 0.01, Scheduler: "linear",
+		MaxGradNorm: 1, GradAccum: 1, Seed: 42, LogEvery: 10, NaNPolicy: "stop", SaveTotalLimit: 2,
+		LoadBestAtEnd: true, Postprocess: data.DefaultPostprocessOptions()}
+}
+
+// ErrInterrupted is returned when the context ends training early; a checkpoint
+// was saved first.
+var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved (resume with --resume)")
+
+// Trainer trains an adapter on featurized data.
+type Trainer struct {
+	Model        *bert.Model
+	Adapter      *peft.Adapter
+	Train        []data.Feature
+	EvalExamples []data.Example
+	Eval         []data.Feature
+	Opt          Options
+
+	opt     *AdamW
+	state   State
+	batcher *data.Batcher
+	metrics *metricsWriter
+}
+
+// EvalResult is one evaluation.
+type EvalResult struct {
+	Loss       float64 `json:"eval_loss"`
+	ExactMatch float64 `json:"exact_match"`
+	F1         float64 `json:"f1"`
+	N          int     `json:"n"`
+}
+
+func (t *Trainer) logf(format string, a ...any) {
+	if t.Opt.Logf != nil {
+		t.Opt.Logf(format, a...)
+	}
+}
+
+// TotalSteps is the number of optimizer steps of the whole run.
+func (t *Trainer) TotalSteps() int64 {
+	per := int64(math.Ceil(float64(t.batcher.Len()) / float64(t.Opt.GradAccum)))
+	total := per * int64(t.Opt.Epochs)
+	if t.Opt.MaxSteps > 0 && t.Opt.MaxSteps < total {
+		total = t.Opt.MaxSteps
+	}
+	return total
+}
+
+func (t *Trainer) schedule() LinearSchedule {
+	total := t.TotalSteps()
+	warm := t.Opt.WarmupSteps
+	if warm == 0 && t.Opt.WarmupRatio > 0 {
+		warm = int64(math.Ceil(t.Opt.WarmupRatio * float64(total)))
+	}
+	return LinearSchedule{Base: t.Opt.LR, Warmup: warm, Total: total, Constant: t.Opt.Scheduler == "constant"}
+}
+
+func (t *Trainer) init() error {
+	o := &t.Opt
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	if o.GradAccum <= 0 {
+		o.GradAccum = 1
+	}
+	if o.EvalBatchSize <= 0 {
+		o.EvalBatchSize = o.BatchSize
+	}
+	if len(t.Train) == 0 {
+		return errors.New("no training features: the training split is empty")
+	}
+	b, err := data.NewBatcher(t.Train, data.BatchOptions{BatchSize: o.BatchSize, Shuffle: true, Seed: uint64(o.Seed), BucketBatches: o.BucketBatches, PadID: t.Model.Config.PadTokenID})
+	if err != nil {
+		return err
+	}
+	t.batcher = b
+	if t.opt == nil {
+		t.opt = NewAdamW(t.Adapter.Params(), AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: o.WeightDecay})
+	}
+	return nil
+}
+
+// Close frees the optimizer state.
+func (t *Trainer) Close() {
+	if t.opt != nil {
+		t.opt.Drop()
+		t.opt = nil
+	}
+	if t.metrics != nil {
+		t.metrics.Close()
+	}
+}
+
+// Run trains from the current state (fresh, or as restored by Resume) to the end.
+//
+// All LibTorch work of the run happens on one OS thread with a fixed intra-op
+// thread count: OpenMP keeps the thread count per OS thread, and reductions
+// split by it, so a goroutine that hopped threads would not be bit-reproducible.
+func (t *Trainer) Run(ctx context.Context) (*State, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := t.init(); err != nil {
+		return nil, err
+	}
+	torch.SetThreads(t.Opt.Threads)
+	if t.Opt.OutputDir != "" {
+		mw, err := openMetrics(t.Opt.OutputDir, t.state.GlobalStep)
+		if err != nil {
+			return nil, err
+		}
+		t.metrics = mw
+	}
+	sched := t.schedule()
+	total := sched.Total
+	params := t.Adapter.Params()
+	bar := newProgress(t.Opt.Progress, total, t.state.GlobalStep)
+	t.logf("training: %d windows, %d batches/epoch, %d epochs, %d optimizer steps; %s",
+		len(t.Train), t.batcher.Len(), t.Opt.Epochs, total, t.Adapter.TrainableReport())
+	var lossSum float64
+	var lossN int64
+	for epoch := t.state.Epoch; epoch < t.Opt.Epochs && t.state.GlobalStep < total; epoch++ {
+		plan := t.batcher.Plan(epoch)
+		accum := 0
+		for bi := t.state.BatchInEpoch; bi < len(plan); bi++ {
+			if err := ctx.Err(); err != nil && accum == 0 {
+				return t.interrupt(epoch, bi)
+			}
+			torch.ManualSeed(t.Opt.Seed*1_000_003 + t.state.GlobalStep*1009 + int64(bi))
+			loss, err := t.forwardBackward(t.batcher.Make(plan[bi]))
+			if err != nil {
+				return nil, err
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				if t.Opt.NaNPolicy != "skip" {
+					ZeroGrad(params)
+					return nil, fmt.Errorf("loss is %v at step %d (epoch %d, batch %d): stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
+						loss, t.state.GlobalStep+1, epoch+1, bi+1, t.state.LastCheckpoint)
+				}
+				t.logf("warning: loss is %v at step %d: step skipped (nan_policy=skip)", loss, t.state.GlobalStep+1)
+				ZeroGrad(params)
+				accum = 0
+				continue
+			}
+			lossSum += loss
+			lossN++
+			accum++
+			if accum < t.Opt.GradAccum && bi < len(plan)-1 {
+				continue
+			}
+			accum = 0
+			norm := ClipGradNorm(params, t.Opt.MaxGradNorm)
+			if math.IsNaN(norm) || math.IsInf(norm, 0) {
+				ZeroGrad(params)
+				if t.Opt.NaNPolicy != "skip" {
+					return nil, fmt.Errorf("gradient norm is %v at step %d: stopping; the last good checkpoint is %q", norm, t.state.GlobalStep+1, t.state.LastCheckpoint)
+				}
+				t.logf("warning: gradient norm is %v at step %d: step skipped", norm, t.state.GlobalStep+1)
+				continue
+			}
+			lr := sched.LR(t.state.GlobalStep)
+			t.opt.Update(lr)
+			ZeroGrad(params)
+			t.state.GlobalStep++
+			bar.update(t.state.GlobalStep, epoch, loss, lr)
+			if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && lossN > 0 {
+				t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + float64(bi+1)/float64(len(plan)),
+					"loss": lossSum / float64(lossN), "learning_rate": lr, "grad_norm": norm})
+				lossSum, lossN = 0, 0
+			}
+			if t.state.GlobalStep >= total {
+				break
+			}
+		}
+		bar.finish()
+		t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
+		ev, err := t.Evaluate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t.state.recordEval(t.state.GlobalStep, epoch+1, ev)
+		t.metrics.log(map[string]any{"type": "eval", "step": t.state.GlobalStep, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
+		t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, t.Opt.Epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
+		if err := t.checkpoint(); err != nil {
+			return nil, err
+		}
+		if t.Opt.EarlyStopping > 0 && t.state.EvalsSinceBest >= t.Opt.EarlyStopping {
+			t.logf("early stopping: F1 has not improved for %d evaluations", t.state.EvalsSinceBest)
+			break
+		}
+		if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < t.Opt.Epochs {
+			return &t.state, ErrInterrupted
+		}
+	}
+	if t.Opt.LoadBestAtEnd && t.Opt.OutputDir != "" && t.state.BestCheckpoint != "" && t.state.BestCheckpoint != t.state.LastCheckpoint {
+		if err := t.loadAdapterFrom(t.state.BestCheckpoint); err != nil {
+			return nil, fmt.Errorf("load best checkpoint: %w", err)
+		}
+		t.logf("loaded the best adapter (F1 %.2f) from %s", t.state.BestF1, t.state.BestCheckpoint)
+	}
+	return &t.state, nil
+}
+
+func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
+	t.state.Epoch, t.state.BatchInEpoch = epoch, batch
+	if err := t.checkpoint(); err != nil {
+		return nil, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+	}
+	return &t.state, ErrInterrupted
+}
+
+// forwardBackward runs one batch in train mode, backpropagates loss/accum and
+// returns the loss. Every tensor it makes is dropped before it returns.
+func (t *Trainer) forwardBackward(b *data.Batch) (float64, error) {
+	in := toDevice(b, t.Model.Device, true)
+	defer dropBatch(in)
+	out := t.Model.Forward(in, true)
+	defer out.Drop()
+	loss := float64(torch.ToFloat32(out.Loss)[0])
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, nil
+	}
+	l := out.Loss
+	if t.Opt.GradAccum > 1 {
+		l = out.Loss.MustDivScalar(ts.FloatScalar(float64(t.Opt.GradAccum)), false)
+		defer l.MustDrop()
+	}
+	l.MustBackward()
+	return loss, nil
+}
+
+// toDevice copies a data batch into int64 tensors on dev.
+func toDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
+	shape := b.Shape()
+	in := bert.Batch{
+		InputIDs:      torch.FromInt64(b.InputIDs, shape, dev),
+		AttentionMask: torch.FromInt64(b.AttentionMask, shape, dev),
+	}
+	if b.TokenTypeIDs != nil {
+		in.TokenTypeIDs = torch.FromInt64(b.TokenTypeIDs, shape, dev)
+	}
+	if labels {
+		in.StartPositions = torch.FromInt64(b.StartPositions, []int64{shape[0]}, dev)
+		in.EndPositions = torch.FromInt64(b.EndPositions, []int64{shape[0]}, dev)
+	}
+	return in
+}
+
+func dropBatch(b bert.Batch) {
+	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs, b.StartPositions, b.EndPositions} {
+		if t != nil {
+			t.MustDrop()
+		}
+	}
+}
+
+// Evaluate runs the model in eval mode over the evaluation windows: mean loss,
+// and SQuAD exact match and F1 of the best span over all windows of each example.
+func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
+	if len(t.Eval) == 0 {
+		return EvalResult{}, nil
+	}
+	starts, ends, loss, err := Logits(ctx, t.Model, t.Eval, t.Opt.EvalBatchSize, true)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	preds, err := data.Postprocess(t.EvalExamples, t.Eval, starts, ends, t.Opt.Postprocess)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	m := data.Evaluate(preds, t.EvalExamples)
+	return EvalResult{Loss: loss, ExactMatch: m.ExactMatch, F1: m.F1, N: m.N}, nil
+}
+
+// Logits runs the model in eval mode over feats and returns each window's start
+// and end logits (trimmed to the window's length) and, with withLoss, the mean
+// QA loss over the batches.
+func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, withLoss bool) (starts, ends [][]float32, meanLoss float64, err error) {
+	b, err := data.NewBatcher(feats, data.BatchOptions{BatchSize: batchSize, BucketBatches: 0, PadID: m.Config.PadTokenID})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	starts, ends = make([][]float32, len(feats)), make([][]float32, len(feats))
+	var lossSum float64
+	var n int
+	torch.NoGrad(func() {
+		for _, idx := range b.Plan(0) {
+			if err = ctx.Err(); err != nil {
+				return
+			}
+			batch := b.Make(idx)
+			in := toDevice(batch, m.Device, withLoss)
+			out := m.Forward(in, false)
+			s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
+			if withLoss {
+				lossSum += float64(torch.ToFloat32(out.Loss)[0]) * float64(len(idx))
+				n += len(idx)
+			}
+			out.Drop()
+			dropBatch(in)
+			L := batch.SeqLen
+			for r, fi := range idx {
+				fl := len(feats[fi].InputIDs)
+				starts[fi] = s[r*L : r*L+fl]
+				ends[fi] = e[r*L : r*L+fl]
+			}
+		}
+	})
+	if n > 0 {
+		meanLoss = lossSum / float64(n)
+	}
+	return starts, ends, meanLoss, err
+}
+
+// progress is a one-line progress bar: step, loss, lr, it/s, ETA.
+type progress struct {
+	w           io.Writer
+	total, from int64
+	start, last time.Time
+}
+
+func newProgress(w io.Writer, total, from int64) *progress {
+	return &progress{w: w, total: total, from: from, start: time.Now()}
+}
+
+func (p *progress) update(step int64, epoch int, loss, lr float64) {
+	if p.w == nil || (time.Since(p.last) < 250*time.Millisecond && step < p.total) {
+		return
+	}
+	p.last = time.Now()
+	done := float64(step-p.from) / math.Max(1e-9, time.Since(p.start).Seconds())
+	eta := time.Duration(float64(p.total-step)/math.Max(done, 1e-9)) * time.Second
+	width := 24
+	filled := int(float64(width) * float64(step) / math.Max(1, float64(p.total)))
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = '.'
+		if i < filled {
+			bar[i] = '#'
+		}
+	}
+	fmt.Fprintf(p.w, "\r[%s] step %d/%d epoch %d loss %.4f lr %.2e %.2f it/s ETA %s   ", bar, step, p.total, epoch+1, loss, lr, done, eta.Round(time.Second))
+}
+
+func (p *progress) finish() {
+	if p.w != nil && !p.last.IsZero() {
+		fmt.Fprintln(p.w)
+		p.last = time.Time{}
+	}
+}

@@ -1,55 +1,120 @@
 #!/usr/bin/env python3
 """Reference tokenization with Hugging Face's own BertTokenizerFast.
 
-Reads JSON lines from stdin. Each line is either a JSON string (one text) or an
-object {"text": "..."}. Writes one JSON object per input line to stdout:
+Reads JSON lines from stdin and writes one JSON line to stdout per input line.
 
-    {"ids": [...], "offsets": [[start, end], ...]}
+A line that is a JSON string, or an object {"text": ...}, is one text:
 
-The ids are those of the text alone, without [CLS]/[SEP] (add_special_tokens=False),
-and the offsets are HF's character (code point) offsets into the text.
+    -> {"ids": [...], "offsets": [[start, end], ...]}
 
-Usage: hf_tokenize.py [TOKENIZER_DIR]   (default: ../shared/tokenizer from the repo root)
+the ids of the text alone (add_special_tokens=False) and HF's character
+(code point) offsets into it.
 
-The Go test in data/ runs this in the reference environment (transformers 4.30.2,
-tokenizers 0.13) and compares the Go tokenizer with it.
+A line that is an object {"question", "context", "max_length", "stride"} is a
+question/context pair cut into windows as HF run_qa does (truncation
+"only_second", return_overflowing_tokens, the given stride):
+
+    -> {"windows": [{"input_ids": [...], "token_type_ids": [...],
+                     "offsets": [[s, e] or null, ...]}, ...]}
+
+with offsets null for tokens outside the context.
+
+Usage: hf_tokenize.py [TOKENIZER_DIR]   (default: ../shared/tokenizer beside the repo)
+
+The Go tests in data/ run this in the reference environment (transformers
+4.30.2, tokenizers 0.13) and compare the Go tokenizer and windows with it.
 """
 import json
 import os
 import sys
+from collections import defaultdict
 
 from transformers import BertTokenizerFast
+
+
+def load(tok_dir):
+    tok = BertTokenizerFast(
+        vocab_file=os.path.join(tok_dir, "vocab.txt"),
+        tokenizer_file=os.path.join(tok_dir, "tokenizer.json"),
+    )
+    # tokenizer.json carries a truncation/padding block (128): never apply it.
+    tok.backend_tokenizer.no_truncation()
+    tok.backend_tokenizer.no_padding()
+    return tok
+
+
+def encode_texts(tok, texts):
+    enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
+    return [
+        {"ids": ids, "offsets": [list(o) for o in offs]}
+        for ids, offs in zip(enc["input_ids"], enc["offset_mapping"])
+    ]
+
+
+def encode_pairs(tok, pairs, max_length, stride):
+    enc = tok(
+        [p["question"] for p in pairs],
+        [p["context"] for p in pairs],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    out = [{"windows": []} for _ in pairs]
+    for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
+        seq_ids = enc.sequence_ids(i)
+        offsets = [
+            list(o) if seq_ids[k] == 1 else None
+            for k, o in enumerate(enc["offset_mapping"][i])
+        ]
+        out[sample]["windows"].append(
+            {
+                "input_ids": enc["input_ids"][i],
+                "token_type_ids": enc["token_type_ids"][i],
+                "offsets": offsets,
+            }
+        )
+    return out
 
 
 def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     default_dir = os.path.join(here, "..", "..", "..", "shared", "tokenizer")
-    tok_dir = sys.argv[1] if len(sys.argv) > 1 else default_dir
-    tok = BertTokenizerFast(
-        vocab_file=os.path.join(tok_dir, "vocab.txt"),
-        tokenizer_file=os.path.join(tok_dir, "tokenizer.json"),
-        do_lower_case=True,
-    )
-    # tokenizer.json carries a truncation/padding block (128); never truncate here.
-    tok.backend_tokenizer.no_truncation()
-    tok.backend_tokenizer.no_padding()
+    tok = load(sys.argv[1] if len(sys.argv) > 1 else default_dir)
 
-    texts = []
+    items = []
     for n, line in enumerate(sys.stdin, 1):
-        line = line.rstrip("\n")
-        if not line:
+        if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            items.append(json.loads(line))
         except json.JSONDecodeError as e:
             print(f"stdin line {n}: {e}", file=sys.stderr)
             return 2
-        texts.append(item["text"] if isinstance(item, dict) else item)
 
-    enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
+    results = [None] * len(items)
+    texts, pairs = [], defaultdict(list)
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            texts.append((i, item))
+        elif isinstance(item, dict) and "question" in item:
+            pairs[(item["max_length"], item["stride"])].append((i, item))
+        elif isinstance(item, dict) and "text" in item:
+            texts.append((i, item["text"]))
+        else:
+            print(f"item {i + 1}: want a string, {{text}} or {{question, context, max_length, stride}}", file=sys.stderr)
+            return 2
+    if texts:
+        for (i, _), r in zip(texts, encode_texts(tok, [t for _, t in texts])):
+            results[i] = r
+    for (max_length, stride), group in pairs.items():
+        for (i, _), r in zip(group, encode_pairs(tok, [p for _, p in group], max_length, stride)):
+            results[i] = r
+
     out = sys.stdout
-    for ids, offsets in zip(enc["input_ids"], enc["offset_mapping"]):
-        out.write(json.dumps({"ids": ids, "offsets": [list(o) for o in offsets]}))
+    for r in results:
+        out.write(json.dumps(r))
         out.write("\n")
     out.flush()
     return 0

@@ -1,0 +1,46 @@
+package bert
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/torch/safetensors"
+)
+
+// ConfigJSON is the model's config.json document (HF field names).
+func (c Config) ConfigJSON() map[string]any {
+	if c.Raw != nil {
+		return c.Raw
+	}
+	if c.ModelType == "bert" {
+		return map[string]any{"model_type": "bert", "architectures": []string{"BertForQuestionAnswering"},
+			"hidden_size": c.Dim, "num_hidden_layers": c.Layers, "num_attention_heads": c.Heads, "intermediate_size": c.Hidden,
+			"vocab_size": c.VocabSize, "max_position_embeddings": c.MaxPositions, "type_vocab_size": c.TypeVocabSize,
+			"hidden_act": c.Activation, "hidden_dropout_prob": c.Dropout, "attention_probs_dropout_prob": c.AttentionDropout,
+			"layer_norm_eps": c.LayerNormEps, "initializer_range": c.InitRange, "pad_token_id": c.PadTokenID}
+	}
+	return map[string]any{"model_type": "distilbert", "architectures": []string{"DistilBertForQuestionAnswering"},
+		"dim": c.Dim, "n_layers": c.Layers, "n_heads": c.Heads, "hidden_dim": c.Hidden, "vocab_size": c.VocabSize,
+		"max_position_embeddings": c.MaxPositions, "sinusoidal_pos_embds": c.Sinusoidal, "activation": c.Activation,
+		"dropout": c.Dropout, "attention_dropout": c.AttentionDropout, "qa_dropout": c.QADropout,
+		"initializer_range": c.InitRange, "pad_token_id": c.PadTokenID, "seq_classif_dropout": 0.2, "tie_weights_": true}
+}
+
+// Save writes config.json and model.safetensors (float32) into dir.
+func (m *Model) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var tensors []safetensors.Tensor
+	for _, p := range m.params {
+		v := torch.ToFloat32(p.Tensor)
+		tensors = append(tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.F32, Shape: p.Tensor.MustSize(), Data: safetensors.Float32sToBytes(v)})
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(m.Config.ConfigJSON(), "", "  ")
+	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/loraqa/loraqa/config"
+	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/hub"
+	"github.com/loraqa/loraqa/peft"
+)
+
+// configFlags adds --config and --set to a command's flags.
+type configFlags struct {
+	file string
+	sets stringList
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "config", "", "config file (YAML, JSON or TOML)")
+	fs.Var(&c.sets, "set", "section.key=value override (repeatable), e.g. --set train.epochs=2")
+}
+
+func (c *configFlags) load() (*config.Config, error) {
+	return config.Load(config.LoadOptions{File: c.file, Sets: c.sets})
+}
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+
+func hubOptions() hub.Options { return hub.Options{Progress: os.Stderr} }
+
+// featureOptions maps the config's data section onto the featurizer's options.
+func featureOptions(c config.Data, seed int64) data.FeatureOptions {
+	fo := data.DefaultFeatureOptions()
+	fo.MaxSeqLength, fo.DocStride = c.MaxSeqLength, c.DocStride
+	fo.Mode = data.Mode(c.Mode)
+	fo.NegativeFraction = c.NegativeFraction
+	fo.Seed = uint64(seed)
+	return fo
+}
+
+func postOptions(c config.Data) data.PostprocessOptions {
+	po := data.DefaultPostprocessOptions()
+	if c.NBestSize > 0 {
+		po.NBestSize = c.NBestSize
+	}
+	if c.MaxAnswerLength > 0 {
+		po.MaxAnswerLength = c.MaxAnswerLength
+	}
+	return po
+}
+
+// loraConfig maps the config's lora section onto PEFT's LoraConfig.
+func loraConfig(c config.LoRA, base string) peft.Config {
+	pc := peft.DefaultConfig()
+	pc.R, pc.LoraAlpha, pc.LoraDropout = c.R, float64(c.Alpha), c.Dropout
+	pc.TargetModules, pc.TargetRegex = nil, ""
+	if len(c.TargetModules) == 1 && strings.ContainsAny(c.TargetModules[0], `.*+?()[]|\^$`) {
+		pc.TargetRegex = c.TargetModules[0]
+	} else {
+		pc.TargetModules = append([]string(nil), c.TargetModules...)
+	}
+	pc.Bias, pc.UseRSLoRA = c.Bias, c.UseRSLoRA
+	pc.InitLoraWeights = string(c.InitLoRAWeights)
+	pc.LayersToTransform = c.LayersToTransform
+	pc.ModulesToSave = c.ModulesToSave
+	pc.BaseModel = base
+	return pc
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/infer"
+	"github.com/loraqa/loraqa/torch"
+)
+
+func init() {
+	register("predict", "answer a question over a context with an adapter (or a QA model)", runPredict)
+	register("eval", "exact match and F1 of an adapter on a QA file", runEval)
+}
+
+// predictorFlags are the flags that say which model to load.
+type predictorFlags struct {
+	adapter, model, device string
+	maxSeq, stride, topK   int
+	merge                  bool
+}
+
+func (p *predictorFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.StringVar(&p.adapter, "adapter", "", "adapter directory (PEFT files); its base_model_name_or_path is the base")
+	fs.StringVar(&p.model, "model", "", "base model directory or hub id (overrides the adapter's; alone: a QA model)")
+	fs.StringVar(&p.device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	fs.IntVar(&p.maxSeq, "max-seq-length", 384, "tokens per window")
+	fs.IntVar(&p.stride, "doc-stride", 128, "tokens of overlap between windows")
+	fs.BoolVar(&p.merge, "merge", false, "fold the adapter into the weights before running")
+}
+
+func (p *predictorFlags) load(ctx context.Context) (*infer.Predictor, error) {
+	dev, err := torch.ParseDevice(p.device)
+	if err != nil {
+		return nil, err
+	}
+	o := infer.DefaultOptions()
+	o.Model, o.Adapter, o.Device, o.Merge, o.Hub, o.Logf = p.model, p.adapter, dev, p.merge, hubOptions(), logf
+	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
+	return infer.Load(ctx, o)
+}
+
+// answerJSON is one answer as predict and serve print it.
+type answerJSON struct {
+	Answer string  `json:"answer"`
+	Score  float64 `json:"score"`
+	Start  int     `json:"start"`
+	End    int     `json:"end"`
+}
+
+func answers(p data.Prediction, k int) []answerJSON {
+	var out []answerJSON
+	for i, c := range p.NBest {
+		if i >= k {
+			break
+		}
+		out = append(out, answerJSON{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	if len(out) == 0 {
+		out = append(out, answerJSON{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
+	}
+	return out
+}
+
+func runPredict(ctx context.Context, args []string) error {
+	fs := newFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
+	var pf predictorFlags
+	pf.register(fs)
+	question := fs.String("question", "", "the question")
+	contextText := fs.String("context", "", "the context text")
+	contextFile := fs.String("context-file", "", "read the context from this file")
+	topK := fs.Int("top-k", 1, "print the K best answers as a list")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *question == "" {
+		return usagef("--question is required")
+	}
+	ctxText := *contextText
+	if *contextFile != "" {
+		b, err := os.ReadFile(*contextFile)
+		if err != nil {
+			return err
+		}
+		ctxText = string(b)
+	}
+	if ctxText == "" {
+		return usagef("give --context or --context-file")
+	}
+	if *topK < 1 {
+		return usagef("--top-k must be at least 1")
+	}
+	p, err := pf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	preds, err := p.Predict(ctx, []infer.Query{{Question: *question, Context: ctxText}})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetEscapeHTML(false)
+	a := answers(preds[0], *topK)
+	if *topK == 1 {
+		return enc.Encode(a[0])
+	}
+	return enc.Encode(a)
+}
+
+func runEval(ctx context.Context, args []string) error {
+	fs := newFlags("eval", "--adapter DIR --data F [--format F] [--json]")
+	var pf predictorFlags
+	pf.register(fs)
+	dataFile := fs.String("data", "", "QA file with contexts (hf-jsonl, squad, ...) or Q&A pairs (joined into one context)")
+	format := fs.String("format", "auto", "auto|qa-text|csv|jsonl|squad|hf-jsonl")
+	asJSON := fs.Bool("json", false, "print JSON only")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dataFile == "" {
+		return usagef("--data is required")
+	}
+	rr, err := data.ReadFile(*dataFile, *format)
+	if err != nil {
+		return err
+	}
+	ex := data.BuildDataset(rr, data.BuildOptions{})
+	p, err := pf.load(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	qs := make([]infer.Query, len(ex))
+	for i, e := range ex {
+		qs[i] = infer.Query{ID: e.ID, Question: e.Question, Context: e.Context}
+	}
+	preds, err := p.Predict(ctx, qs)
+	if err != nil {
+		return err
+	}
+	for i := range preds {
+		preds[i].ID = ex[i].ID
+	}
+	m := data.Evaluate(preds, ex)
+	out := map[string]any{"exact_match": m.ExactMatch, "f1": m.F1, "n": m.N}
+	if !*asJSON {
+		fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}

@@ -1,0 +1,21 @@
+// Package data turns raw question/answer material into what an extractive QA
+// model trains on, and turns the model's logits back into answers.
+//
+// The flow is one way:
+//
+//	ReadFile      raw file (qa-text, csv/tsv, jsonl, SQuAD, HF jsonl) → ReadResult
+//	BuildDataset  Q&A pairs without contexts → one joined context; contexts kept → []Example
+//	Split         seeded train/test split
+//	Prepare       all of the above, writing train.jsonl, test.jsonl and report.json
+//	LoadTokenizer BERT WordPiece tokenizer matching HF BertTokenizerFast
+//	Featurize     windows of max_seq_length with doc_stride overlap, labelled as HF run_qa does
+//	Batcher       padded int64 batches with seeded per-epoch shuffling
+//	Postprocess   best span over all windows of an example (HF postprocess_qa_predictions)
+//	Evaluate      official SQuAD v1.1 exact match and F1
+//
+// All character offsets in this package (answer_start, feature offsets,
+// prediction spans) count Unicode code points, as Python string indices do.
+//
+// The package is pure Go: it uses github.com/sugarme/tokenizer for the
+// WordPiece model and never links LibTorch.
+package data

@@ -1,0 +1,179 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"unicode/utf8"
+)
+
+// PostprocessOptions configures Postprocess.
+type PostprocessOptions struct {
+	NBestSize       int // start and end candidates per window (20)
+	MaxAnswerLength int // longest span in tokens (30)
+	// TopK is how many candidates each Prediction lists (0: all of the n best).
+	TopK int
+}
+
+// DefaultPostprocessOptions are HF run_qa's defaults.
+func DefaultPostprocessOptions() PostprocessOptions {
+	return PostprocessOptions{NBestSize: 20, MaxAnswerLength: 30}
+}
+
+// Candidate is one answer span.
+type Candidate struct {
+	Text       string  `json:"text"`
+	Start      int     `json:"start"` // code points into the context; -1 for no span
+	End        int     `json:"end"`
+	StartLogit float32 `json:"start_logit"`
+	EndLogit   float32 `json:"end_logit"`
+	// Score is the softmax of start+end logits over the n best candidates
+	// of the example (HF's "probability").
+	Score float64 `json:"score"`
+}
+
+// Prediction is the answer to one example: its best candidate, and the top
+// candidates best first.
+type Prediction struct {
+	ID string `json:"id"`
+	Candidate
+	NBest []Candidate `json:"n_best"`
+}
+
+// Postprocess picks, for each example, the best span over all its windows,
+// with the semantics of HF's postprocess_qa_predictions (SQuAD v1): for each
+// window the n_best start and n_best end tokens by logit, spans only inside
+// the context, end ≥ start, at most max_answer_length tokens; candidates
+// ranked by start+end logit; scores a softmax over the n best. An example
+// with no valid span gets HF's placeholder text "empty" with Start -1.
+//
+// Features are matched to examples by ExampleID (so features read back from
+// JSON work too). startLogits[i] and endLogits[i] belong to features[i] and
+// may be longer than it (padding), never shorter. Ties keep the lower token
+// index first.
+func Postprocess(examples []Example, features []Feature, startLogits, endLogits [][]float32, opts PostprocessOptions) ([]Prediction, error) {
+	if len(startLogits) != len(features) || len(endLogits) != len(features) {
+		return nil, fmt.Errorf("postprocess: %d features but %d start and %d end logit rows", len(features), len(startLogits), len(endLogits))
+	}
+	if opts.NBestSize <= 0 || opts.MaxAnswerLength <= 0 {
+		return nil, fmt.Errorf("postprocess: n_best_size %d and max_answer_length %d must be positive", opts.NBestSize, opts.MaxAnswerLength)
+	}
+	index := make(map[string]int, len(examples))
+	for i, ex := range examples {
+		if _, dup := index[ex.ID]; dup {
+			return nil, fmt.Errorf("postprocess: example id %q appears twice", ex.ID)
+		}
+		index[ex.ID] = i
+	}
+	byExample := make([][]int, len(examples))
+	for i := range features {
+		f := &features[i]
+		e, ok := index[f.ExampleID]
+		if !ok {
+			return nil, fmt.Errorf("postprocess: feature %d belongs to example %q, which is not among the examples", i, f.ExampleID)
+		}
+		if len(f.Offsets) != len(f.InputIDs) {
+			return nil, fmt.Errorf("postprocess: feature %d has %d tokens but %d offsets", i, len(f.InputIDs), len(f.Offsets))
+		}
+		if len(startLogits[i]) < len(f.InputIDs) || len(endLogits[i]) < len(f.InputIDs) {
+			return nil, fmt.Errorf("postprocess: feature %d has %d tokens but %d start and %d end logits", i, len(f.InputIDs), len(startLogits[i]), len(endLogits[i]))
+		}
+		byExample[e] = append(byExample[e], i)
+	}
+	preds := make([]Prediction, len(examples))
+	for e := range examples {
+		var cands []candidate
+		ctxLen := utf8.RuneCountInString(examples[e].Context)
+		for _, i := range byExample[e] {
+			var err error
+			cands, err = appendCandidates(cands, &features[i], ctxLen, startLogits[i], endLogits[i], opts)
+			if err != nil {
+				return nil, fmt.Errorf("postprocess: feature %d (%q window %d): %w", i, features[i].ExampleID, features[i].Window, err)
+			}
+		}
+		preds[e] = finishPrediction(&examples[e], cands, opts)
+	}
+	return preds, nil
+}
+
+type candidate struct {
+	start, end int // code points
+	startLogit float32
+	endLogit   float32
+	score      float32
+}
+
+func appendCandidates(cands []candidate, f *Feature, ctxLen int, sl, el []float32, opts PostprocessOptions) ([]candidate, error) {
+	n := len(f.InputIDs)
+	starts := topIndices(sl[:n], opts.NBestSize)
+	ends := topIndices(el[:n], opts.NBestSize)
+	for _, s := range starts {
+		for _, e := range ends {
+			if f.Offsets[s] == NoOffset || f.Offsets[e] == NoOffset {
+				continue
+			}
+			if e < s || e-s+1 > opts.MaxAnswerLength {
+				continue
+			}
+			if a, b := f.Offsets[s][0], f.Offsets[e][1]; a < 0 || b < a || b > ctxLen {
+				return nil, fmt.Errorf("offsets [%d, %d) do not fit the context of %d code points", a, b, ctxLen)
+			}
+			cands = append(cands, candidate{
+				start: f.Offsets[s][0], end: f.Offsets[e][1],
+				startLogit: sl[s], endLogit: el[e], score: sl[s] + el[e],
+			})
+		}
+	}
+	return cands, nil
+}
+
+// topIndices returns the indices of the k largest values, largest first.
+func topIndices(v []float32, k int) []int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] > v[idx[b]] })
+	return idx[:min(k, len(idx))]
+}
+
+func finishPrediction(ex *Example, cands []candidate, opts PostprocessOptions) Prediction {
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].score > cands[b].score })
+	cands = cands[:min(len(cands), opts.NBestSize)]
+	ctx := []rune(ex.Context)
+	var list []Candidate
+	for _, c := range cands {
+		list = append(list, Candidate{
+			Text: string(ctx[c.start:c.end]), Start: c.start, End: c.end,
+			StartLogit: c.startLogit, EndLogit: c.endLogit,
+		})
+	}
+	scores := make([]float64, len(cands))
+	for i, c := range cands {
+		scores[i] = float64(c.score)
+	}
+	if len(list) == 0 || (len(list) == 1 && list[0].Text == "") {
+		list = append([]Candidate{{Text: "empty", Start: -1, End: -1}}, list...)
+		scores = append([]float64{0}, scores...)
+	}
+	softmaxInto(scores, list)
+	if opts.TopK > 0 && len(list) > opts.TopK {
+		list = list[:opts.TopK]
+	}
+	return Prediction{ID: ex.ID, Candidate: list[0], NBest: list}
+}
+
+func softmaxInto(scores []float64, list []Candidate) {
+	m := math.Inf(-1)
+	for _, s := range scores {
+		m = math.Max(m, s)
+	}
+	sum := 0.0
+	for i, s := range scores {
+		scores[i] = math.Exp(s - m)
+		sum += scores[i]
+	}
+	for i := range list {
+		list[i].Score = scores[i] / sum
+	}
+}

@@ -1,0 +1,82 @@
+package data
+
+import "fmt"
+
+// readSQuAD parses SQuAD v1.1 / v2.0 JSON:
+// {"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question", "answers": [...], "is_impossible"}]}]}]}.
+// Unanswerable v2 questions are skipped and counted.
+func readSQuAD(data []byte, name string, r *ReadResult) error {
+	doc, err := decodeJSON(data, 1)
+	if err != nil {
+		return fmt.Errorf("%s:%w", name, err)
+	}
+	if err := squadDoc(doc, newExampleSet(r)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func squadDoc(doc jval, set *exampleSet) error {
+	if _, err := doc.object(); err != nil {
+		return err
+	}
+	articles, err := doc.get("data").array()
+	if err != nil {
+		return err
+	}
+	for _, art := range articles {
+		if _, err := art.object(); err != nil {
+			return err
+		}
+		title := ""
+		if t := art.get("title"); !t.missing && t.v != nil {
+			if title, err = t.str(); err != nil {
+				return err
+			}
+		}
+		paras, err := art.get("paragraphs").array()
+		if err != nil {
+			return err
+		}
+		for _, p := range paras {
+			if err := squadParagraph(p, title, set); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func squadParagraph(p jval, title string, set *exampleSet) error {
+	if _, err := p.object(); err != nil {
+		return err
+	}
+	context, err := p.get("context").str()
+	if err != nil {
+		return err
+	}
+	qas, err := p.get("qas").array()
+	if err != nil {
+		return err
+	}
+	for _, qa := range qas {
+		if _, err := qa.object(); err != nil {
+			return err
+		}
+		ex := Example{Title: title, Context: context}
+		if ex.ID, err = qa.get("id").text(); err != nil {
+			return err
+		}
+		if ex.Question, err = qa.get("question").str(); err != nil {
+			return err
+		}
+		if ex.Answers, err = squadAnswers(qa.get("answers")); err != nil {
+			return err
+		}
+		if imp, _ := qa.get("is_impossible").v.(bool); imp {
+			ex.Answers = Answers{}
+		}
+		set.add(ex)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// PlotCurves draws dir/metrics.jsonl into dir/training_curve.png: the training
+// loss by step on the left panel (blue), eval loss (red) and eval F1 / 100
+// (green) by step on the right one. It writes through a temporary file.
+func PlotCurves(dir string) error {
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var trainPts, evalLoss, evalF1 [][2]float64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r struct {
+			Type     string  `json:"type"`
+			Step     float64 `json:"step"`
+			Loss     float64 `json:"loss"`
+			EvalLoss float64 `json:"eval_loss"`
+			F1       float64 `json:"f1"`
+		}
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		switch r.Type {
+		case "train":
+			trainPts = append(trainPts, [2]float64{r.Step, r.Loss})
+		case "eval":
+			evalLoss = append(evalLoss, [2]float64{r.Step, r.EvalLoss})
+			evalF1 = append(evalF1, [2]float64{r.Step, r.F1 / 100})
+		}
+	}
+	const w, h = 960, 400
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	left := image.Rect(40, 20, w/2-20, h-30)
+	right := image.Rect(w/2+40, 20, w-20, h-30)
+	for _, r := range []image.Rectangle{left, right} {
+		axes(img, r)
+	}
+	plotLine(img, left, trainPts, color.RGBA{31, 119, 180, 255})
+	plotLine(img, right, evalLoss, color.RGBA{214, 39, 40, 255})
+	plotLine(img, right, evalF1, color.RGBA{44, 160, 44, 255})
+	tmp, err := os.CreateTemp(dir, ".training_curve*.png")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := png.Encode(tmp, img); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, "training_curve.png"))
+}
+
+func axes(img *image.RGBA, r image.Rectangle) {
+	gray := color.RGBA{80, 80, 80, 255}
+	for x := r.Min.X; x <= r.Max.X; x++ {
+		img.Set(x, r.Max.Y, gray)
+	}
+	for y := r.Min.Y; y <= r.Max.Y; y++ {
+		img.Set(r.Min.X, y, gray)
+	}
+}
+
+// plotLine scales pts into r (x by step, y from 0 to the largest value) and
+// joins them; each point is marked with a small square.
+func plotLine(img *image.RGBA, r image.Rectangle, pts [][2]float64, c color.RGBA) {
+	if len(pts) == 0 {
+		return
+	}
+	maxX, maxY := 1.0, 1e-9
+	for _, p := range pts {
+		maxX, maxY = math.Max(maxX, p[0]), math.Max(maxY, p[1])
+	}
+	at := func(p [2]float64) (int, int) {
+		x := r.Min.X + int(p[0]/maxX*float64(r.Dx()))
+		y := r.Max.Y - int(p[1]/maxY*float64(r.Dy()))
+		return x, y
+	}
+	px, py := at(pts[0])
+	for _, p := range pts {
+		x, y := at(p)
+		steps := max(abs(x-px), abs(y-py), 1)
+		for i := 0; i <= steps; i++ {
+			img.Set(px+(x-px)*i/steps, py+(y-py)*i/steps, c)
+		}
+		for dx := -1; dx <= 1; dx++ {
+			for dy := -1; dy <= 1; dy++ {
+				img.Set(x+dx, y+dy, c)
+			}
+		}
+		px, py = x, y
+	}
+}
+
+func abs(a int) int {
+	if a < 0 {
+		return -a
+	}
+	return a
+}

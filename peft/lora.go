@@ -313,3 +313,47 @@ func (a *Adapter) Drop() {
 	}
 	a.params, a.Layers, a.Saved = nil, map[string]*Linear{}, map[string]*bert.Linear{}
 }
+
+// Detach puts the base modules back into the model without freeing the
+// adapter, so that several adapters can share one base model (serve). Attach
+// puts this adapter's layers in again. A merged adapter cannot be detached.
+func (a *Adapter) Detach() error {
+	for name, l := range a.Layers {
+		if l.Merged {
+			return fmt.Errorf("adapter is merged into the base weights (module %s): unmerge it first", name)
+		}
+	}
+	mods := a.model.Modules()
+	for name, l := range a.Layers {
+		if slot := mods[name]; *slot == Module(l) {
+			*slot = l.Base
+		}
+	}
+	for name, s := range a.Saved {
+		if slot := mods[name]; *slot == Module(s) {
+			*slot = &bert.Linear{Weight: a.model.Param(name + ".weight"), Bias: a.model.Param(name + ".bias")}
+		}
+	}
+	return nil
+}
+
+// Attach makes this adapter the model's active one (after Detach).
+func (a *Adapter) Attach() error {
+	mods := a.model.Modules()
+	for name, l := range a.Layers {
+		slot := mods[name]
+		if lin, ok := (*slot).(*bert.Linear); !ok || lin != l.Base {
+			return fmt.Errorf("module %s holds another adapter: detach it first", name)
+		}
+	}
+	for name, l := range a.Layers {
+		*mods[name] = l
+	}
+	for name, s := range a.Saved {
+		*mods[name] = s
+	}
+	return nil
+}
+
+// Module is the model's layer interface, re-exported for slot comparisons.
+type Module = bert.Module

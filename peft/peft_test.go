@@ -190,3 +190,26 @@ func TestBadAdapters(t *testing.T) {
 		})
 	}
 }
+
+func TestTwoAdaptersShareOneBase(t *testing.T) {
+	m, fx := loadBase(t)
+	defer m.Drop()
+	exp, err := verify.ReadExpected(fx)
+	require.NoError(t, err)
+	b := exp.Batches[0]
+	a1, err := peft.Load(filepath.Join(fx, "adapter"), m)
+	require.NoError(t, err)
+	defer a1.Drop()
+	require.NoError(t, a1.Detach())
+	s, _ := logits(t, m, b)
+	assert.Less(t, maxDiff(s, b.Base.Start), 1e-4, "detached: the base alone")
+	cfg := peft.DefaultConfig()
+	a2, err := peft.Inject(m, cfg) // a fresh adapter: unchanged logits except its head copy
+	require.NoError(t, err)
+	defer a2.Drop()
+	require.Error(t, a1.Attach(), "a2 holds the modules")
+	require.NoError(t, a2.Detach())
+	require.NoError(t, a1.Attach())
+	s, _ = logits(t, m, b)
+	assert.Less(t, maxDiff(s, b.BasePlusAdapter.Start), 1e-4, "a1 active again")
+}

@@ -21,6 +21,9 @@ type HostTensor struct {
 	Shape []int64
 	Data  []float32
 	File  string // the file it came from, for error messages
+	// NonFloat names the dtype of an integer or bool tensor (a buffer such as
+	// position_ids); its values are not read.
+	NonFloat string
 }
 
 // ReadCheckpoint reads every tensor of a model directory: model.safetensors, a
@@ -55,7 +58,8 @@ func ReadSafetensors(path string) (map[string]HostTensor, error) {
 	for _, name := range f.Names() {
 		info, _ := f.Info(name)
 		if !info.DType.IsFloat() {
-			return nil, fmt.Errorf("%s: tensor %q has dtype %s; model weights must be F32, F16, BF16 or F64", path, name, info.DType)
+			out[name] = HostTensor{Shape: info.Shape, File: path, NonFloat: string(info.DType)}
+			continue
 		}
 		v, shape, err := f.Float32s(name)
 		if err != nil {
@@ -182,6 +186,10 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			continue
 		}
 		used[p.Name] = true
+		if h.NonFloat != "" {
+			m.Drop()
+			return nil, fmt.Errorf("%s: tensor %q has dtype %s; model weights must be F32, F16, BF16 or F64", h.File, p.Name, h.NonFloat)
+		}
 		want := p.Tensor.MustSize()
 		if !sameShape(want, h.Shape) {
 			m.Drop()

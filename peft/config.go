@@ -44,6 +44,15 @@ func DefaultConfig() Config {
 		TargetModules: []string{"q_lin", "v_lin"}, Bias: "none", InitLoraWeights: "true"}
 }
 
+// DefaultTargets is PEFT's default LoRA target list for a model type
+// (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
+func DefaultTargets(modelType string) []string {
+	if modelType == "bert" {
+		return []string{"query", "value"}
+	}
+	return []string{"q_lin", "v_lin"}
+}
+
 // Scaling is lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
 func (c Config) Scaling() float64 {
 	if c.UseRSLoRA {

@@ -76,7 +76,12 @@ func runTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer m.Drop()
-	a, err := peft.Inject(m, loraConfig(cfg.LoRA, cfg.BaseQAModel))
+	lc := loraConfig(cfg.LoRA, cfg.BaseQAModel)
+	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && equalStrings(lc.TargetModules, peft.DefaultTargets("distilbert")) {
+		lc.TargetModules = peft.DefaultTargets(m.Config.ModelType)
+		logf("notice: lora.target_modules q_lin/v_lin are DistilBERT names; using PEFT's default for %s: %v", m.Config.ModelType, lc.TargetModules)
+	}
+	a, err := peft.Inject(m, lc)
 	if err != nil {
 		return fmt.Errorf("lora: %w", err)
 	}
@@ -206,4 +211,16 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 	}
 	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, "tokenizer files"}, ", "))
 	return nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

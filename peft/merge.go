@@ -115,7 +115,7 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 			if s := a.savedFor(p.Name); s != nil {
 				t = s
 			}
-			v := torch.ToFloat32(t)
+			v, shape := torch.ToFloat32(t), t.MustSize()
 			if tmp != nil {
 				tmp.MustDrop()
 			}
@@ -123,7 +123,7 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 				err = fmt.Errorf("%s holds NaN or Inf", p.Name)
 				return
 			}
-			tensors = append(tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.F32, Shape: t.MustSize(), Data: safetensors.Float32sToBytes(v)})
+			tensors = append(tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.F32, Shape: shape, Data: safetensors.Float32sToBytes(v)})
 		}
 	})
 	if err != nil {

@@ -25,6 +25,10 @@ func loadBase(t *testing.T) (*bert.Model, string) {
 	return m, fx
 }
 
+func batchOf(ids, mask [][]int64) verify.Batch {
+	return verify.Batch{InputIDs: ids, AttentionMask: mask}
+}
+
 func logits(t *testing.T, m *bert.Model, b verify.Batch) ([]float32, []float32) {
 	var ids, mask []int64
 	for i := range b.InputIDs {

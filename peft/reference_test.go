@@ -1,0 +1,84 @@
+package peft_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+)
+
+// refCheck runs scripts/ref/peft_check.py and returns the largest logit difference.
+func refCheck(t *testing.T, req map[string]any) (float64, string) {
+	t.Helper()
+	py := testutil.RefPython(t)
+	b, err := json.Marshal(req)
+	require.NoError(t, err)
+	cmd := exec.Command(py, testutil.RefScript(t, "peft_check.py"))
+	cmd.Stdin = bytes.NewReader(b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var res struct {
+		MaxAbsDiff   float64 `json:"max_abs_diff"`
+		Architecture string  `json:"architecture"`
+	}
+	require.NoError(t, json.Unmarshal(out, &res), string(out))
+	return res.MaxAbsDiff, res.Architecture
+}
+
+// TestPEFTLoadsOurAdapter: an adapter saved by loraqa (non-zero B, r 8, three
+// targets) loads in PEFT's PeftModel.from_pretrained and reproduces loraqa's
+// logits within 1e-4; its merged export loads in transformers as
+// DistilBertForQuestionAnswering with the same logits.
+func TestPEFTLoadsOurAdapter(t *testing.T) {
+	m, fx := loadBase(t)
+	defer m.Drop()
+	cfg := peft.DefaultConfig()
+	cfg.R, cfg.LoraAlpha, cfg.TargetModules = 8, 16, []string{"q_lin", "v_lin", "lin1"}
+	cfg.BaseModel = filepath.Join(fx, "base")
+	torch.ManualSeed(11)
+	a, err := peft.Inject(m, cfg)
+	require.NoError(t, err)
+	defer a.Drop()
+	torch.NoGrad(func() {
+		for _, l := range a.Layers {
+			l.B.MustNormal_(0, 0.05)
+		}
+	})
+	dir := t.TempDir()
+	require.NoError(t, a.Save(dir))
+
+	ids := [][]int64{{101, 2054, 2001, 1996, 6599, 102, 1996, 6599, 2001, 1002, 1017, 2454, 1012, 102}, {101, 2040, 102, 2198, 2056, 2009, 102, 0, 0, 0, 0, 0, 0, 0}}
+	mask := [][]int64{{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0}}
+	s, e := logits(t, m, batchOf(ids, mask))
+	req := map[string]any{"base": filepath.Join(fx, "base"), "adapter": dir, "input_ids": ids, "attention_mask": mask,
+		"start_logits": rows(s, 14), "end_logits": rows(e, 14)}
+	d, arch := refCheck(t, req)
+	t.Logf("PEFT vs loraqa logits: max |Δ| %.2e (%s)", d, arch)
+	assert.Less(t, d, 1e-4)
+
+	merged := t.TempDir()
+	require.NoError(t, a.ExportMerged(merged, filepath.Join(fx, "base")))
+	req["merged"] = merged
+	d, arch = refCheck(t, req)
+	t.Logf("merged export in transformers: max |Δ| %.2e (%s)", d, arch)
+	assert.Less(t, d, 1e-4)
+	assert.Equal(t, "DistilBertForQuestionAnswering", arch)
+}
+
+func rows(v []float32, n int) [][]float32 {
+	var out [][]float32
+	for i := 0; i+n <= len(v); i += n {
+		out = append(out, v[i:i+n])
+	}
+	return out
+}

@@ -108,7 +108,7 @@ func (c Config) Targets(name string) bool {
 			}
 		}
 	}
-	if !hit || len(c.LayersToTransform) == 0 {
+	if !hit || len(c.LayersToTransform) == 0 { // none given: every layer
 		return hit
 	}
 	idx, ok := layerIndex(name, c.LayersPattern)
@@ -154,10 +154,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	} else {
 		m["target_modules"] = targets
 	}
-	if c.ModulesToSave == nil {
+	if len(c.ModulesToSave) == 0 {
 		m["modules_to_save"] = nil
 	}
-	if c.LayersToTransform == nil {
+	if len(c.LayersToTransform) == 0 { // PEFT reads [] as "no layer"
 		m["layers_to_transform"] = nil
 	}
 	if c.LayersPattern == "" {

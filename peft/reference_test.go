@@ -1,9 +1,6 @@
 package peft_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -14,26 +11,6 @@ import (
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
-
-// refCheck runs scripts/ref/peft_check.py and returns the largest logit difference.
-func refCheck(t *testing.T, req map[string]any) (float64, string) {
-	t.Helper()
-	py := testutil.RefPython(t)
-	b, err := json.Marshal(req)
-	require.NoError(t, err)
-	cmd := exec.Command(py, testutil.RefScript(t, "peft_check.py"))
-	cmd.Stdin = bytes.NewReader(b)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, stderr.String())
-	var res struct {
-		MaxAbsDiff   float64 `json:"max_abs_diff"`
-		Architecture string  `json:"architecture"`
-	}
-	require.NoError(t, json.Unmarshal(out, &res), string(out))
-	return res.MaxAbsDiff, res.Architecture
-}
 
 // TestPEFTLoadsOurAdapter: an adapter saved by loraqa (non-zero B, r 8, three
 // targets) loads in PEFT's PeftModel.from_pretrained and reproduces loraqa's
@@ -62,14 +39,14 @@ func TestPEFTLoadsOurAdapter(t *testing.T) {
 	s, e := logits(t, m, batchOf(ids, mask))
 	req := map[string]any{"base": filepath.Join(fx, "base"), "adapter": dir, "input_ids": ids, "attention_mask": mask,
 		"start_logits": rows(s, 14), "end_logits": rows(e, 14)}
-	d, arch := refCheck(t, req)
+	d, arch := testutil.PEFTCheck(t, req)
 	t.Logf("PEFT vs loraqa logits: max |Δ| %.2e (%s)", d, arch)
 	assert.Less(t, d, 1e-4)
 
 	merged := t.TempDir()
 	require.NoError(t, a.ExportMerged(merged, filepath.Join(fx, "base")))
 	req["merged"] = merged
-	d, arch = refCheck(t, req)
+	d, arch = testutil.PEFTCheck(t, req)
 	t.Logf("merged export in transformers: max |Δ| %.2e (%s)", d, arch)
 	assert.Less(t, d, 1e-4)
 	assert.Equal(t, "DistilBertForQuestionAnswering", arch)

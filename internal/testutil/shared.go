@@ -3,6 +3,8 @@
 package testutil
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,4 +66,32 @@ func RefPython(t testing.TB) string {
 // RefScript is the path of a script under scripts/ref.
 func RefScript(t testing.TB, name string) string {
 	return filepath.Join(RepoRoot(t), "scripts", "ref", name)
+}
+
+// PEFTCheck runs scripts/ref/peft_check.py (HF PEFT / transformers in the
+// reference environment) on req and returns the largest logit difference and
+// the architecture transformers loaded.
+func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+	t.Helper()
+	py := RefPython(t)
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, RefScript(t, "peft_check.py"))
+	cmd.Stdin = bytes.NewReader(b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("peft_check.py: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		MaxAbsDiff   float64 `json:"max_abs_diff"`
+		Architecture string  `json:"architecture"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("peft_check.py printed %q: %v", out, err)
+	}
+	return res.MaxAbsDiff, res.Architecture
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/verify"
+)
+
+// TestTrainCommandEndToEnd: `loraqa train` with the tiny fixture as
+// base_qa_model on TAT-QA (max_seq_length 128, doc_stride 32) for 2 epochs
+// writes metrics.jsonl with an evaluation per epoch, the adapter and the
+// tokenizer files; PEFT loads that adapter and reproduces loraqa's logits.
+// (Answerless windows are thinned to 2% to keep the test short.)
+func TestTrainCommandEndToEnd(t *testing.T) {
+	base := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
+	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	out := t.TempDir()
+	t.Setenv("BASE_QA_MODEL", base)
+	t.Setenv("FINE_TUNED_ADAPTER_PATH", filepath.Join(out, "adapter"))
+	err := runTrain(context.Background(), []string{
+		"--set", "data.input=" + qa, "--set", "data.max_seq_length=128", "--set", "data.doc_stride=32",
+		"--set", "data.negative_fraction=0.02", "--set", "train.epochs=2", "--set", "train.learning_rate=1e-3",
+		"--set", "output_dir=" + filepath.Join(out, "run"), "--set", "device=cpu",
+	})
+	require.NoError(t, err)
+
+	f, err := os.Open(filepath.Join(out, "run", "metrics.jsonl"))
+	require.NoError(t, err)
+	defer f.Close()
+	var evals []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &rec))
+		if rec["type"] == "eval" {
+			evals = append(evals, rec)
+		}
+	}
+	require.Len(t, evals, 2, "one evaluation per epoch")
+	for i, e := range evals {
+		assert.EqualValues(t, i+1, e["epoch"])
+		for _, k := range []string{"eval_loss", "exact_match", "f1"} {
+			assert.Contains(t, e, k)
+		}
+	}
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "metrics.json"} {
+		assert.FileExists(t, filepath.Join(out, "adapter", f))
+	}
+	assert.FileExists(t, filepath.Join(out, "run", "training_curve.png"))
+
+	// PEFT loads the adapter and gives loraqa's logits.
+	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
+	require.NoError(t, err)
+	defer m.Drop()
+	a, err := peft.Load(filepath.Join(out, "adapter"), m)
+	require.NoError(t, err)
+	defer a.Drop()
+	exp, err := verify.ReadExpected(filepath.Dir(base))
+	require.NoError(t, err)
+	b := exp.Batches[0]
+	var ids, mask []int64
+	for i := range b.InputIDs {
+		ids, mask = append(ids, b.InputIDs[i]...), append(mask, b.AttentionMask[i]...)
+	}
+	shape := []int64{int64(len(b.InputIDs)), int64(len(b.InputIDs[0]))}
+	in := bert.Batch{InputIDs: torch.FromInt64(ids, shape, gotch.CPU), AttentionMask: torch.FromInt64(mask, shape, gotch.CPU)}
+	var o bert.Output
+	torch.NoGrad(func() { o = m.Forward(in, false) })
+	s, e := torch.ToFloat32(o.StartLogits), torch.ToFloat32(o.EndLogits)
+	o.Drop()
+	in.InputIDs.MustDrop()
+	in.AttentionMask.MustDrop()
+	split := func(v []float32) [][]float32 {
+		var r [][]float32
+		for i := int64(0); i < shape[0]; i++ {
+			r = append(r, v[i*shape[1]:(i+1)*shape[1]])
+		}
+		return r
+	}
+	d, _ := testutil.PEFTCheck(t, map[string]any{"base": base, "adapter": filepath.Join(out, "adapter"),
+		"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "start_logits": split(s), "end_logits": split(e)})
+	t.Logf("PEFT vs loraqa on the trained adapter: max |Δ| %.2e", d)
+	assert.Less(t, d, 1e-4)
+}

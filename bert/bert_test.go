@@ -1,6 +1,7 @@
 package bert_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -24,4 +25,61 @@ func TestSafetensorsAndBinAreIdentical(t *testing.T) {
 		assert.Equal(t, va.Shape, vb.Shape, k)
 		assert.Equal(t, va.Data, vb.Data, "%s: values must be bit-identical", k)
 	}
+}
+
+// TestBadCheckpoints: a missing tensor, a wrong shape, a truncated file and a
+// config with a wrong type each fail with an error naming the file and key.
+func TestBadCheckpoints(t *testing.T) {
+	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
+	good, err := bert.ReadSafetensors(filepath.Join(fx, "model.safetensors"))
+	require.NoError(t, err)
+	cfg, err := bert.LoadConfig(fx)
+	require.NoError(t, err)
+	clone := func() map[string]bert.HostTensor {
+		out := map[string]bert.HostTensor{}
+		for k, v := range good {
+			out[k] = v
+		}
+		return out
+	}
+
+	w := clone()
+	delete(w, "distilbert.transformer.layer.1.ffn.lin2.weight")
+	_, err = bert.FromWeights(cfg, w, bert.LoadOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing distilbert.transformer.layer.1.ffn.lin2.weight")
+
+	w = clone()
+	h := w["distilbert.transformer.layer.0.attention.q_lin.weight"]
+	h.Shape = []int64{16, 64}
+	w["distilbert.transformer.layer.0.attention.q_lin.weight"] = h
+	_, err = bert.FromWeights(cfg, w, bert.LoadOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"distilbert.transformer.layer.0.attention.q_lin.weight" has shape [16 64], the model's config needs [32 32]`)
+	assert.Contains(t, err.Error(), "model.safetensors")
+
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(fx, "model.safetensors"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors"), b[:len(b)/2], 0o644))
+	cb, _ := os.ReadFile(filepath.Join(fx, "config.json"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), cb, 0o644))
+	_, err = bert.Load(dir, bert.LoadOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "model.safetensors"))
+
+	bin := t.TempDir()
+	pb, err := os.ReadFile(filepath.Join(fx, "pytorch_model.bin"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "pytorch_model.bin"), pb[:len(pb)/3], 0o644))
+	_, err = bert.ReadTorchBin(filepath.Join(bin, "pytorch_model.bin"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pytorch_model.bin")
+
+	for _, bad := range []string{`{"model_type":"distilbert","dim":"wide"}`, `{"model_type":"distilbert","dim":30,"n_heads":4}`, `{"model_type":"gpt2"}`, `[1,2]`} {
+		_, err := bert.ParseConfig([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+	_, err = bert.ParseConfig([]byte(`{"model_type":"distilbert","dim":"wide"}`))
+	assert.Contains(t, err.Error(), `field "dim"`)
 }

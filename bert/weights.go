@@ -1,6 +1,7 @@
 package bert
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -123,6 +124,22 @@ func ReadTorchBin(path string) (out map[string]HostTensor, err error) {
 	} else if st.Size() < 22 {
 		return nil, fmt.Errorf("%s: truncated (%d bytes): not a PyTorch zip checkpoint", path, st.Size())
 	}
+	// Only the zip format (torch.save since 1.6) is read: gotch's reader of the
+	// legacy format exits the process on some malformed input.
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a PyTorch zip checkpoint (truncated, or the legacy torch.save format: re-save it, or convert it to safetensors): %w", path, err)
+	}
+	hasData := false
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/data.pkl") || f.Name == "data.pkl" {
+			hasData = true
+		}
+	}
+	zr.Close()
+	if !hasData {
+		return nil, fmt.Errorf("%s: no data.pkl in the zip: not a torch.save checkpoint", path)
+	}
 	tensors, err := pickle.Decode(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -164,6 +181,9 @@ func Load(dir string, opt LoadOptions) (*Model, error) {
 func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, error) {
 	if opt.DType == 0 {
 		opt.DType = gotch.Float
+	}
+	if opt.Device.Name == "" { // the zero Device would abort inside gotch
+		opt.Device = gotch.CPU
 	}
 	if cfg.ModelType == "bert" {
 		w = addBertPrefix(w)

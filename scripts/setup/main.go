@@ -34,7 +34,7 @@ import (
 )
 
 // setupVersion changes whenever the generated copy would change for the same LibTorch.
-const setupVersion = "4"
+const setupVersion = "5"
 
 const gotchModule = "github.com/sugarme/gotch"
 const gotchVersion = "v0.9.1"
@@ -519,6 +519,22 @@ func LoraqaGetNumThreads() int { return int(C.at_get_num_threads()) }
 func LoraqaSetNumThreads(n int) { C.at_set_num_threads(C.int(n)) }
 `, lt.Version, lt.Lib, lt.CUDA, stubbed)
 	if err := os.WriteFile(filepath.Join(dst, "libtch", "loraqa_build.go"), []byte(build), 0o644); err != nil {
+		return err
+	}
+	// gotch gives every tensor a 100 KB Go allocation so that the Go GC runs
+	// often enough to free LibTorch memory through finalizers. loraqa drops its
+	// tensors explicitly, and that ballast costs gigabytes of garbage a step.
+	tensorGo := filepath.Join(dst, "ts", "tensor.go")
+	src, err := os.ReadFile(tensorGo)
+	if err != nil {
+		return err
+	}
+	const ballast = "\tx.d = new(bigStruct)\n"
+	if !bytes.Contains(src, []byte(ballast)) {
+		return fmt.Errorf("%s: the per-tensor ballast line was not found; is this gotch %s?", tensorGo, gotchVersion)
+	}
+	src = bytes.Replace(src, []byte(ballast), []byte("\t// loraqa: no per-tensor ballast (tensors are dropped explicitly)\n"), 1)
+	if err := os.WriteFile(tensorGo, src, 0o644); err != nil {
 		return err
 	}
 	live := `package ts

@@ -21,6 +21,7 @@ type Batch struct {
 	Name            string    `json:"name"`
 	InputIDs        [][]int64 `json:"input_ids"`
 	AttentionMask   [][]int64 `json:"attention_mask"`
+	TokenTypeIDs    [][]int64 `json:"token_type_ids"` // BERT fixtures only
 	Base            *Logits   `json:"base"`
 	BasePlusAdapter *Logits   `json:"base_plus_adapter"`
 	Merged          *Logits   `json:"merged"`
@@ -44,6 +45,7 @@ type TrainStep struct {
 	Batch struct {
 		InputIDs       [][]int64 `json:"input_ids"`
 		AttentionMask  [][]int64 `json:"attention_mask"`
+		TokenTypeIDs   [][]int64 `json:"token_type_ids"`
 		StartPositions []int64   `json:"start_positions"`
 		EndPositions   []int64   `json:"end_positions"`
 	} `json:"batch"`

@@ -110,18 +110,25 @@ func Run(dir string, dev gotch.Device) (*Report, error) {
 	return r, nil
 }
 
-func int64Batch(ids, mask [][]int64, dev gotch.Device) bert.Batch {
-	var fi, fm []int64
+func int64Batch(ids, mask, types [][]int64, dev gotch.Device) bert.Batch {
+	var fi, fm, ft []int64
 	for i := range ids {
 		fi = append(fi, ids[i]...)
 		fm = append(fm, mask[i]...)
+		if types != nil {
+			ft = append(ft, types[i]...)
+		}
 	}
 	shape := []int64{int64(len(ids)), int64(len(ids[0]))}
-	return bert.Batch{InputIDs: torch.FromInt64(fi, shape, dev), AttentionMask: torch.FromInt64(fm, shape, dev)}
+	b := bert.Batch{InputIDs: torch.FromInt64(fi, shape, dev), AttentionMask: torch.FromInt64(fm, shape, dev)}
+	if types != nil {
+		b.TokenTypeIDs = torch.FromInt64(ft, shape, dev)
+	}
+	return b
 }
 
 func dropBatch(b bert.Batch) {
-	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.StartPositions, b.EndPositions} {
+	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs, b.StartPositions, b.EndPositions} {
 		if t != nil {
 			t.MustDrop()
 		}
@@ -134,7 +141,7 @@ func (r *Report) logits(m *bert.Model, exp *Expected, what string, pick func(Bat
 		if want == nil {
 			continue
 		}
-		in := int64Batch(b.InputIDs, b.AttentionMask, m.Device)
+		in := int64Batch(b.InputIDs, b.AttentionMask, b.TokenTypeIDs, m.Device)
 		var out bert.Output
 		torch.NoGrad(func() { out = m.Forward(in, false) })
 		d := math.Max(maxAbs2(torch.ToFloat32(out.StartLogits), want.Start), maxAbs2(torch.ToFloat32(out.EndLogits), want.End))
@@ -172,7 +179,7 @@ func (r *Report) trainSteps(dir string, load func() (*bert.Model, error), dev go
 		initial[p.Key] = torch.ToFloat32(p.Tensor)
 	}
 	b := st.Batch
-	in := int64Batch(b.InputIDs, b.AttentionMask, dev)
+	in := int64Batch(b.InputIDs, b.AttentionMask, b.TokenTypeIDs, dev)
 	in.StartPositions = torch.FromInt64(b.StartPositions, []int64{int64(len(b.StartPositions))}, dev)
 	in.EndPositions = torch.FromInt64(b.EndPositions, []int64{int64(len(b.EndPositions))}, dev)
 	defer dropBatch(in)

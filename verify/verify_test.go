@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,4 +34,16 @@ func TestNotAFixture(t *testing.T) {
 	_, err := verify.Run(t.TempDir(), gotch.CPU)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "base/config.json")
+}
+
+// TestBERTFixture: the BERT fixture made by scripts/ref/make_bert_fixture.py
+// (HF BertForQuestionAnswering + PEFT LoRA on query/value, token_type_ids).
+func TestBERTFixture(t *testing.T) {
+	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
+	r, err := verify.Run(fx, gotch.CPU)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(r.Checks), 3*3+3+3+1+2+1)
+	for _, c := range r.Checks {
+		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
+	}
 }

@@ -100,7 +100,7 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 		h = h.MustTotype(m.DType, true)
 	}
 
-	mask := additiveMask(b.AttentionMask, h.DType())
+	mask := additiveMask(b.AttentionMask, h.DType(), cfg.Heads)
 	defer mask.MustDrop()
 	for _, blk := range m.Blocks {
 		h = m.block(blk, h, mask, train)
@@ -108,10 +108,10 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	return h
 }
 
-// additiveMask turns a [B, L] 0/1 attention mask into [B, 1, 1, L] with 0 for
+// additiveMask turns a [B, L] 0/1 attention mask into [B·H, 1, L] with 0 for
 // keys to attend and the dtype's most negative value for padding, which equals
 // HF's masked_fill with finfo.min after the softmax.
-func additiveMask(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
+func additiveMask(mask *ts.Tensor, dtype gotch.DType, heads int64) *ts.Tensor {
 	size := mask.MustSize()
 	minVal := -math.MaxFloat32
 	if dtype == gotch.BFloat16 {
@@ -122,7 +122,9 @@ func additiveMask(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
 	// (1 - mask) * min
 	inv := mask.MustTotype(dtype, false).MustRsubScalar(ts.FloatScalar(1), true)
 	add := inv.MustMulScalar(ts.FloatScalar(minVal), true)
-	return add.MustView([]int64{size[0], 1, 1, size[1]}, true)
+	return add.MustView([]int64{size[0], 1, 1, size[1]}, true).
+		MustExpand([]int64{size[0], heads, 1, size[1]}, false, true).
+		MustReshape([]int64{size[0] * heads, 1, size[1]}, true)
 }
 
 func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
@@ -134,28 +136,29 @@ func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
 	return y
 }
 
-// block is one post-LN transformer layer; it consumes x.
+// block is one post-LN transformer layer; it consumes x. mask is the additive
+// key mask as [B·H, 1, L].
 func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	cfg := m.Config
 	size := x.MustSize()
 	B, L := size[0], size[1]
 	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
-	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B, H, L, dh]
-		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true)
+	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B·H, L, dh]
+		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true).MustReshape([]int64{B * H, L, dh}, true)
 	}
 	q := heads(blk.Q.Forward(x, train))
-	q = q.MustDivScalar(ts.FloatScalar(math.Sqrt(float64(dh))), true)
 	k := heads(blk.K.Forward(x, train))
 	v := heads(blk.V.Forward(x, train))
 	kt := k.MustTranspose(-1, -2, true)
-	scores := q.MustMatmul(kt, true)
+	// scores = mask + (q·kᵀ)/√dh in one GEMM call.
+	scores := mask.MustBaddbmm(q, kt, ts.FloatScalar(1), ts.FloatScalar(1/math.Sqrt(float64(dh))), false)
+	q.MustDrop()
 	kt.MustDrop()
-	scores = scores.MustAdd(mask, true)
 	w := scores.MustSoftmax(-1, scores.DType(), true)
 	w = dropout(w, cfg.AttentionDropout, train)
-	ctx := w.MustMatmul(v, true)
+	ctx := w.MustBmm(v, true)
 	v.MustDrop()
-	ctx = ctx.MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
+	ctx = ctx.MustView([]int64{B, H, L, dh}, true).MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
 	attn := blk.O.Forward(ctx, train)
 	ctx.MustDrop()
 	attn = dropout(attn, cfg.Dropout, train)

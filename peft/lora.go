@@ -41,9 +41,9 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
 	delta := ts.MustLinear(xa, l.B, ts.None)
 	xa.MustDrop()
-	sum := out.MustAdd(delta, true)
+	out.MustAdd_(delta) // the frozen linear's backward does not need its output
 	delta.MustDrop()
-	return sum
+	return out
 }
 
 // Param is a trainable tensor with its key in adapter_model.safetensors.

@@ -3,6 +3,7 @@ package train
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -169,6 +170,9 @@ func Checkpoints(dir string) ([]string, error) {
 	return out, nil
 }
 
+// ErrNoCheckpoint is returned by Resume("latest") when OutputDir holds none.
+var ErrNoCheckpoint = errors.New("no checkpoint to resume from")
+
 // Resume restores the adapter, the optimizer state and the trainer state from a
 // checkpoint directory, or from the latest one in OutputDir when path is "" or
 // "latest". It returns the checkpoint used.
@@ -179,7 +183,7 @@ func (t *Trainer) Resume(path string) (string, error) {
 			return "", err
 		}
 		if len(cks) == 0 {
-			return "", fmt.Errorf("no checkpoint to resume from in %s", t.Opt.OutputDir)
+			return "", fmt.Errorf("%w in %s", ErrNoCheckpoint, t.Opt.OutputDir)
 		}
 		path = cks[len(cks)-1]
 	}

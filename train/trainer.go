@@ -229,6 +229,10 @@ func (t *Trainer) Run(ctx context.Context) (*State, error) {
 		bar.finish()
 		t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
 		ev, err := t.Evaluate(ctx)
+		if err != nil && ctx.Err() != nil {
+			// Interrupted during the evaluation: keep the epoch's training.
+			return t.interrupt(epoch+1, 0)
+		}
 		if err != nil {
 			return nil, err
 		}

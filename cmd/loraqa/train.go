@@ -93,10 +93,14 @@ func runTrain(ctx context.Context, args []string) error {
 	defer tr.Close()
 	if *resume != "" {
 		from, err := tr.Resume(*resume)
-		if err != nil {
+		switch {
+		case errors.Is(err, train.ErrNoCheckpoint):
+			logf("notice: %v; starting from the beginning", err)
+		case err != nil:
 			return err
+		default:
+			logf("resuming from %s", from)
 		}
-		logf("resuming from %s", from)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return err

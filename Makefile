@@ -4,6 +4,8 @@ GO ?= go
 BIN := bin/loraqa
 REF_VENV := .venv-ref
 export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
+# LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: all setup build test test-go test-ref reference demo bench fuzz clean doctor
 

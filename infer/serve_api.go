@@ -1,0 +1,204 @@
+package infer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/loraqa/loraqa/data"
+)
+
+// AnswerRequest is the body of POST /v1/answer and one item of
+// POST /v1/answer/batch.
+type AnswerRequest struct {
+	Question string  `json:"question"`
+	Context  string  `json:"context"`
+	Adapter  *string `json:"adapter,omitempty"` // absent or null: the default adapter
+	TopK     *int    `json:"top_k,omitempty"`   // absent or null: 1
+}
+
+// Answer is one answer span, as `loraqa predict` prints it: start and end
+// are code-point offsets into the context.
+type Answer struct {
+	Answer string  `json:"answer"`
+	Score  float64 `json:"score"`
+	Start  int     `json:"start"`
+	End    int     `json:"end"`
+}
+
+// AnswerResponse is the reply to one question.
+type AnswerResponse struct {
+	Answers []Answer `json:"answers"`
+	Adapter string   `json:"adapter"`
+	TookMS  float64  `json:"took_ms"`
+}
+
+// BatchResponse is the reply to POST /v1/answer/batch: one result per
+// request, in order.
+type BatchResponse struct {
+	Results []AnswerResponse `json:"results"`
+	TookMS  float64          `json:"took_ms"`
+}
+
+// Answers lists the k best candidates of p, best first, as predict does.
+func Answers(p data.Prediction, k int) []Answer {
+	var out []Answer
+	for i, c := range p.NBest {
+		if i >= k {
+			break
+		}
+		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	if len(out) == 0 {
+		out = append(out, Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
+	}
+	return out
+}
+
+// apiError is a request that cannot be answered: an HTTP status and a message.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, a ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// limits are what a request may ask for.
+type limits struct {
+	maxContext    int // code points
+	maxBatchItems int
+	maxTopK       int
+}
+
+// parsed is a validated request: a question, its context, the adapter it
+// names ("" = the default) and how many answers it wants.
+type parsed struct {
+	Query
+	adapter string
+	topK    int
+}
+
+// parseAnswer decodes and checks the body of POST /v1/answer.
+func parseAnswer(body []byte, lim limits) (parsed, *apiError) {
+	var r AnswerRequest
+	if e := decodeStrict(body, &r); e != nil {
+		return parsed{}, e
+	}
+	return checkRequest(r, "", lim)
+}
+
+// parseBatch decodes and checks the body of POST /v1/answer/batch: a JSON
+// array of answer requests.
+func parseBatch(body []byte, lim limits) ([]parsed, *apiError) {
+	var rs []json.RawMessage
+	if e := decodeStrict(body, &rs); e != nil {
+		return nil, e
+	}
+	if rs == nil {
+		return nil, errorf(http.StatusBadRequest, "want a JSON array of requests, got null")
+	}
+	if len(rs) == 0 {
+		return nil, errorf(http.StatusBadRequest, "the batch is empty")
+	}
+	if len(rs) > lim.maxBatchItems {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "the batch holds %d requests; the limit is %d", len(rs), lim.maxBatchItems)
+	}
+	out := make([]parsed, len(rs))
+	for i, raw := range rs {
+		var r AnswerRequest
+		if e := decodeStrict(raw, &r); e != nil {
+			e.msg = fmt.Sprintf("request %d: %s", i, e.msg)
+			return nil, e
+		}
+		p, e := checkRequest(r, fmt.Sprintf("request %d: ", i), lim)
+		if e != nil {
+			return nil, e
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func checkRequest(r AnswerRequest, where string, lim limits) (parsed, *apiError) {
+	p := parsed{Query: Query{Question: r.Question, Context: r.Context}, topK: 1}
+	switch {
+	case strings.TrimSpace(r.Question) == "":
+		return p, errorf(http.StatusBadRequest, "%s%q is missing or empty", where, "question")
+	case strings.TrimSpace(r.Context) == "":
+		return p, errorf(http.StatusBadRequest, "%s%q is missing or empty", where, "context")
+	}
+	if n := utf8.RuneCountInString(r.Context); n > lim.maxContext {
+		return p, errorf(http.StatusRequestEntityTooLarge, "%sthe context has %d characters; the limit is %d", where, n, lim.maxContext)
+	}
+	if r.TopK != nil {
+		if *r.TopK < 1 || *r.TopK > lim.maxTopK {
+			return p, errorf(http.StatusBadRequest, "%s%q is %d; it must be between 1 and %d", where, "top_k", *r.TopK, lim.maxTopK)
+		}
+		p.topK = *r.TopK
+	}
+	if r.Adapter != nil {
+		if *r.Adapter == "" {
+			return p, errorf(http.StatusBadRequest, "%s%q is empty: leave it out for the default adapter", where, "adapter")
+		}
+		p.adapter = *r.Adapter
+	}
+	return p, nil
+}
+
+// decodeStrict decodes exactly one JSON value into v: unknown fields, wrong
+// types and trailing data are errors that name what is wrong.
+func decodeStrict(body []byte, v any) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errorf(http.StatusBadRequest, "the request body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "malformed JSON: data after the request's end")
+	}
+	return nil
+}
+
+func jsonError(err error) *apiError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return errorf(http.StatusBadRequest, "malformed JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return errorf(http.StatusBadRequest, "wrong type: want %s, got JSON %s", jsonKind(typ.Type.String()), typ.Value)
+		}
+		return errorf(http.StatusBadRequest, "wrong type for %q: want %s, got JSON %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "malformed JSON: the body ends too early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+}
+
+// jsonKind names a Go type as a JSON user sees it.
+func jsonKind(goType string) string {
+	switch {
+	case goType == "string", goType == "*string":
+		return "a string"
+	case goType == "int", goType == "*int":
+		return "an integer"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	}
+	return "an object"
+}

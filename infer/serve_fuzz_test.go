@@ -1,0 +1,152 @@
+package infer
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/loraqa/loraqa/data"
+)
+
+// fuzzServer is a Server without a model: two adapters over a small
+// in-memory WordPiece vocabulary, and a stand-in worker that answers every
+// query with zero logits, so that requests go the whole way through
+// ServeHTTP (decoding, validation, windows, post-processing, the reply).
+func fuzzServer(t testing.TB) *Server {
+	vocab := map[string]int{"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}
+	for _, w := range strings.Fields("the what was revenue in million ? . , $ 2019 5 of a is") {
+		vocab[w] = len(vocab)
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		vocab[string(c)] = len(vocab)
+		vocab["##"+string(c)] = len(vocab)
+	}
+	opts := data.DefaultTokenizerOptions()
+	opts.ModelMaxLength = 32
+	tok, err := data.NewTokenizer(vocab, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultServerOptions()
+	o.Features.MaxSeqLength, o.Features.DocStride = 32, 8
+	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue = 8<<10, 2000, 8, 64
+	a, b := &served{Name: "a", tok: tok}, &served{Name: "b", tok: tok}
+	s := &Server{
+		opt: o, lim: limits{maxContext: o.MaxContext, maxBatchItems: o.MaxBatchItems, maxTopK: o.Post.NBestSize},
+		models: []*served{a, b}, byName: map[string]*served{"a": a, "b": b}, metrics: newMetrics(),
+		queue: make(chan *job, o.Queue), workerDone: make(chan struct{}),
+	}
+	go func() {
+		for j := range s.queue {
+			s.qmu.Lock()
+			s.pending--
+			s.qmu.Unlock()
+			starts, ends := make([][]float32, len(j.feats)), make([][]float32, len(j.feats))
+			for i, f := range j.feats {
+				starts[i], ends[i] = make([]float32, len(f.InputIDs)), make([]float32, len(f.InputIDs))
+			}
+			j.reply(jobResult{starts: starts, ends: ends})
+		}
+	}()
+	t.Cleanup(func() {
+		s.qmu.Lock()
+		s.closed = true
+		close(s.queue)
+		s.qmu.Unlock()
+	})
+	return s
+}
+
+// FuzzAnswerRequest: whatever the body, the server never panics and answers
+// 200 with well-formed answers or a 4xx with a JSON {"error": ...}.
+func FuzzAnswerRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"question":"what was the revenue?","context":"the revenue was $5 million in 2019."}`,
+		`{"question":"what?","context":"a b c","adapter":"b","top_k":3}`,
+		`{"question":"what?","context":"a b c","adapter":"zzz"}`,
+		`{"question":"what?","context":"a b c","top_k":0}`,
+		`{"question":1}`,
+		`{"question":"q","context":"c","top_k":1e3}`,
+		`{"question":"q","context":"c"}{}`,
+		`[{"question":"q","context":"c"},{"question":"what","context":"revenue","top_k":20}]`,
+		`{"question":"` + strings.Repeat("what ", 40) + `","context":"c"}`,
+		`{"question":"q\u0000","context":"\ud800 é 漢字 👍"}`,
+		`null`, `[]`, `"x"`, ``, `{`,
+	} {
+		f.Add([]byte(seed), strings.HasPrefix(seed, "["))
+	}
+	s := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte, batch bool) {
+		path := pathAnswer
+		if batch {
+			path = pathBatch
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+		res := rec.Result()
+		if res.StatusCode != http.StatusOK {
+			if res.StatusCode < 400 || res.StatusCode > 499 {
+				t.Fatalf("status %d for %q: %s", res.StatusCode, body, rec.Body.Bytes())
+			}
+			var e map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || len(e) != 1 || e["error"] == "" {
+				t.Fatalf("status %d for %q: the body %q is not {\"error\": ...}", res.StatusCode, body, rec.Body.Bytes())
+			}
+			return
+		}
+		// 200: the request was valid, and each answer is a span of its context.
+		var ps []parsed
+		if batch {
+			var e *apiError
+			if ps, e = parseBatch(body, s.lim); e != nil {
+				t.Fatalf("200 for a body parseBatch refuses: %v", e)
+			}
+			var br BatchResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &br); err != nil || len(br.Results) != len(ps) {
+				t.Fatalf("batch reply %q for %d requests (%v)", rec.Body.Bytes(), len(ps), err)
+			}
+			for i, r := range br.Results {
+				checkAnswers(t, ps[i], r)
+			}
+			return
+		}
+		p, e := parseAnswer(body, s.lim)
+		if e != nil {
+			t.Fatalf("200 for a body parseAnswer refuses: %v", e)
+		}
+		var r AnswerResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+			t.Fatalf("reply %q: %v", rec.Body.Bytes(), err)
+		}
+		checkAnswers(t, p, r)
+	})
+}
+
+func checkAnswers(t *testing.T, p parsed, r AnswerResponse) {
+	t.Helper()
+	if strings.TrimSpace(p.Question) == "" || strings.TrimSpace(p.Context) == "" || p.topK < 1 || p.topK > 20 {
+		t.Fatalf("accepted an invalid request %+v", p)
+	}
+	if want := map[string]string{"": "a", "a": "a", "b": "b"}[p.adapter]; r.Adapter != want {
+		t.Fatalf("adapter %q answered a request for %q", r.Adapter, p.adapter)
+	}
+	if len(r.Answers) < 1 || len(r.Answers) > p.topK {
+		t.Fatalf("%d answers for top_k %d", len(r.Answers), p.topK)
+	}
+	if !utf8.ValidString(p.Context) {
+		t.Fatalf("decoded context %q is not UTF-8", p.Context)
+	}
+	ctx := []rune(p.Context)
+	for _, a := range r.Answers {
+		if a.Start < 0 {
+			continue // no span
+		}
+		if a.End < a.Start || a.End > len(ctx) || string(ctx[a.Start:a.End]) != a.Answer {
+			t.Fatalf("answer %+v is not a span of the context %q", a, p.Context)
+		}
+	}
+}

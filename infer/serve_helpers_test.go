@@ -1,0 +1,162 @@
+package infer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch/safetensors"
+)
+
+// The tiny fixture's model takes 128 positions.
+const tinyMaxSeq, tinyStride = 128, 32
+
+func tinyFixture(t *testing.T) (base, adapter string) {
+	dir := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	return filepath.Join(dir, "base"), filepath.Join(dir, "adapter")
+}
+
+// tinyServerOptions serve the tiny base with the given adapters on the CPU.
+func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) ServerOptions {
+	base, _ := tinyFixture(t)
+	o := DefaultServerOptions()
+	o.Model, o.Device, o.Adapters = base, gotch.CPU, adapters
+	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
+	o.Timeout = 20 * time.Second
+	return o
+}
+
+// startServer loads a server and serves it on a loopback httptest server.
+func startServer(t *testing.T, o ServerOptions) (*Server, *httptest.Server) {
+	t.Helper()
+	s, err := LoadServer(context.Background(), o)
+	require.NoError(t, err)
+	hs := httptest.NewServer(s) // 127.0.0.1, a free port
+	t.Cleanup(func() {
+		hs.Close()
+		require.NoError(t, s.Close())
+	})
+	return s, hs
+}
+
+// tinyPredictor loads a predictor as `loraqa predict` does, with the tiny
+// fixture's windows.
+func tinyPredictor(t *testing.T, adapter string, merge bool) *Predictor {
+	t.Helper()
+	base, _ := tinyFixture(t)
+	o := DefaultOptions()
+	o.Model, o.Adapter, o.Device, o.Merge = base, adapter, gotch.CPU, merge
+	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
+	p, err := Load(context.Background(), o)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// expectedAnswers are the predictor's answers to each query, one at a time
+// (as predict runs them), k best.
+func expectedAnswers(t *testing.T, p *Predictor, qs []Query, k int) [][]Answer {
+	t.Helper()
+	out := make([][]Answer, len(qs))
+	for i, q := range qs {
+		preds, err := p.Predict(context.Background(), []Query{q})
+		require.NoError(t, err)
+		out[i] = Answers(preds[0], k)
+	}
+	return out
+}
+
+// testQueries cuts n questions and contexts out of the TAT-QA text, with
+// context lengths from 40 to 3,000 characters (one to a dozen windows).
+func testQueries(t *testing.T, n int) []Query {
+	b, err := os.ReadFile(testutil.Shared(t, "data", "tatqa-dev-qa.txt"))
+	require.NoError(t, err)
+	text := []rune(strings.ToValidUTF8(string(b), ""))
+	var questions []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if q, ok := strings.CutPrefix(line, "Q: "); ok {
+			questions = append(questions, q)
+		}
+	}
+	require.NotEmpty(t, questions)
+	qs := make([]Query, n)
+	for i := range qs {
+		l := int(40 * math.Pow(3000.0/40, float64(i)/float64(max(n-1, 1))))
+		off := (i * 7919) % (len(text) - l)
+		qs[i] = Query{Question: questions[(i*31)%len(questions)], Context: string(text[off : off+l])}
+	}
+	return qs
+}
+
+func requestBody(t *testing.T, q Query, adapter string, k int) string {
+	r := AnswerRequest{Question: q.Question, Context: q.Context}
+	if adapter != "" {
+		r.Adapter = &adapter
+	}
+	if k != 1 {
+		r.TopK = &k
+	}
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// post sends a body and returns the status, the body and the headers.
+func post(t *testing.T, client *http.Client, url, body string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b, resp.Header
+}
+
+func decodeAnswer(t *testing.T, b []byte) AnswerResponse {
+	t.Helper()
+	var r AnswerResponse
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&r), "%s", b)
+	return r
+}
+
+// scaledAdapter writes a copy of the adapter in src with every lora_B
+// weight multiplied by f: another adapter over the same base.
+func scaledAdapter(t *testing.T, src string, f float32) string {
+	t.Helper()
+	dst := t.TempDir()
+	cfg, err := os.ReadFile(filepath.Join(src, peft.ConfigFile))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dst, peft.ConfigFile), cfg, 0o644))
+	in, err := safetensors.Open(filepath.Join(src, peft.WeightsFile))
+	require.NoError(t, err)
+	defer in.Close()
+	var out []safetensors.Tensor
+	for _, name := range in.Names() {
+		v, shape, err := in.Float32s(name)
+		require.NoError(t, err)
+		if strings.Contains(name, "lora_B") {
+			for i := range v {
+				v[i] *= f
+			}
+		}
+		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: safetensors.Float32sToBytes(v)})
+	}
+	require.NoError(t, safetensors.Write(filepath.Join(dst, peft.WeightsFile), out, map[string]string{"format": "pt"}))
+	return dst
+}

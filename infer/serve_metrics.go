@@ -1,0 +1,205 @@
+package infer
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// histogram is a Prometheus histogram: cumulative counts per upper bound.
+type histogram struct {
+	bounds []float64
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	sum    float64
+	n      uint64
+}
+
+func newHistogram(bounds ...float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(v float64) {
+	i := sort.SearchFloat64s(h.bounds, v) // first bound >= v
+	h.counts[i]++
+	h.sum += v
+	h.n++
+}
+
+func (h *histogram) write(w io.Writer, name, labels string) {
+	sep := ""
+	if labels != "" {
+		sep = ","
+	}
+	var cum uint64
+	for i, b := range h.bounds {
+		cum += h.counts[i]
+		fmt.Fprintf(w, "%s_bucket{%s%sle=%q} %d\n", name, labels, sep, strconv.FormatFloat(b, 'g', -1, 64), cum)
+	}
+	cum += h.counts[len(h.bounds)]
+	fmt.Fprintf(w, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels, sep, cum)
+	braces := ""
+	if labels != "" {
+		braces = "{" + labels + "}"
+	}
+	fmt.Fprintf(w, "%s_sum%s %s\n%s_count%s %d\n", name, braces, strconv.FormatFloat(h.sum, 'g', -1, 64), name, braces, h.n)
+}
+
+var latencyBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// metrics are the server's counters, exposed at GET /metrics.
+type metrics struct {
+	mu        sync.Mutex
+	requests  map[[2]string]uint64 // path, status code
+	latency   map[string]*histogram
+	batches   *histogram        // queries per worker cycle
+	windows   *histogram        // windows (features) per forward
+	forward   *histogram        // seconds per worker cycle
+	queries   map[string]uint64 // by adapter
+	switches  uint64            // adapter attach/detach switches
+	startTime time.Time
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		requests:  map[[2]string]uint64{},
+		latency:   map[string]*histogram{},
+		batches:   newHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256),
+		windows:   newHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+		forward:   newHistogram(latencyBounds...),
+		queries:   map[string]uint64{},
+		startTime: time.Now(),
+	}
+}
+
+// knownPaths bound the path label; anything else counts as "other".
+var knownPaths = map[string]bool{pathAnswer: true, pathBatch: true, pathAdapters: true, pathHealth: true, pathMetrics: true}
+
+func (m *metrics) request(path string, code int, d time.Duration) {
+	if !knownPaths[path] {
+		path = "other"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests[[2]string{path, strconv.Itoa(code)}]++
+	h := m.latency[path]
+	if h == nil {
+		h = newHistogram(latencyBounds...)
+		m.latency[path] = h
+	}
+	h.observe(d.Seconds())
+}
+
+func (m *metrics) cycle(queries int, d time.Duration) {
+	m.mu.Lock()
+	m.batches.observe(float64(queries))
+	m.forward.observe(d.Seconds())
+	m.mu.Unlock()
+}
+
+func (m *metrics) forwardWindows(n int, adapter string, queries int) {
+	m.mu.Lock()
+	m.windows.observe(float64(n))
+	m.queries[adapter] += uint64(queries)
+	m.mu.Unlock()
+}
+
+func (m *metrics) adapterSwitch() {
+	m.mu.Lock()
+	m.switches++
+	m.mu.Unlock()
+}
+
+// gauges are read when /metrics is scraped.
+type gauges struct {
+	queueDepth, queueCap, inFlight, liveTensors int
+}
+
+// write renders the metrics in Prometheus' text format (version 0.0.4).
+func (m *metrics) write(w io.Writer, g gauges) {
+	var b bytes.Buffer
+	m.mu.Lock()
+	help(&b, "loraqa_http_requests_total", "counter", "HTTP requests by path and status code.")
+	keys := make([][2]string, 0, len(m.requests))
+	for k := range m.requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(&b, "loraqa_http_requests_total{path=%q,code=%q} %d\n", k[0], k[1], m.requests[k])
+	}
+	help(&b, "loraqa_http_request_duration_seconds", "histogram", "HTTP request latency by path.")
+	for _, p := range sortedKeys(m.latency) {
+		m.latency[p].write(&b, "loraqa_http_request_duration_seconds", fmt.Sprintf("path=%q", p))
+	}
+	help(&b, "loraqa_batch_queries", "histogram", "Queries answered per batching cycle of the model worker.")
+	m.batches.write(&b, "loraqa_batch_queries", "")
+	help(&b, "loraqa_batch_windows", "histogram", "Context windows per adapter group of a batching cycle.")
+	m.windows.write(&b, "loraqa_batch_windows", "")
+	help(&b, "loraqa_batch_duration_seconds", "histogram", "Model time per batching cycle.")
+	m.forward.write(&b, "loraqa_batch_duration_seconds", "")
+	help(&b, "loraqa_queries_total", "counter", "Queries run through the model, by adapter.")
+	for _, a := range sortedKeys(m.queries) {
+		fmt.Fprintf(&b, "loraqa_queries_total{adapter=%q} %d\n", a, m.queries[a])
+	}
+	help(&b, "loraqa_adapter_switches_total", "counter", "Times the worker detached one adapter and attached another.")
+	fmt.Fprintf(&b, "loraqa_adapter_switches_total %d\n", m.switches)
+	start := m.startTime
+	m.mu.Unlock()
+
+	help(&b, "loraqa_queue_depth", "gauge", "Queries waiting for the model worker.")
+	fmt.Fprintf(&b, "loraqa_queue_depth %d\n", g.queueDepth)
+	help(&b, "loraqa_queue_capacity", "gauge", "Queries the queue holds before answering 429.")
+	fmt.Fprintf(&b, "loraqa_queue_capacity %d\n", g.queueCap)
+	help(&b, "loraqa_http_requests_in_flight", "gauge", "HTTP requests being served.")
+	fmt.Fprintf(&b, "loraqa_http_requests_in_flight %d\n", g.inFlight)
+	help(&b, "loraqa_live_tensors", "gauge", "LibTorch tensors alive in the process.")
+	fmt.Fprintf(&b, "loraqa_live_tensors %d\n", g.liveTensors)
+	help(&b, "process_start_time_seconds", "gauge", "Start time of the server since the Unix epoch.")
+	fmt.Fprintf(&b, "process_start_time_seconds %d\n", start.Unix())
+	if rss, ok := residentBytes(); ok {
+		help(&b, "process_resident_memory_bytes", "gauge", "Resident set size.")
+		fmt.Fprintf(&b, "process_resident_memory_bytes %d\n", rss)
+	}
+	_, _ = w.Write(b.Bytes())
+}
+
+func help(b *bytes.Buffer, name, typ, text string) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// residentBytes reads the process' RSS from /proc (Linux only).
+func residentBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
+}

@@ -58,6 +58,14 @@ func TestBadCheckpoints(t *testing.T) {
 	assert.Contains(t, err.Error(), `"distilbert.transformer.layer.0.attention.q_lin.weight" has shape [16 64], the model's config needs [32 32]`)
 	assert.Contains(t, err.Error(), "model.safetensors")
 
+	w = clone()
+	h = w["distilbert.embeddings.LayerNorm.bias"]
+	h.NonFloat, h.Data = "I64", nil
+	w["distilbert.embeddings.LayerNorm.bias"] = h
+	_, err = bert.FromWeights(cfg, w, bert.LoadOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"distilbert.embeddings.LayerNorm.bias" has dtype I64`)
+
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join(fx, "model.safetensors"))
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +16,7 @@ import (
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/torch/safetensors"
 	"github.com/loraqa/loraqa/verify"
 )
 
@@ -186,6 +188,24 @@ func TestBadAdapters(t *testing.T) {
 		"bad bias":          {`{"peft_type":"LORA","r":4,"lora_alpha":8,"target_modules":["q_lin"],"bias":"some"}`, "bias \"some\""},
 		"not lora":          {`{"peft_type":"PREFIX_TUNING"}`, "only LORA"},
 	}
+	t.Run("NaN weights", func(t *testing.T) {
+		dir := t.TempDir()
+		w, err := bert.ReadSafetensors(filepath.Join(fx, "adapter", peft.WeightsFile))
+		require.NoError(t, err)
+		var tensors []safetensors.Tensor
+		for name, h := range w {
+			if strings.HasSuffix(name, "layer.1.attention.v_lin.lora_B.weight") {
+				h.Data[3] = float32(math.NaN())
+			}
+			tensors = append(tensors, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: h.Shape, Data: safetensors.Float32sToBytes(h.Data)})
+		}
+		require.NoError(t, safetensors.Write(filepath.Join(dir, peft.WeightsFile), tensors, nil))
+		b, _ := os.ReadFile(filepath.Join(fx, "adapter", peft.ConfigFile))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, peft.ConfigFile), b, 0o644))
+		_, err = peft.Load(dir, m)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `layer.1.attention.v_lin.lora_B.weight" holds NaN or Inf`)
+	})
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, err := peft.Load(write(t, tc.cfg), m)

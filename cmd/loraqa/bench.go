@@ -197,9 +197,11 @@ func benchData(ctx context.Context, file, model string, batch, seq int) error {
 	if file == "" || model == "" {
 		return usagef("bench data needs --data F and --model DIR")
 	}
-	dir, err := resolveModel(ctx, model)
-	if err != nil {
-		return err
+	dir := model
+	if st, err := os.Stat(model); err != nil || !st.IsDir() {
+		if dir, err = resolveModel(ctx, model); err != nil {
+			return err
+		}
 	}
 	tok, err := data.LoadTokenizer(dir)
 	if err != nil {

@@ -48,25 +48,38 @@ func usage() {
 }
 
 func main() {
-	passiveOpenMP()
+	tuneRuntime()
 	os.Exit(mainExit())
 }
 
-// passiveOpenMP re-executes the binary once with OMP_WAIT_POLICY=PASSIVE unless
-// the user set a policy. LibTorch's OpenMP threads otherwise spin between
-// parallel regions and starve OpenBLAS's own threads: on 2 cores an eval
-// forward took 2.6x as long. libgomp reads the variable when it loads, before
-// main runs, so setting it here would be too late.
-func passiveOpenMP() {
-	if os.Getenv("OMP_WAIT_POLICY") != "" {
+// tuneRuntime re-executes the binary once with runtime settings that LibTorch
+// and glibc read when they load (before main runs, so setting them later
+// would be too late), unless the user set them:
+//   - OMP_WAIT_POLICY=PASSIVE: LibTorch's OpenMP threads otherwise spin between
+//     parallel regions and starve OpenBLAS's threads (an eval forward took 2.6x
+//     as long on 2 cores);
+//   - for inference (predict, eval, serve, bench infer) MALLOC_MMAP_THRESHOLD_=1 MiB:
+//     activations then go back to the OS when freed, which keeps the peak RSS
+//     of a server flat; training keeps glibc's default, which is faster there.
+func tuneRuntime() {
+	var add []string
+	if os.Getenv("OMP_WAIT_POLICY") == "" {
+		add = append(add, "OMP_WAIT_POLICY=PASSIVE")
+	}
+	if len(os.Args) > 1 && os.Getenv("MALLOC_MMAP_THRESHOLD_") == "" {
+		cmd := os.Args[1]
+		if cmd == "predict" || cmd == "eval" || cmd == "serve" || (cmd == "bench" && len(os.Args) > 2 && os.Args[2] == "infer") {
+			add = append(add, "MALLOC_MMAP_THRESHOLD_=1048576")
+		}
+	}
+	if len(add) == 0 {
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	env := append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE")
-	_ = syscall.Exec(exe, os.Args, env) // returns only on failure: go on as we are
+	_ = syscall.Exec(exe, os.Args, append(os.Environ(), add...)) // returns only on failure: go on as we are
 }
 
 func mainExit() (code int) {

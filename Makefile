@@ -34,7 +34,10 @@ demo: build
 	scripts/demo.sh
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/
+
+fuzz:
+	scripts/fuzz.sh $${FUZZTIME:-5m}
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -58,4 +59,37 @@ func rows(v []float32, n int) [][]float32 {
 		out = append(out, v[i:i+n])
 	}
 	return out
+}
+
+// TestPEFTLoadsOurBERTAdapter: the other architecture. A loraqa adapter on the
+// BERT fixture's base (PEFT's default targets query/value) loads in PEFT with the
+// same logits. PEFT 0.6's PeftModelForQuestionAnswering drops token_type_ids, so
+// both sides run with all token types 0.
+func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
+	base := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa", "base")
+	m, err := bert.Load(base, bert.LoadOptions{})
+	require.NoError(t, err)
+	defer m.Drop()
+	cfg := peft.DefaultConfig()
+	cfg.TargetModules = peft.DefaultTargets("bert")
+	torch.ManualSeed(5)
+	a, err := peft.Inject(m, cfg)
+	require.NoError(t, err)
+	defer a.Drop()
+	require.Len(t, a.Layers, 4)
+	torch.NoGrad(func() {
+		for _, l := range a.Layers {
+			l.B.MustNormal_(0, 0.05)
+		}
+	})
+	dir := t.TempDir()
+	require.NoError(t, a.Save(dir))
+	ids := [][]int64{{2, 17, 99, 3, 400, 401, 402, 3}, {2, 18, 3, 500, 501, 3, 0, 0}}
+	mask := [][]int64{{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 0, 0}}
+	s, e := logits(t, m, batchOf(ids, mask))
+	d, arch := testutil.PEFTCheck(t, map[string]any{"base": base, "adapter": dir, "input_ids": ids, "attention_mask": mask,
+		"start_logits": rows(s, 8), "end_logits": rows(e, 8)})
+	t.Logf("PEFT vs loraqa (BERT): max |Δ| %.2e (%s)", d, arch)
+	assert.Less(t, d, 1e-4)
+	assert.Equal(t, "BertForQuestionAnswering", arch)
 }

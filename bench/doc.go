@@ -1,0 +1,4 @@
+// Package bench holds the `go test -bench` benchmarks of loraqa's hot pieces: a
+// LoRA linear, an encoder layer's attention, one training step on the tiny
+// shape, and featurization of SQuAD text. `loraqa bench` measures whole runs.
+package bench

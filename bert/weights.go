@@ -211,7 +211,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			return nil, fmt.Errorf("%s: tensor %q has dtype %s; model weights must be F32, F16, BF16 or F64", h.File, p.Name, h.NonFloat)
 		}
 		want := p.Tensor.MustSize()
-		if !sameShape(want, h.Shape) {
+		if !torch.SameShape(want, h.Shape) {
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model's config needs %v", h.File, p.Name, h.Shape, want)
 		}
@@ -274,18 +274,6 @@ func initHead(m *Model) {
 		m.Param("qa_outputs.weight").MustNormal_(0, 0.02)
 		m.Param("qa_outputs.bias").MustZero_()
 	})
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // setFromHost copies host values into an existing tensor (any dtype/device).

@@ -157,7 +157,7 @@ func TestSuggestions(t *testing.T) {
 	}
 	_, ok := nearest("completely_unrelated_thing", Keys(), ".")
 	assert.False(t, ok, "no suggestion when nothing is close")
-	assert.Equal(t, 3, levenshtein("kitten", "sitting"))
-	assert.Equal(t, 0, levenshtein("", ""))
-	assert.Equal(t, 4, levenshtein("", "abcd"))
+	assert.Equal(t, 3, Levenshtein("kitten", "sitting"))
+	assert.Equal(t, 0, Levenshtein("", ""))
+	assert.Equal(t, 4, Levenshtein("", "abcd"))
 }

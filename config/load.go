@@ -256,7 +256,7 @@ func suggestEnv(name string) (string, bool) {
 		envs[i] = f.env
 	}
 	best, _ := nearest(name, envs, "")
-	if levenshtein(name, best) <= 2 {
+	if Levenshtein(name, best) <= 2 {
 		return best, true
 	}
 	for s := range sections {

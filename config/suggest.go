@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// levenshtein is the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
+// Levenshtein is the edit distance between a and b, in bytes.
+func Levenshtein(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -37,7 +37,7 @@ func lastPart(s, sep string) string {
 func nearest(name string, candidates []string, sep string) (best string, ok bool) {
 	bestScore := -1
 	for _, c := range candidates {
-		score := levenshtein(name, c)
+		score := Levenshtein(name, c)
 		if sep != "" && lastPart(name, sep) == lastPart(c, sep) {
 			score = min(score, 1)
 		}

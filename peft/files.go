@@ -102,7 +102,7 @@ func (a *Adapter) SetState(weights map[string]bert.HostTensor, file string) erro
 		}
 		used[p.Key] = true
 		want := p.Tensor.MustSize()
-		if !sameShape(want, h.Shape) {
+		if !torch.SameShape(want, h.Shape) {
 			return fmt.Errorf("%s: adapter tensor %q has shape %v, this base model needs %v (was the adapter trained on another base?)", file, p.Key, h.Shape, want)
 		}
 		if !allFinite(h.Data) {
@@ -140,18 +140,6 @@ func readAdapterWeights(dir string) (map[string]bert.HostTensor, string, error) 
 		return w, bin, err
 	}
 	return nil, "", fmt.Errorf("%s: no %s or %s", dir, WeightsFile, WeightsFileBin)
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func allFinite(v []float32) bool {

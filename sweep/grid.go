@@ -203,7 +203,7 @@ func nearestKey(key string, known []string) (string, bool) {
 	last := func(s string) string { return s[strings.LastIndex(s, ".")+1:] }
 	best, bestScore := "", -1
 	for _, k := range known {
-		score := levenshtein(key, k)
+		score := config.Levenshtein(key, k)
 		if last(k) == last(key) {
 			score = min(score, 1)
 		}
@@ -212,24 +212,4 @@ func nearestKey(key string, known []string) (string, bool) {
 		}
 	}
 	return best, bestScore >= 0 && bestScore <= max(3, len(key)/3)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

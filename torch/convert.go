@@ -69,3 +69,16 @@ func ToFloat32(t *ts.Tensor) []float32 {
 	}
 	return v
 }
+
+// SameShape reports whether two shapes are equal.
+func SameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -236,7 +236,7 @@ func (t *Trainer) loadOptimizer(path string) error {
 			if err != nil {
 				return err
 			}
-			if !sameShape(shape, p.Tensor.MustSize()) {
+			if !torch.SameShape(shape, p.Tensor.MustSize()) {
 				return fmt.Errorf("%s: %s has shape %v, want %v", path, p.Key+x.suffix, shape, p.Tensor.MustSize())
 			}
 			src, err := torch.FromFloat32(vals, shape, x.dst.DType(), x.dst.MustDevice())
@@ -249,18 +249,6 @@ func (t *Trainer) loadOptimizer(path string) error {
 	}
 	t.opt.Step = step
 	return nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func writeFileSync(path string, b []byte) error {

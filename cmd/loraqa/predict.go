@@ -47,28 +47,6 @@ func (p *predictorFlags) load(ctx context.Context) (*infer.Predictor, error) {
 	return infer.Load(ctx, o)
 }
 
-// answerJSON is one answer as predict and serve print it.
-type answerJSON struct {
-	Answer string  `json:"answer"`
-	Score  float64 `json:"score"`
-	Start  int     `json:"start"`
-	End    int     `json:"end"`
-}
-
-func answers(p data.Prediction, k int) []answerJSON {
-	var out []answerJSON
-	for i, c := range p.NBest {
-		if i >= k {
-			break
-		}
-		out = append(out, answerJSON{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
-	}
-	if len(out) == 0 {
-		out = append(out, answerJSON{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
-	}
-	return out
-}
-
 func runPredict(ctx context.Context, args []string) error {
 	fs := newFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
 	var pf predictorFlags
@@ -108,7 +86,7 @@ func runPredict(ctx context.Context, args []string) error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
-	a := answers(preds[0], *topK)
+	a := infer.Answers(preds[0], *topK)
 	if *topK == 1 {
 		return enc.Encode(a[0])
 	}

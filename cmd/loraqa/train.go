@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/bert"
@@ -77,7 +78,7 @@ func runTrain(ctx context.Context, args []string) error {
 	}
 	defer m.Drop()
 	lc := loraConfig(cfg.LoRA, cfg.BaseQAModel)
-	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && equalStrings(lc.TargetModules, peft.DefaultTargets("distilbert")) {
+	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && slices.Equal(lc.TargetModules, peft.DefaultTargets("distilbert")) {
 		lc.TargetModules = peft.DefaultTargets(m.Config.ModelType)
 		logf("notice: lora.target_modules q_lin/v_lin are DistilBERT names; using PEFT's default for %s: %v", m.Config.ModelType, lc.TargetModules)
 	}
@@ -215,16 +216,4 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 	}
 	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, "tokenizer files"}, ", "))
 	return nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

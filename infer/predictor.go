@@ -69,7 +69,11 @@ func Load(ctx context.Context, opt Options) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, Logf: opt.Logf})
+	logf := opt.Logf
+	if opt.Adapter != "" {
+		logf = nil // the adapter brings its own QA head: no notice about the base's
+	}
+	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, Logf: logf})
 	if err != nil {
 		return nil, err
 	}

@@ -95,9 +95,17 @@ func (m *metrics) request(path string, code int, d time.Duration) {
 	h.observe(d.Seconds())
 }
 
-func (m *metrics) cycle(queries int, d time.Duration) {
+// cycleStart records a batching cycle's size before any of its queries is
+// answered, so a client that has its answer sees its cycle counted.
+func (m *metrics) cycleStart(queries int) {
 	m.mu.Lock()
 	m.batches.observe(float64(queries))
+	m.mu.Unlock()
+}
+
+// cycleEnd records the cycle's model time.
+func (m *metrics) cycleEnd(d time.Duration) {
+	m.mu.Lock()
 	m.forward.observe(d.Seconds())
 	m.mu.Unlock()
 }

@@ -240,11 +240,7 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	}
 	code, _, _ = post(t, hs.Client(), hs.URL+pathAnswer, `{"question":`)
 	require.Equal(t, http.StatusBadRequest, code)
-	code, b, h := getURL(t, hs.URL+pathMetrics)
-	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", h.Get("Content-Type"))
-	m := string(b)
-	for _, line := range []string{
+	want := []string{
 		`loraqa_http_requests_total{path="/v1/answer",code="200"} 3`,
 		`loraqa_http_requests_total{path="/v1/answer",code="400"} 1`,
 		`loraqa_http_request_duration_seconds_count{path="/v1/answer"} 4`,
@@ -254,9 +250,31 @@ func TestServeHealthAndMetrics(t *testing.T) {
 		`loraqa_queries_total{adapter="fix"} 3`,
 		`loraqa_queue_depth 0`,
 		`# TYPE loraqa_batch_queries histogram`,
-	} {
+	}
+	// A request is counted when its handler returns, which can be a moment
+	// after the client has read the reply: scrape until the counts settle.
+	var m string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		code, b, h := getURL(t, hs.URL+pathMetrics)
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", h.Get("Content-Type"))
+		m = string(b)
+		if containsAll(m, want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, line := range want {
 		assert.Contains(t, m, line+"\n")
 	}
+}
+
+func containsAll(s string, lines []string) bool {
+	for _, l := range lines {
+		if !strings.Contains(s, l+"\n") {
+			return false
+		}
+	}
+	return true
 }
 
 // SIGTERM (ctx cancelled) closes the listener, finishes the requests in

@@ -216,10 +216,11 @@ func (s *Server) cycle(batch []*job) {
 	if n == 0 {
 		return
 	}
+	s.metrics.cycleStart(n)
 	for _, sv := range order {
 		s.runGroup(sv, groups[sv])
 	}
-	s.metrics.cycle(n, time.Since(start))
+	s.metrics.cycleEnd(time.Since(start))
 }
 
 // runGroup answers the jobs of one adapter. A panic in the model fails these

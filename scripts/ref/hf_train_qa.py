@@ -1,0 +1,168 @@
+"""The reference fine-tune for docs/quality.md: HF transformers + PEFT LoRA on
+QA records (the hf-jsonl files `loraqa prepare` writes), with the settings
+loraqa uses: windows of --max-len with --stride overlap (labels as HF run_qa
+makes them: the answer's tokens, or [CLS] when the window does not hold it),
+AdamW with HF Trainer's decay groups, linear schedule, clipping 1.0, and after
+every epoch the SQuAD v1.1 exact match / F1 of the best span over all windows
+(n_best 20, max answer length 30). Prints one JSON line per epoch.
+
+usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
+       [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
+       [--targets query,value]
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import random
+import re
+import string
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import torch  # noqa: E402
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def windows(tok, examples, max_len, stride, train):
+    enc = tok([e["question"] for e in examples], [e["context"] for e in examples], truncation="only_second",
+              max_length=max_len, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+              padding=False)
+    feats = []
+    for i in range(len(enc["input_ids"])):
+        ex_idx = enc["overflow_to_sample_mapping"][i]
+        seq = enc.sequence_ids(i)
+        offsets = [o if seq[k] == 1 else None for k, o in enumerate(enc["offset_mapping"][i])]
+        f = dict(ex=ex_idx, input_ids=enc["input_ids"][i], attention_mask=enc["attention_mask"][i], offsets=offsets)
+        if train:
+            e = examples[ex_idx]
+            s_char = e["answers"]["answer_start"][0]
+            e_char = s_char + len(e["answers"]["text"][0])
+            ctx = [k for k, o in enumerate(offsets) if o is not None]
+            first, last = ctx[0], ctx[-1]
+            if offsets[first][0] <= s_char and offsets[last][1] >= e_char:
+                s = next(k for k in ctx if offsets[k][1] > s_char)
+                en = max(k for k in ctx if offsets[k][0] < e_char)
+                f["start"], f["end"] = s, en
+            else:
+                f["start"], f["end"] = 0, 0
+        feats.append(f)
+    return feats
+
+
+def pad(batch, key, value=0):
+    n = max(len(f[key]) for f in batch)
+    return torch.tensor([f[key] + [value] * (n - len(f[key])) for f in batch])
+
+
+def normalize(s):
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1(pred, gold):
+    p, g = normalize(pred).split(), normalize(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    pr, rc = same / len(p), same / len(g)
+    return 2 * pr * rc / (pr + rc)
+
+
+def evaluate(model, examples, feats, batch):
+    model.eval()
+    best = {}
+    with torch.no_grad():
+        for i in range(0, len(feats), batch):
+            b = feats[i:i + batch]
+            out = model(input_ids=pad(b, "input_ids"), attention_mask=pad(b, "attention_mask"))
+            for j, f in enumerate(b):
+                sl, el = out.start_logits[j].tolist(), out.end_logits[j].tolist()
+                top_s = sorted(range(len(f["input_ids"])), key=lambda k: -sl[k])[:20]
+                top_e = sorted(range(len(f["input_ids"])), key=lambda k: -el[k])[:20]
+                for s in top_s:
+                    for e in top_e:
+                        if f["offsets"][s] is None or f["offsets"][e] is None or e < s or e - s + 1 > 30:
+                            continue
+                        score = sl[s] + el[e]
+                        if f["ex"] not in best or score > best[f["ex"]][0]:
+                            ctx = examples[f["ex"]]["context"]
+                            best[f["ex"]] = (score, ctx[f["offsets"][s][0]:f["offsets"][e][1]])
+    em = f1s = 0.0
+    for i, e in enumerate(examples):
+        pred = best.get(i, (0, ""))[1]
+        golds = e["answers"]["text"]
+        em += max(float(normalize(pred) == normalize(g)) for g in golds)
+        f1s += max(f1(pred, g) for g in golds)
+    model.train()
+    return 100 * em / len(examples), 100 * f1s / len(examples)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--max-len", type=int, default=384)
+    ap.add_argument("--stride", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--targets", default="query,value")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
+    from transformers.trainer_pt_utils import get_parameter_names
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    tok = AutoTokenizer.from_pretrained(a.model)
+    train_ex, test_ex = read_jsonl(a.train), read_jsonl(a.test)
+    train_f = windows(tok, train_ex, a.max_len, a.stride, True)
+    test_f = windows(tok, test_ex, a.max_len, a.stride, False)
+    base = AutoModelForQuestionAnswering.from_pretrained(a.model)
+    model = get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32, lora_dropout=0.05,
+                                            target_modules=a.targets.split(",")))
+    model.train()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = {n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in n}
+    opt = torch.optim.AdamW([{"params": [p for n, p in named if n in decay], "weight_decay": 0.01},
+                             {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    steps = a.epochs * math.ceil(len(train_f) / a.batch)
+    sched = get_linear_schedule_with_warmup(opt, 0, steps)
+    params = [p for _, p in named]
+    for epoch in range(a.epochs):
+        order = list(range(len(train_f)))
+        random.shuffle(order)
+        losses = []
+        for i in range(0, len(order), a.batch):
+            b = [train_f[k] for k in order[i:i + a.batch]]
+            out = model.base_model(input_ids=pad(b, "input_ids"), attention_mask=pad(b, "attention_mask"),
+                                   start_positions=torch.tensor([f["start"] for f in b]),
+                                   end_positions=torch.tensor([f["end"] for f in b]))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            losses.append(out.loss.item())
+        em, f = evaluate(model.base_model, test_ex, test_f, 32)
+        print(json.dumps(dict(epoch=epoch + 1, train_loss=sum(losses) / len(losses), exact_match=em, f1=f,
+                              n=len(test_ex), windows=len(train_f))), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

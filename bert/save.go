@@ -2,6 +2,7 @@ package bert
 
 import (
 	"encoding/json"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -42,5 +43,5 @@ func (m *Model) Save(dir string) error {
 		return err
 	}
 	b, _ := json.MarshalIndent(m.Config.ConfigJSON(), "", "  ")
-	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, "config.json"), append(b, '\n'))
 }

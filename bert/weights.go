@@ -11,7 +11,6 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/pickle"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
@@ -215,7 +214,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model's config needs %v", h.File, p.Name, h.Shape, want)
 		}
-		if err := setFromHost(p.Tensor, h); err != nil {
+		if err := torch.CopyFromFloat32(p.Tensor, h.Data, h.Shape); err != nil {
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q: %w", h.File, p.Name, err)
 		}
@@ -274,15 +273,4 @@ func initHead(m *Model) {
 		m.Param("qa_outputs.weight").MustNormal_(0, 0.02)
 		m.Param("qa_outputs.bias").MustZero_()
 	})
-}
-
-// setFromHost copies host values into an existing tensor (any dtype/device).
-func setFromHost(dst *ts.Tensor, h HostTensor) error {
-	src, err := torch.FromFloat32(h.Data, h.Shape, dst.DType(), dst.MustDevice())
-	if err != nil {
-		return err
-	}
-	noGrad(func() { dst.Copy_(src) })
-	src.MustDrop()
-	return nil
 }

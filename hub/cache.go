@@ -1,11 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,35 +133,7 @@ func sha256File(path string) (string, error) {
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	return writeAtomic(path, bytes.NewReader(data))
-}
-
-// writeAtomic writes r to path through a synced temporary file and a rename.
-func writeAtomic(path string, r io.Reader) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data)
 }
 
 func copyFile(src, dst string) error {
@@ -170,7 +142,7 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("hub: %w", err)
 	}
 	defer in.Close()
-	if err := writeAtomic(dst, in); err != nil {
+	if err := atomicfile.WriteReader(dst, in); err != nil {
 		return fmt.Errorf("hub: copying %s to %s: %w", src, dst, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package peft
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -53,7 +54,7 @@ func (a *Adapter) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, ConfigFile), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(dir, ConfigFile), append(b, '\n'))
 }
 
 // Load reads a PEFT adapter directory (adapter_config.json with
@@ -108,12 +109,9 @@ func (a *Adapter) SetState(weights map[string]bert.HostTensor, file string) erro
 		if !allFinite(h.Data) {
 			return fmt.Errorf("%s: adapter tensor %q holds NaN or Inf", file, p.Key)
 		}
-		src, err := torch.FromFloat32(h.Data, h.Shape, p.Tensor.DType(), p.Tensor.MustDevice())
-		if err != nil {
+		if err := torch.CopyFromFloat32(p.Tensor, h.Data, h.Shape); err != nil {
 			return fmt.Errorf("%s: %q: %w", file, p.Key, err)
 		}
-		torch.NoGrad(func() { p.Tensor.Copy_(src) })
-		src.MustDrop()
 	}
 	var extra []string
 	for k := range norm {
@@ -149,24 +147,4 @@ func allFinite(v []float32) bool {
 		}
 	}
 	return true
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -3,6 +3,7 @@ package peft
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -143,7 +144,7 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 	}
 	cfg["model_type"] = m.Config.ModelType
 	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := writeAtomic(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
 		return err
 	}
 	return CopyTokenizerFiles(tokenizerDir, dir)
@@ -165,7 +166,7 @@ func CopyTokenizerFiles(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(dst, f), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(dst, f), b); err != nil {
 			return err
 		}
 	}

@@ -82,3 +82,15 @@ func SameShape(a, b []int64) bool {
 	}
 	return true
 }
+
+// CopyFromFloat32 copies host values of the given shape into dst (any float
+// dtype, any device) without recording a gradient.
+func CopyFromFloat32(dst *ts.Tensor, v []float32, shape []int64) error {
+	src, err := FromFloat32(v, shape, dst.DType(), dst.MustDevice())
+	if err != nil {
+		return err
+	}
+	NoGrad(func() { dst.Copy_(src) })
+	src.MustDrop()
+	return nil
+}

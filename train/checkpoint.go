@@ -239,12 +239,9 @@ func (t *Trainer) loadOptimizer(path string) error {
 			if !torch.SameShape(shape, p.Tensor.MustSize()) {
 				return fmt.Errorf("%s: %s has shape %v, want %v", path, p.Key+x.suffix, shape, p.Tensor.MustSize())
 			}
-			src, err := torch.FromFloat32(vals, shape, x.dst.DType(), x.dst.MustDevice())
-			if err != nil {
+			if err := torch.CopyFromFloat32(x.dst, vals, shape); err != nil {
 				return err
 			}
-			torch.NoGrad(func() { x.dst.Copy_(src) })
-			src.MustDrop()
 		}
 	}
 	t.opt.Step = step

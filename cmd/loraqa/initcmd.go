@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -67,7 +68,7 @@ func runInit(ctx context.Context, args []string) error {
 		"special_tokens_map.json": `{"cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]", "sep_token": "[SEP]", "unk_token": "[UNK]"}` + "\n",
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(*out, name), []byte(content), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(*out, name), []byte(content)); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -107,7 +108,7 @@ func runTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	if y, err := cfg.YAML(); err == nil {
-		_ = os.WriteFile(filepath.Join(cfg.OutputDir, "config.yaml"), y, 0o644)
+		_ = atomicfile.Write(filepath.Join(cfg.OutputDir, "config.yaml"), y)
 	}
 	st, err := tr.Run(ctx)
 	if errors.Is(err, train.ErrInterrupted) {
@@ -202,7 +203,7 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 		return err
 	}
 	if y, err := cfg.YAML(); err == nil {
-		if err := os.WriteFile(filepath.Join(out, "loraqa_config.yaml"), y, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(out, "loraqa_config.yaml"), y); err != nil {
 			return err
 		}
 	}
@@ -211,7 +212,7 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 		final["final_eval"] = st.Evals[n-1]
 	}
 	b, _ := json.MarshalIndent(final, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "metrics.json"), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "metrics.json"), append(b, '\n')); err != nil {
 		return err
 	}
 	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, "tokenizer files"}, ", "))

@@ -49,6 +49,11 @@ type LoRA struct {
 	InitLoRAWeights   InitWeights `mapstructure:"init_lora_weights" yaml:"init_lora_weights"`
 	LayersToTransform []int       `mapstructure:"layers_to_transform" yaml:"layers_to_transform"`
 	ModulesToSave     []string    `mapstructure:"modules_to_save" yaml:"modules_to_save"`
+	// InitFrom, when set, is a PEFT adapter directory to start training from
+	// (its weights and its adapter_config.json, as PEFT's
+	// PeftModel.from_pretrained(..., is_trainable=True)); the other lora keys
+	// are then not used.
+	InitFrom string `mapstructure:"init_from" yaml:"init_from"`
 }
 
 // InitWeights is the value of lora.init_lora_weights.

@@ -1,11 +1,16 @@
 package data
 
 import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
 	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
 func featOfLen(n int, start, end int) Feature {
@@ -113,4 +118,39 @@ func TestBatcherErrors(t *testing.T) {
 	bad.AttentionMask = bad.AttentionMask[:2]
 	_, err = NewBatcher([]Feature{bad}, BatchOptions{BatchSize: 1})
 	assert.ErrorContains(t, err, "differ in length")
+}
+
+// TestPlanMatchesReferenceScript: scripts/ref/hf_train_qa.py draws its batches
+// with a Python copy of this package's shuffle, so that a seed gives loraqa and
+// HF + PEFT the same batches in docs/quality.md. Both must give the same order,
+// for a large seed (all 64 bits used) and for sizes where Lemire's method
+// rejects draws.
+func TestPlanMatchesReferenceScript(t *testing.T) {
+	py := testutil.RefPython(t)
+	script := testutil.RefScript(t, "hf_train_qa.py")
+	for _, tc := range []struct {
+		n     int
+		seed  uint64
+		epoch int
+	}{{304, 42, 0}, {304, 42, 4}, {1000, 0xfedcba9876543210, 2}, {3, 7, 0}} {
+		feats := make([]Feature, tc.n)
+		for i := range feats {
+			feats[i] = featOfLen(1+i%5, 0, 0)
+		}
+		b, err := NewBatcher(feats, BatchOptions{BatchSize: 8, Shuffle: true, Seed: tc.seed})
+		require.NoError(t, err)
+		var goOrder []int
+		for _, batch := range b.Plan(tc.epoch) {
+			goOrder = append(goOrder, batch...)
+		}
+		prog := fmt.Sprintf(`import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("ref", sys.argv[1])
+ref = importlib.util.module_from_spec(spec); spec.loader.exec_module(ref)
+o = list(range(%d)); ref.SplitMix64(%d, %d).shuffle(o); print(json.dumps(o))`, tc.n, tc.seed, tc.epoch+1)
+		out, err := exec.Command(py, "-c", prog, script).Output()
+		require.NoError(t, err, "%s", out)
+		var pyOrder []int
+		require.NoError(t, json.Unmarshal(out, &pyOrder))
+		assert.Equal(t, goOrder, pyOrder, "n %d seed %d epoch %d", tc.n, tc.seed, tc.epoch)
+	}
 }

@@ -78,14 +78,9 @@ func runTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer m.Drop()
-	lc := loraConfig(cfg.LoRA, cfg.BaseQAModel)
-	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && slices.Equal(lc.TargetModules, peft.DefaultTargets("distilbert")) {
-		lc.TargetModules = peft.DefaultTargets(m.Config.ModelType)
-		logf("notice: lora.target_modules q_lin/v_lin are DistilBERT names; using PEFT's default for %s: %v", m.Config.ModelType, lc.TargetModules)
-	}
-	a, err := peft.Inject(m, lc)
+	a, err := newAdapter(cfg, m)
 	if err != nil {
-		return fmt.Errorf("lora: %w", err)
+		return err
 	}
 	defer a.Drop()
 	logf("%s", a.TrainableReport())
@@ -122,6 +117,31 @@ func runTrain(ctx context.Context, args []string) error {
 		logf("warning: training curve plot: %v", err)
 	}
 	return saveAdapter(cfg, a, baseDir, st)
+}
+
+// newAdapter injects a fresh adapter from the lora section, or loads the
+// adapter named by lora.init_from to train further.
+func newAdapter(cfg *config.Config, m *bert.Model) (*peft.Adapter, error) {
+	if dir := cfg.LoRA.InitFrom; dir != "" {
+		a, err := peft.Load(dir, m)
+		if err != nil {
+			return nil, fmt.Errorf("lora.init_from: %w", err)
+		}
+		c := a.Config
+		logf("lora: starting from the adapter in %s (r %d, alpha %g, dropout %g, targets %v; the other lora keys are not used)",
+			dir, c.R, c.LoraAlpha, c.LoraDropout, c.TargetModules)
+		return a, nil
+	}
+	lc := loraConfig(cfg.LoRA, cfg.BaseQAModel)
+	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && slices.Equal(lc.TargetModules, peft.DefaultTargets("distilbert")) {
+		lc.TargetModules = peft.DefaultTargets(m.Config.ModelType)
+		logf("notice: lora.target_modules q_lin/v_lin are DistilBERT names; using PEFT's default for %s: %v", m.Config.ModelType, lc.TargetModules)
+	}
+	a, err := peft.Inject(m, lc)
+	if err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
+	}
+	return a, nil
 }
 
 func trainOptions(cfg *config.Config) train.Options {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +95,52 @@ func TestTrainCommandEndToEnd(t *testing.T) {
 		"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "start_logits": split(s), "end_logits": split(e)})
 	t.Logf("PEFT vs loraqa on the trained adapter: max |Δ| %.2e", d)
 	assert.Less(t, d, 1e-4)
+}
+
+// TestTrainInitFrom: lora.init_from starts training from a PEFT-made adapter
+// (its r 4 / alpha 8 config, its A, B and qa_outputs weights), as PEFT's
+// PeftModel.from_pretrained(..., is_trainable=True) does. After one step at a
+// learning rate of 1e-9 the saved adapter is the fixture's to 1e-6 — a fresh
+// adapter's B is zero, the fixture's is not, so a run that ignored init_from
+// fails — and a directory without an adapter is reported under its key.
+func TestTrainInitFrom(t *testing.T) {
+	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	out := t.TempDir()
+	args := func(init string) []string {
+		return []string{"--set", "base_qa_model=" + filepath.Join(fx, "base"), "--set", "lora.init_from=" + init,
+			"--set", "fine_tuned_adapter_path=" + filepath.Join(out, "adapter"), "--set", "output_dir=" + filepath.Join(out, "run"),
+			"--set", "data.input=" + qa, "--set", "data.max_seq_length=64", "--set", "data.doc_stride=16",
+			"--set", "data.negative_fraction=0.01", "--set", "train.max_steps=1", "--set", "train.learning_rate=1e-9",
+			"--set", "device=cpu"}
+	}
+	require.NoError(t, runTrain(context.Background(), args(filepath.Join(fx, "adapter"))))
+
+	want, err := bert.ReadSafetensors(filepath.Join(fx, "adapter", peft.WeightsFile))
+	require.NoError(t, err)
+	got, err := bert.ReadSafetensors(filepath.Join(out, "adapter", peft.WeightsFile))
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	nonzeroB := false
+	for k, w := range want {
+		g, ok := got[k]
+		require.True(t, ok, "saved adapter lacks %s", k)
+		require.Equal(t, w.Shape, g.Shape, k)
+		for i := range w.Data {
+			require.InDelta(t, w.Data[i], g.Data[i], 1e-6, "%s[%d]", k, i)
+			if strings.Contains(k, "lora_B") && w.Data[i] != 0 {
+				nonzeroB = true
+			}
+		}
+	}
+	require.True(t, nonzeroB, "the fixture's lora_B must be non-zero for this test to tell init_from from a fresh adapter")
+	cfg, err := peft.ReadConfig(filepath.Join(out, "adapter"))
+	require.NoError(t, err)
+	assert.Equal(t, 4, cfg.R)
+	assert.EqualValues(t, 8, cfg.LoraAlpha)
+
+	err = runTrain(context.Background(), args(filepath.Join(fx, "base")))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "lora.init_from")
+	assert.Contains(t, err.Error(), "adapter_config.json")
 }

@@ -6,16 +6,23 @@ AdamW with HF Trainer's decay groups, linear schedule, clipping 1.0, and after
 every epoch the SQuAD v1.1 exact match / F1 of the best span over all windows
 (n_best 20, max answer length 30). Prints one JSON line per epoch.
 
+Batches are drawn with loraqa's shuffle (SplitMix64 Fisher-Yates, seeded by
+--seed and the epoch; data/rng.go), so a seed gives both implementations the
+same batches. token_type_ids go to the model as HF's BERT QA uses them (0 for
+the question, 1 for the context). --save-init writes the freshly initialised
+adapter (LoRA A/B and the qa_outputs head) before the first step, for loraqa's
+lora.init_from; --no-dropout switches off every dropout (hidden, attention,
+LoRA); --steps FILE writes each step's loss as JSON lines.
+
 usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
        [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
-       [--targets query,value]
+       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE]
 """
 import argparse
 import collections
 import json
 import math
 import os
-import random
 import re
 import string
 import sys
@@ -39,6 +46,8 @@ def windows(tok, examples, max_len, stride, train):
         seq = enc.sequence_ids(i)
         offsets = [o if seq[k] == 1 else None for k, o in enumerate(enc["offset_mapping"][i])]
         f = dict(ex=ex_idx, input_ids=enc["input_ids"][i], attention_mask=enc["attention_mask"][i], offsets=offsets)
+        if "token_type_ids" in enc:
+            f["token_type_ids"] = enc["token_type_ids"][i]
         if train:
             e = examples[ex_idx]
             s_char = e["answers"]["answer_start"][0]
@@ -53,6 +62,45 @@ def windows(tok, examples, max_len, stride, train):
                 f["start"], f["end"] = 0, 0
         feats.append(f)
     return feats
+
+
+M64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """loraqa's data/rng.go, bit for bit: newRNG(seed, stream), intn (Lemire), shuffle."""
+
+    def __init__(self, seed, stream):
+        self.state = (seed ^ ((stream * 0xD1B54A32D192ED03) & M64)) & M64
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & M64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
+
+    def intn(self, n):
+        m = self.next() * n
+        hi, lo = m >> 64, m & M64
+        if lo < n:
+            threshold = ((1 << 64) - n) % n
+            while lo < threshold:
+                m = self.next() * n
+                hi, lo = m >> 64, m & M64
+        return hi
+
+    def shuffle(self, idx):
+        for i in range(len(idx) - 1, 0, -1):
+            j = self.intn(i + 1)
+            idx[i], idx[j] = idx[j], idx[i]
+
+
+def inputs(b):
+    x = dict(input_ids=pad(b, "input_ids"), attention_mask=pad(b, "attention_mask"))
+    if "token_type_ids" in b[0]:
+        x["token_type_ids"] = pad(b, "token_type_ids")
+    return x
 
 
 def pad(batch, key, value=0):
@@ -83,7 +131,7 @@ def evaluate(model, examples, feats, batch):
     with torch.no_grad():
         for i in range(0, len(feats), batch):
             b = feats[i:i + batch]
-            out = model(input_ids=pad(b, "input_ids"), attention_mask=pad(b, "attention_mask"))
+            out = model(**inputs(b))
             for j, f in enumerate(b):
                 sl, el = out.start_logits[j].tolist(), out.end_logits[j].tolist()
                 top_s = sorted(range(len(f["input_ids"])), key=lambda k: -sl[k])[:20]
@@ -119,22 +167,33 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--targets", default="query,value")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-init", default="")
+    ap.add_argument("--no-dropout", action="store_true")
+    ap.add_argument("--steps", default="")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
     from transformers.trainer_pt_utils import get_parameter_names
     from peft import LoraConfig, TaskType, get_peft_model
 
     torch.manual_seed(a.seed)
-    random.seed(a.seed)
     tok = AutoTokenizer.from_pretrained(a.model)
     train_ex, test_ex = read_jsonl(a.train), read_jsonl(a.test)
     train_f = windows(tok, train_ex, a.max_len, a.stride, True)
     test_f = windows(tok, test_ex, a.max_len, a.stride, False)
-    base = AutoModelForQuestionAnswering.from_pretrained(a.model)
-    model = get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32, lora_dropout=0.05,
+    cfg = AutoConfig.from_pretrained(a.model)
+    if a.no_dropout:
+        for k in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "qa_dropout"):
+            if hasattr(cfg, k):
+                setattr(cfg, k, 0.0)
+    base = AutoModelForQuestionAnswering.from_pretrained(a.model, config=cfg)
+    model = get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32,
+                                            lora_dropout=0.0 if a.no_dropout else 0.05,
                                             target_modules=a.targets.split(",")))
+    if a.save_init:
+        model.save_pretrained(a.save_init, safe_serialization=True)
+    steps_out = open(a.steps, "w") if a.steps else None
     model.train()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = {n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in n}
@@ -146,12 +205,11 @@ def main():
     params = [p for _, p in named]
     for epoch in range(a.epochs):
         order = list(range(len(train_f)))
-        random.shuffle(order)
+        SplitMix64(a.seed, epoch + 1).shuffle(order)
         losses = []
         for i in range(0, len(order), a.batch):
             b = [train_f[k] for k in order[i:i + a.batch]]
-            out = model.base_model(input_ids=pad(b, "input_ids"), attention_mask=pad(b, "attention_mask"),
-                                   start_positions=torch.tensor([f["start"] for f in b]),
+            out = model.base_model(**inputs(b), start_positions=torch.tensor([f["start"] for f in b]),
                                    end_positions=torch.tensor([f["end"] for f in b]))
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -159,6 +217,9 @@ def main():
             sched.step()
             opt.zero_grad()
             losses.append(out.loss.item())
+            if steps_out:
+                steps_out.write(json.dumps(dict(step=epoch * math.ceil(len(train_f) / a.batch) + i // a.batch + 1,
+                                                loss=losses[-1])) + "\n")
         em, f = evaluate(model.base_model, test_ex, test_f, 32)
         print(json.dumps(dict(epoch=epoch + 1, train_loss=sum(losses) / len(losses), exact_match=em, f1=f,
                               n=len(test_ex), windows=len(train_f))), flush=True)

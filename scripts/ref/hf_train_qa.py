@@ -26,6 +26,7 @@ import os
 import re
 import string
 import sys
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
@@ -170,6 +171,7 @@ def main():
     ap.add_argument("--save-init", default="")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--steps", default="")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps, without evaluating (timing)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
@@ -203,6 +205,8 @@ def main():
     steps = a.epochs * math.ceil(len(train_f) / a.batch)
     sched = get_linear_schedule_with_warmup(opt, 0, steps)
     params = [p for _, p in named]
+    t0 = time.perf_counter()
+    done = 0
     for epoch in range(a.epochs):
         order = list(range(len(train_f)))
         SplitMix64(a.seed, epoch + 1).shuffle(order)
@@ -217,12 +221,18 @@ def main():
             sched.step()
             opt.zero_grad()
             losses.append(out.loss.item())
+            done += 1
+            if done == a.max_steps:
+                print(json.dumps(dict(steps=done, train_seconds=time.perf_counter() - t0)), flush=True)
+                return 0
             if steps_out:
                 steps_out.write(json.dumps(dict(step=epoch * math.ceil(len(train_f) / a.batch) + i // a.batch + 1,
                                                 loss=losses[-1])) + "\n")
+        secs = time.perf_counter() - t0
         em, f = evaluate(model.base_model, test_ex, test_f, 32)
+        t0 = time.perf_counter() - secs  # evaluation time is not training time
         print(json.dumps(dict(epoch=epoch + 1, train_loss=sum(losses) / len(losses), exact_match=em, f1=f,
-                              n=len(test_ex), windows=len(train_f))), flush=True)
+                              n=len(test_ex), windows=len(train_f), train_seconds=secs)), flush=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,23 @@ def lq_data_line(d):
     return ""
 
 
+def wall(d, first, last):
+    """Seconds from the creation of first to the last change of last (GNU stat; None when unknown)."""
+    try:
+        import subprocess
+        born = int(subprocess.run(["stat", "-c", "%W", os.path.join(d, first)], capture_output=True, text=True,
+                                  check=True).stdout)
+        end = os.stat(os.path.join(d, last)).st_mtime
+        return end - born if born > 0 else None
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+
+
+def walls(d):
+    h, q = wall(d, "hf.jsonl", "hf.done"), wall(d, "loraqa.log", "loraqa.done")
+    return "–" if h is None or q is None else f"{h:.0f} s / {q:.0f} s"
+
+
 def mean_sd(v):
     if not v:
         return "–"
@@ -65,7 +82,8 @@ def lockstep(out):
         print(f"| {e} | {h['exact_match']:.2f} | {h['f1']:.2f} | {l['exact_match']:.2f} | {l['f1']:.2f} | "
               f"{h['train_loss']:.4f} / {lq_mean:.4f} | {dmax:.2e} |")
     if 1 in hf_steps and 1 in lq_steps:
-        print(f"\nStep 1 loss: HF + PEFT {hf_steps[1]:.6f}, loraqa {lq_steps[1]:.6f}.")
+        print(f"\nStep 1 loss: HF + PEFT {hf_steps[1]:.6f}, loraqa {lq_steps[1]:.6f}. "
+              f"Wall time of the whole run (load, {len(hf)} epochs, evaluations), HF + PEFT / loraqa: {walls(d)}.")
     print()
 
 
@@ -75,23 +93,27 @@ def seeds(out):
     for n in names:
         hf, lq = hf_evals(os.path.join(out, n)), lq_records(os.path.join(out, n), "eval")
         if hf and lq and len(hf) == len(lq):
-            rows.append((n[5:], hf, lq))
+            tr = lq_records(os.path.join(out, n), "train")
+            per = len(tr) // len(lq)
+            last = statistics.mean(r["loss"] for r in tr[-per:]) if per else float("nan")
+            rows.append((n[5:], hf, lq, walls(os.path.join(out, n)), (hf[-1]["train_loss"], last)))
     if not rows:
         return
     print("### The recipe as users run it (dropout on), by seed\n")
     epochs = len(rows[0][1])
     print("| seed | " + " | ".join(f"epoch {e + 1} HF / loraqa F1" for e in range(epochs)) +
-          " | final EM HF / loraqa | final F1 HF / loraqa |")
-    print("|---" * (epochs + 3) + "|")
-    for s, hf, lq in rows:
+          " | final EM HF / loraqa | final F1 HF / loraqa | last epoch's train loss HF / loraqa | wall time HF / loraqa |")
+    print("|---" * (epochs + 5) + "|")
+    for s, hf, lq, w, tl in rows:
         cells = [f"{h['f1']:.2f} / {l['f1']:.2f}" for h, l in zip(hf, lq)]
         print(f"| {s} | " + " | ".join(cells) +
-              f" | {hf[-1]['exact_match']:.2f} / {lq[-1]['exact_match']:.2f} | {hf[-1]['f1']:.2f} / {lq[-1]['f1']:.2f} |")
+              f" | {hf[-1]['exact_match']:.2f} / {lq[-1]['exact_match']:.2f} | {hf[-1]['f1']:.2f} / {lq[-1]['f1']:.2f} | {tl[0]:.3f} / {tl[1]:.3f} | {w} |")
     hem = [r[1][-1]["exact_match"] for r in rows]
     hf1 = [r[1][-1]["f1"] for r in rows]
     lem = [r[2][-1]["exact_match"] for r in rows]
     lf1 = [r[2][-1]["f1"] for r in rows]
-    print("| mean ± sd |" + " |" * epochs + f" {mean_sd(hem)} / {mean_sd(lem)} | {mean_sd(hf1)} / {mean_sd(lf1)} |")
+    print("| mean ± sd |" + " |" * epochs + f" {mean_sd(hem)} / {mean_sd(lem)} | {mean_sd(hf1)} / {mean_sd(lf1)} |"
+          f" {mean_sd([r[4][0] for r in rows])} / {mean_sd([r[4][1] for r in rows])} | |")
     print(f"\nOver {len(rows)} seeds: loraqa − HF + PEFT = {statistics.mean(lem) - statistics.mean(hem):+.2f} EM, "
           f"{statistics.mean(lf1) - statistics.mean(hf1):+.2f} F1 (final epoch, means).\n")
 

@@ -12,11 +12,12 @@ same batches. token_type_ids go to the model as HF's BERT QA uses them (0 for
 the question, 1 for the context). --save-init writes the freshly initialised
 adapter (LoRA A/B and the qa_outputs head) before the first step, for loraqa's
 lora.init_from; --no-dropout switches off every dropout (hidden, attention,
-LoRA); --steps FILE writes each step's loss as JSON lines.
+LoRA); --steps FILE writes each step's loss as JSON lines; --max-steps N stops
+after N steps and prints the training seconds (for timing, no evaluation).
 
 usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
        [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
-       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE]
+       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N]
 """
 import argparse
 import collections

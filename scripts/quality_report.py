@@ -51,7 +51,7 @@ def wall(d, first, last):
 
 
 def walls(d):
-    h, q = wall(d, "hf.jsonl", "hf.done"), wall(d, "loraqa.log", "loraqa.done")
+    h, q = wall(d, "hf.jsonl", "hf.done"), wall(d, "run", "loraqa.done")
     return "–" if h is None or q is None else f"{h:.0f} s / {q:.0f} s"
 
 

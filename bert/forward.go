@@ -161,7 +161,9 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	ctx = ctx.MustView([]int64{B, H, L, dh}, true).MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
 	attn := blk.O.Forward(ctx, train)
 	ctx.MustDrop()
-	attn = dropout(attn, cfg.Dropout, train)
+	if cfg.ModelType == "bert" { // BertSelfOutput drops out here; DistilBERT's block does not
+		attn = dropout(attn, cfg.Dropout, train)
+	}
 	res := attn.MustAdd(x, true)
 	x.MustDrop()
 	h := blk.AttnNorm.Forward(res)

@@ -6,11 +6,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/verify"
 )
 
 // TestPEFTLoadsOurAdapter: an adapter saved by loraqa (non-zero B, r 8, three
@@ -92,4 +95,82 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 	t.Logf("PEFT vs loraqa (BERT): max |Δ| %.2e (%s)", d, arch)
 	assert.Less(t, d, 1e-4)
 	assert.Equal(t, "BertForQuestionAnswering", arch)
+}
+
+// TestTrainModeForwardMatchesPEFT: with dropout on (the model's own and a LoRA
+// dropout of 0.05), a forward seeded alike draws the same masks in loraqa and
+// in HF + PEFT, so the logits agree. It shows that dropout sits at the same
+// places, in the same order and with the same scaling as in transformers'
+// BERT and DistilBERT and PEFT's LoRA layer. (Both call LibTorch's dropout on
+// the default CPU generator, which manual_seed resets.)
+func TestTrainModeForwardMatchesPEFT(t *testing.T) {
+	for _, fx := range []string{
+		filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa"),
+		testutil.Shared(t, "fixtures", "tiny-distilbert-qa"),
+	} {
+		t.Run(filepath.Base(fx), func(t *testing.T) {
+			m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{})
+			require.NoError(t, err)
+			defer m.Drop()
+			require.Positive(t, m.Config.Dropout)
+			a, err := peft.Load(filepath.Join(fx, "adapter"), m)
+			require.NoError(t, err)
+			defer a.Drop()
+			for _, l := range a.Layers {
+				l.Dropout = 0.05
+			}
+			exp, err := verify.ReadExpected(fx)
+			require.NoError(t, err)
+			b := exp.Batches[0]
+			var ids, mask, types []int64
+			for i := range b.InputIDs {
+				ids, mask = append(ids, b.InputIDs[i]...), append(mask, b.AttentionMask[i]...)
+				if b.TokenTypeIDs != nil {
+					types = append(types, b.TokenTypeIDs[i]...)
+				}
+			}
+			n := len(b.InputIDs[0])
+			shape := []int64{int64(len(b.InputIDs)), int64(n)}
+			in := bert.Batch{InputIDs: torch.FromInt64(ids, shape, gotch.CPU), AttentionMask: torch.FromInt64(mask, shape, gotch.CPU)}
+			if types != nil && m.Config.ModelType == "bert" {
+				in.TokenTypeIDs = torch.FromInt64(types, shape, gotch.CPU)
+			}
+			defer dropIn(in)
+			var s, e []float32
+			torch.NoGrad(func() {
+				torch.ManualSeed(7)
+				o := m.Forward(in, true)
+				s, e = torch.ToFloat32(o.StartLogits), torch.ToFloat32(o.EndLogits)
+				o.Drop()
+			})
+			req := map[string]any{"base": filepath.Join(fx, "base"), "adapter": filepath.Join(fx, "adapter"),
+				"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "train_seed": 7, "lora_dropout": 0.05,
+				"start_logits": rows(s, n), "end_logits": rows(e, n)}
+			if in.TokenTypeIDs != nil {
+				req["token_type_ids"] = b.TokenTypeIDs
+			}
+			d, _ := testutil.PEFTCheck(t, req)
+			t.Logf("train-mode logits, PEFT vs loraqa: max |Δ| %.2e", d)
+			assert.Less(t, d, 1e-4)
+
+			// Seeded otherwise, the masks differ: the check above can fail.
+			torch.NoGrad(func() {
+				torch.ManualSeed(8)
+				o := m.Forward(in, true)
+				s = torch.ToFloat32(o.StartLogits)
+				o.Drop()
+			})
+			req["start_logits"] = rows(s, n)
+			d, _ = testutil.PEFTCheck(t, req)
+			assert.Greater(t, d, 1e-3, "another seed draws other masks")
+		})
+	}
+}
+
+func dropIn(b bert.Batch) {
+	for _, x := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs} {
+		if x != nil {
+			x.MustDrop()
+		}
+	}
 }

@@ -2,9 +2,15 @@
 transformers) and compare its logits with loraqa's.
 
 stdin: {"base": DIR, "adapter": DIR|null, "merged": DIR|null,
-        "input_ids": [[...]], "attention_mask": [[...]],
-        "start_logits": [[...]], "end_logits": [[...]]}
+        "input_ids": [[...]], "attention_mask": [[...]], "token_type_ids": [[...]]|null,
+        "start_logits": [[...]], "end_logits": [[...]],
+        "train_seed": int|null, "lora_dropout": float|null}
 stdout: {"max_abs_diff": float, "architecture": str}
+
+With "train_seed" the forward runs in train mode (every dropout on, LoRA dropout
+"lora_dropout") right after torch.manual_seed(train_seed), on one thread, through
+the LoRA model itself (PEFT 0.6's PeftModelForQuestionAnswering would drop
+token_type_ids): loraqa, seeded alike, draws the same dropout masks.
 """
 import json
 import os
@@ -27,8 +33,22 @@ def main():
     model.eval()
     ids = torch.tensor(req["input_ids"])
     mask = torch.tensor(req["attention_mask"])
-    with torch.no_grad():
-        out = model(input_ids=ids, attention_mask=mask)
+    if req.get("train_seed") is not None:
+        p = req.get("lora_dropout") or 0.0
+        for mod in model.modules():
+            if hasattr(mod, "lora_dropout"):  # PEFT builds nn.Identity for p 0
+                mod.lora_dropout["default"] = torch.nn.Dropout(p) if p > 0 else torch.nn.Identity()
+        model.train()
+        torch.set_num_threads(1)
+        torch.manual_seed(req["train_seed"])
+        x = dict(input_ids=ids, attention_mask=mask)
+        if req.get("token_type_ids") is not None:
+            x["token_type_ids"] = torch.tensor(req["token_type_ids"])
+        with torch.no_grad():
+            out = model.base_model(**x)
+    else:
+        with torch.no_grad():
+            out = model(input_ids=ids, attention_mask=mask)
     d = max(
         (out.start_logits - torch.tensor(req["start_logits"])).abs().max().item(),
         (out.end_logits - torch.tensor(req["end_logits"])).abs().max().item(),

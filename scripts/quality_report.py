@@ -63,15 +63,15 @@ def mean_sd(v):
     return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
 
 
-def lockstep(out):
-    d = os.path.join(out, "lockstep")
+def lockstep(out, name, title):
+    d = os.path.join(out, name)
     hf, lq = hf_evals(d), lq_records(d, "eval")
     if not hf or not lq:
         return
     hf_steps = {r["step"]: r["loss"] for r in jsonl(os.path.join(d, "hf-steps.jsonl"))}
     lq_steps = {r["step"]: r["loss"] for r in lq_records(d, "train")}
     per_epoch = len(hf_steps) // len(hf) if hf else 0
-    print("### Lockstep: same initial adapter, same batches, dropout off\n")
+    print(f"### {title}\n")
     print("| epoch | HF + PEFT EM | HF + PEFT F1 | loraqa EM | loraqa F1 | mean train loss HF / loraqa | max \\|Δ loss\\| in the epoch |")
     print("|---|---|---|---|---|---|---|")
     for h, l in zip(hf, lq):
@@ -137,7 +137,8 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "out/quality"
     if not os.path.isdir(out):
         sys.exit(f"quality_report: {out}: no such directory (run scripts/quality.sh {out} first)")
-    lockstep(out)
+    lockstep(out, "lockstep", "Lockstep: same initial adapter, same batches, dropout off")
+    lockstep(out, "lockstep-dropout", "Lockstep with dropout on: same initial adapter, same batches, same dropout masks")
     seeds(out)
     single(out, "random", "Random-weights baseline (loraqa, MiniLM's shape, random weights)")
     single(out, "joined-truncate", "Joined context, truncate mode")

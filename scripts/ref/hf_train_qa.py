@@ -8,7 +8,9 @@ every epoch the SQuAD v1.1 exact match / F1 of the best span over all windows
 
 Batches are drawn with loraqa's shuffle (SplitMix64 Fisher-Yates, seeded by
 --seed and the epoch; data/rng.go), so a seed gives both implementations the
-same batches. token_type_ids go to the model as HF's BERT QA uses them (0 for
+same batches; with --reseed the generator is reseeded before every batch from
+(seed, step, batch) as loraqa's trainer does, so that the same weights draw the
+same dropout masks on both sides. token_type_ids go to the model as HF's BERT QA uses them (0 for
 the question, 1 for the context). --save-init writes the freshly initialised
 adapter (LoRA A/B and the qa_outputs head) before the first step, for loraqa's
 lora.init_from; --no-dropout switches off every dropout (hidden, attention,
@@ -17,7 +19,7 @@ after N steps and prints the training seconds (for timing, no evaluation).
 
 usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
        [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
-       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N]
+       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N] [--reseed]
 """
 import argparse
 import collections
@@ -172,6 +174,7 @@ def main():
     ap.add_argument("--save-init", default="")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--steps", default="")
+    ap.add_argument("--reseed", action="store_true", help="reseed before every batch as loraqa does")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps, without evaluating (timing)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -203,7 +206,8 @@ def main():
     opt = torch.optim.AdamW([{"params": [p for n, p in named if n in decay], "weight_decay": 0.01},
                              {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
-    steps = a.epochs * math.ceil(len(train_f) / a.batch)
+    per_epoch = math.ceil(len(train_f) / a.batch)
+    steps = a.epochs * per_epoch
     sched = get_linear_schedule_with_warmup(opt, 0, steps)
     params = [p for _, p in named]
     t0 = time.perf_counter()
@@ -214,6 +218,9 @@ def main():
         losses = []
         for i in range(0, len(order), a.batch):
             b = [train_f[k] for k in order[i:i + a.batch]]
+            bi = i // a.batch
+            if a.reseed:  # as loraqa's trainer reseeds before every batch
+                torch.manual_seed(a.seed * 1_000_003 + (epoch * per_epoch + bi) * 1009 + bi)
             out = model.base_model(**inputs(b), start_positions=torch.tensor([f["start"] for f in b]),
                                    end_positions=torch.tensor([f["end"] for f in b]))
             out.loss.backward()
@@ -227,7 +234,7 @@ def main():
                 print(json.dumps(dict(steps=done, train_seconds=time.perf_counter() - t0)), flush=True)
                 return 0
             if steps_out:
-                steps_out.write(json.dumps(dict(step=epoch * math.ceil(len(train_f) / a.batch) + i // a.batch + 1,
+                steps_out.write(json.dumps(dict(step=epoch * per_epoch + bi + 1,
                                                 loss=losses[-1])) + "\n")
         secs = time.perf_counter() - t0
         em, f = evaluate(model.base_model, test_ex, test_f, 32)

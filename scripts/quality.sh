@@ -9,6 +9,10 @@
 #   lockstep   dropout off, and loraqa starts from the very adapter PEFT
 #              initialised (lora.init_from): the two runs differ only in the
 #              implementations, so their losses are compared step by step
+#   lockstep-dropout
+#              the same with dropout on: both reseed LibTorch's generator
+#              before every batch from (seed, step, batch), so the same
+#              weights draw the same dropout masks
 #   seed-S     the recipe as users run it (dropout 0.05 LoRA, 0.1 model), each
 #              side with its own initialisation and dropout masks, for $SEEDS
 #   random     loraqa on a randomly initialised MiniLM-shaped BERT (baseline)
@@ -16,11 +20,11 @@
 #              into one context, in truncate and in windows mode ($JOINED=1)
 #
 # Runs that finished are kept, so an interrupted run picks up where it stopped.
-# Usage: scripts/quality.sh [OUT]   (env: EPOCHS=5 LR=1e-3 SEEDS="42 1 2" JOINED=1)
+# Usage: scripts/quality.sh [OUT]   (env: EPOCHS=5 LR=1e-3 SEEDS="42 1 2 3" JOINED=1)
 # The tables: python3 scripts/quality_report.py OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-out/quality}; EPOCHS=${EPOCHS:-5}; LR=${LR:-1e-3}; SEEDS=${SEEDS:-42 1 2}; JOINED=${JOINED:-1}
+OUT=${1:-out/quality}; EPOCHS=${EPOCHS:-5}; LR=${LR:-1e-3}; SEEDS=${SEEDS:-42 1 2 3}; JOINED=${JOINED:-1}
 PY=${LORAQA_REF_PYTHON:-.venv-ref/bin/python}
 mkdir -p "$OUT"
 MINILM=$(scripts/minilm.sh "$OUT/minilm")
@@ -31,7 +35,7 @@ hf() { # name seed extra-args...
   local name=$1 seed=$2; shift 2
   [ -s "$OUT/$name/hf.done" ] && return 0
   echo "== HF transformers + PEFT: $name" >&2
-  mkdir -p "$OUT/$name"
+  mkdir -p "$OUT/$name" && rm -f "$OUT/$name/hf.jsonl" "$OUT/$name/hf-steps.jsonl"
   $PY scripts/ref/hf_train_qa.py --train "$OUT/split/train.jsonl" --test "$OUT/split/test.jsonl" \
     --epochs "$EPOCHS" --lr "$LR" --seed "$seed" --steps "$OUT/$name/hf-steps.jsonl" "$@" > "$OUT/$name/hf.jsonl"
   date > "$OUT/$name/hf.done"
@@ -40,7 +44,7 @@ lq() { # name seed base extra --set args...
   local name=$1 seed=$2 base=$3; shift 3
   [ -s "$OUT/$name/loraqa.done" ] && return 0
   echo "== loraqa: $name" >&2
-  rm -rf "$OUT/$name/run" && mkdir -p "$OUT/$name"
+  rm -rf "$OUT/$name/run" "$OUT/$name/loraqa.log" && mkdir -p "$OUT/$name"
   bin/loraqa train --set base_qa_model="$base" --set seed="$seed" --set device=cpu \
     --set train.learning_rate="$LR" --set train.epochs="$EPOCHS" --set train.batch_size=8 \
     --set train.logging_steps=1 --set train.load_best_model_at_end=false --set lora.target_modules=[query,value] \
@@ -59,6 +63,8 @@ json.dump(c, open(sys.argv[2], "w"), indent=2)' "$MINILM/config.json" "$nodrop/c
 fi
 hf lockstep 42 --model "$nodrop" --no-dropout --save-init "$OUT/lockstep/init"
 lq lockstep 42 "$nodrop" "${split[@]}" --set lora.init_from="$OUT/lockstep/init"
+hf lockstep-dropout 42 --model "$MINILM" --save-init "$OUT/lockstep-dropout/init" --reseed
+lq lockstep-dropout 42 "$MINILM" "${split[@]}" --set lora.init_from="$OUT/lockstep-dropout/init"
 
 first=1
 for s in $SEEDS; do

@@ -15,7 +15,10 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PINS peft==0.6.2" ]; then
 fi
 
 SYSPY=/usr/bin/python3
-if ! "$SYSPY" -c 'import torch' 2>/dev/null; then
+# Checked from / : in the repository root, the Go package directory torch/ would
+# import as an (empty) namespace package and pass for PyTorch.
+debian_torch() { (cd / && "$1" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("1.13") else 1)') 2>/dev/null; }
+if ! debian_torch "$SYSPY"; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing Debian's python3-torch (PyTorch 1.13.1, CPU)"
     export DEBIAN_FRONTEND=noninteractive
@@ -37,5 +40,9 @@ log "installing $PINS peft==0.6.2 into $VENV"
 "$PY" -m pip install -q --disable-pip-version-check $PINS 'numpy<2' 'pyyaml' 'psutil' 'jinja2' 'packaging' 'tqdm' 'regex' 'requests' 'filelock'
 # PEFT without deps: Debian's torch calls itself 1.13.0a0, which pip does not count as >=1.13.0.
 "$PY" -m pip install -q --disable-pip-version-check --no-deps peft==0.6.2
-HF_HUB_OFFLINE=1 "$PY" -c 'import torch, transformers, peft; print("reference:", "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)'
+if ! debian_torch "$PY"; then
+  log "error: $VENV imports PyTorch $(cd / && "$PY" -c 'import torch; print(torch.__version__)' 2>&1 | tail -1), not Debian's 1.13 (the LibTorch loraqa links); remove $VENV and run again"
+  exit 1
+fi
+(cd / && HF_HUB_OFFLINE=1 "$PY" -c 'import torch, transformers, peft; print("reference:", "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')
 echo "$PINS peft==0.6.2" > "$STAMP"

@@ -19,7 +19,7 @@ after N steps and prints the training seconds (for timing, no evaluation).
 
 usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
        [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
-       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N] [--reseed]
+       [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N] [--reseed] [--init-adapter DIR]
 """
 import argparse
 import collections
@@ -174,6 +174,7 @@ def main():
     ap.add_argument("--save-init", default="")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--steps", default="")
+    ap.add_argument("--init-adapter", default="", help="start from this PEFT adapter (is_trainable=True)")
     ap.add_argument("--reseed", action="store_true", help="reseed before every batch as loraqa does")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps, without evaluating (timing)")
     a = ap.parse_args()
@@ -194,9 +195,12 @@ def main():
             if hasattr(cfg, k):
                 setattr(cfg, k, 0.0)
     base = AutoModelForQuestionAnswering.from_pretrained(a.model, config=cfg)
-    model = get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32,
+    model = None if a.init_adapter else get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32,
                                             lora_dropout=0.0 if a.no_dropout else 0.05,
                                             target_modules=a.targets.split(",")))
+    if a.init_adapter:  # start from a saved adapter instead of a fresh one
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(base, a.init_adapter, is_trainable=True)
     if a.save_init:
         model.save_pretrained(a.save_init, safe_serialization=True)
     steps_out = open(a.steps, "w") if a.steps else None

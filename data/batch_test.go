@@ -123,8 +123,8 @@ func TestBatcherErrors(t *testing.T) {
 // TestPlanMatchesReferenceScript: scripts/ref/hf_train_qa.py draws its batches
 // with a Python copy of this package's shuffle, so that a seed gives loraqa and
 // HF + PEFT the same batches in docs/quality.md. Both must give the same order,
-// for a large seed (all 64 bits used) and for sizes where Lemire's method
-// rejects draws.
+// for small and large seeds (all 64 bits used) and epochs. (Lemire's rejection
+// branch, taken with probability n/2^64, is not exercised.)
 func TestPlanMatchesReferenceScript(t *testing.T) {
 	py := testutil.RefPython(t)
 	script := testutil.RefScript(t, "hf_train_qa.py")

@@ -4,7 +4,7 @@
 # Usage: scripts/setup-reference.sh [VENV_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${1:-.venv-ref}
+VENV=$(realpath -m "${1:-.venv-ref}")  # absolute: the torch checks run from /
 STAMP="$VENV/.loraqa-reference-ok"
 PINS="jinja2 transformers==4.30.2 tokenizers==0.13.3 safetensors==0.3.3 huggingface-hub==0.16.4 accelerate==0.21.0"
 

@@ -656,4 +656,3 @@ func pointerArgs(decl string) []string {
 	}
 	return names
 }
-

@@ -18,6 +18,15 @@ type Batch struct {
 	StartPositions, EndPositions          *ts.Tensor
 }
 
+// Drop frees the batch's tensors.
+func (b Batch) Drop() {
+	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs, b.StartPositions, b.EndPositions} {
+		if t != nil {
+			t.MustDrop()
+		}
+	}
+}
+
 // Output holds the logits ([B, L] each) and, when positions were given, the loss.
 // The caller owns every tensor in it (Drop frees them).
 type Output struct {

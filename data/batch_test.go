@@ -1,8 +1,8 @@
 package data
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"os/exec"
 	"sort"
 	"testing"
@@ -128,29 +128,43 @@ func TestBatcherErrors(t *testing.T) {
 func TestPlanMatchesReferenceScript(t *testing.T) {
 	py := testutil.RefPython(t)
 	script := testutil.RefScript(t, "hf_train_qa.py")
-	for _, tc := range []struct {
-		n     int
-		seed  uint64
-		epoch int
-	}{{304, 42, 0}, {304, 42, 4}, {1000, 0xfedcba9876543210, 2}, {3, 7, 0}} {
-		feats := make([]Feature, tc.n)
+	cases := []struct {
+		N     int    `json:"n"`
+		Seed  uint64 `json:"seed"`
+		Epoch int    `json:"epoch"`
+	}{{304, 42, 0}, {304, 42, 4}, {1000, 0xfedcba9876543210, 2}, {3, 7, 0}}
+	var goOrders [][]int
+	for _, tc := range cases {
+		feats := make([]Feature, tc.N)
 		for i := range feats {
 			feats[i] = featOfLen(1+i%5, 0, 0)
 		}
-		b, err := NewBatcher(feats, BatchOptions{BatchSize: 8, Shuffle: true, Seed: tc.seed})
+		b, err := NewBatcher(feats, BatchOptions{BatchSize: 8, Shuffle: true, Seed: tc.Seed})
 		require.NoError(t, err)
-		var goOrder []int
-		for _, batch := range b.Plan(tc.epoch) {
-			goOrder = append(goOrder, batch...)
+		var order []int
+		for _, batch := range b.Plan(tc.Epoch) {
+			order = append(order, batch...)
 		}
-		prog := fmt.Sprintf(`import importlib.util, json, sys
+		goOrders = append(goOrders, order)
+	}
+	in, err := json.Marshal(cases)
+	require.NoError(t, err)
+	// One interpreter for all cases: the script imports torch, which takes seconds.
+	const prog = `import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("ref", sys.argv[1])
 ref = importlib.util.module_from_spec(spec); spec.loader.exec_module(ref)
-o = list(range(%d)); ref.SplitMix64(%d, %d).shuffle(o); print(json.dumps(o))`, tc.n, tc.seed, tc.epoch+1)
-		out, err := exec.Command(py, "-c", prog, script).Output()
-		require.NoError(t, err, "%s", out)
-		var pyOrder []int
-		require.NoError(t, json.Unmarshal(out, &pyOrder))
-		assert.Equal(t, goOrder, pyOrder, "n %d seed %d epoch %d", tc.n, tc.seed, tc.epoch)
+out = []
+for c in json.load(sys.stdin):
+    o = list(range(c["n"])); ref.SplitMix64(c["seed"], c["epoch"] + 1).shuffle(o); out.append(o)
+print(json.dumps(out))`
+	cmd := exec.Command(py, "-c", prog, script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var pyOrders [][]int
+	require.NoError(t, json.Unmarshal(out, &pyOrders))
+	require.Len(t, pyOrders, len(cases))
+	for i, tc := range cases {
+		assert.Equal(t, goOrders[i], pyOrders[i], "n %d seed %d epoch %d", tc.N, tc.Seed, tc.Epoch)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
@@ -135,7 +134,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 			if types != nil && m.Config.ModelType == "bert" {
 				in.TokenTypeIDs = torch.FromInt64(types, shape, gotch.CPU)
 			}
-			defer dropIn(in)
+			defer in.Drop()
 			var s, e []float32
 			torch.NoGrad(func() {
 				torch.ManualSeed(7)
@@ -164,13 +163,5 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 			d, _ = testutil.PEFTCheck(t, req)
 			assert.Greater(t, d, 1e-3, "another seed draws other masks")
 		})
-	}
-}
-
-func dropIn(b bert.Batch) {
-	for _, x := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs} {
-		if x != nil {
-			x.MustDrop()
-		}
 	}
 }

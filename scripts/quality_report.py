@@ -7,6 +7,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 
 
@@ -41,7 +42,6 @@ def lq_data_line(d):
 def wall(d, first, last):
     """Seconds from the creation of first to the last change of last (GNU stat; None when unknown)."""
     try:
-        import subprocess
         born = int(subprocess.run(["stat", "-c", "%W", os.path.join(d, first)], capture_output=True, text=True,
                                   check=True).stdout)
         end = os.stat(os.path.join(d, last)).st_mtime

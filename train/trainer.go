@@ -271,7 +271,7 @@ func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
 // returns the loss. Every tensor it makes is dropped before it returns.
 func (t *Trainer) forwardBackward(b *data.Batch) (float64, error) {
 	in := toDevice(b, t.Model.Device, true)
-	defer dropBatch(in)
+	defer in.Drop()
 	out := t.Model.Forward(in, true)
 	defer out.Drop()
 	loss := float64(torch.ToFloat32(out.Loss)[0])
@@ -302,14 +302,6 @@ func toDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
 		in.EndPositions = torch.FromInt64(b.EndPositions, []int64{shape[0]}, dev)
 	}
 	return in
-}
-
-func dropBatch(b bert.Batch) {
-	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs, b.StartPositions, b.EndPositions} {
-		if t != nil {
-			t.MustDrop()
-		}
-	}
 }
 
 // Evaluate runs the model in eval mode over the evaluation windows: mean loss,
@@ -355,7 +347,7 @@ func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize 
 				n += len(idx)
 			}
 			out.Drop()
-			dropBatch(in)
+			in.Drop()
 			L := batch.SeqLen
 			for r, fi := range idx {
 				fl := len(feats[fi].InputIDs)

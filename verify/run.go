@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/peft"
@@ -127,14 +126,6 @@ func int64Batch(ids, mask, types [][]int64, dev gotch.Device) bert.Batch {
 	return b
 }
 
-func dropBatch(b bert.Batch) {
-	for _, t := range []*ts.Tensor{b.InputIDs, b.AttentionMask, b.TokenTypeIDs, b.StartPositions, b.EndPositions} {
-		if t != nil {
-			t.MustDrop()
-		}
-	}
-}
-
 func (r *Report) logits(m *bert.Model, exp *Expected, what string, pick func(Batch) *Logits, tol float64) {
 	for _, b := range exp.Batches {
 		want := pick(b)
@@ -146,7 +137,7 @@ func (r *Report) logits(m *bert.Model, exp *Expected, what string, pick func(Bat
 		torch.NoGrad(func() { out = m.Forward(in, false) })
 		d := math.Max(maxAbs2(torch.ToFloat32(out.StartLogits), want.Start), maxAbs2(torch.ToFloat32(out.EndLogits), want.End))
 		out.Drop()
-		dropBatch(in)
+		in.Drop()
 		r.add(fmt.Sprintf("%s logits, batch %s", what, b.Name), d, tol, "")
 	}
 }
@@ -182,7 +173,7 @@ func (r *Report) trainSteps(dir string, load func() (*bert.Model, error), dev go
 	in := int64Batch(b.InputIDs, b.AttentionMask, b.TokenTypeIDs, dev)
 	in.StartPositions = torch.FromInt64(b.StartPositions, []int64{int64(len(b.StartPositions))}, dev)
 	in.EndPositions = torch.FromInt64(b.EndPositions, []int64{int64(len(b.EndPositions))}, dev)
-	defer dropBatch(in)
+	defer in.Drop()
 	h := st.Hyper
 	opt := train.NewAdamW(params, train.AdamWConfig{Beta1: h.Betas[0], Beta2: h.Betas[1], Eps: h.Eps, WeightDecay: h.WeightDecay})
 	defer opt.Drop()

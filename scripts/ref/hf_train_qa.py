@@ -182,7 +182,7 @@ def main():
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
     from transformers.trainer_pt_utils import get_parameter_names
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
     torch.manual_seed(a.seed)
     tok = AutoTokenizer.from_pretrained(a.model)
@@ -195,12 +195,12 @@ def main():
             if hasattr(cfg, k):
                 setattr(cfg, k, 0.0)
     base = AutoModelForQuestionAnswering.from_pretrained(a.model, config=cfg)
-    model = None if a.init_adapter else get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32,
-                                            lora_dropout=0.0 if a.no_dropout else 0.05,
-                                            target_modules=a.targets.split(",")))
     if a.init_adapter:  # start from a saved adapter instead of a fresh one
-        from peft import PeftModel
         model = PeftModel.from_pretrained(base, a.init_adapter, is_trainable=True)
+    else:
+        model = get_peft_model(base, LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32,
+                                                lora_dropout=0.0 if a.no_dropout else 0.05,
+                                                target_modules=a.targets.split(",")))
     if a.save_init:
         model.save_pretrained(a.save_init, safe_serialization=True)
     steps_out = open(a.steps, "w") if a.steps else None

@@ -223,3 +223,18 @@ func (r *reader) strList(k string) []string {
 	}
 	return out
 }
+
+// CheckInputs refuses, before any forward, inputs that would fail inside
+// LibTorch: windows longer than max_position_embeddings, and a tokenizer whose
+// ids reach past vocab_size (an embedding lookup out of range).
+func (c Config) CheckInputs(maxSeqLength, tokenizerVocab int) error {
+	if int64(maxSeqLength) > c.MaxPositions {
+		return fmt.Errorf("max_seq_length %d is longer than the model's max_position_embeddings %d: lower data.max_seq_length (--max-seq-length) to at most %d",
+			maxSeqLength, c.MaxPositions, c.MaxPositions)
+	}
+	if int64(tokenizerVocab) > c.VocabSize {
+		return fmt.Errorf("the tokenizer has %d tokens but the model's vocab_size is %d: ids %d and above would be out of range; use the tokenizer the model was trained with",
+			tokenizerVocab, c.VocabSize, c.VocabSize)
+	}
+	return nil
+}

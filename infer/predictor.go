@@ -100,6 +100,10 @@ func Load(ctx context.Context, opt Options) (*Predictor, error) {
 		p.Close()
 		return nil, err
 	}
+	if err := m.Config.CheckInputs(opt.Features.MaxSeqLength, p.Tokenizer.VocabSize()); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	return p, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -23,6 +24,13 @@ type BuildInfo struct {
 	GoVersion     string   `json:"go"`
 	LibTorch      string   `json:"libtorch"`
 	LibTorchLib   string   `json:"libtorch_lib"`
+	Source        string   `json:"libtorch_source"` // pypi, debian, LIBTORCH or flag (scripts/setup)
+	Flavour       string   `json:"flavour"`         // cpu or cuda: the LibTorch libraries linked
+	CXX11ABI      bool     `json:"cxx11_abi"`
+	CPUCapability string   `json:"cpu_capability"` // the kernels LibTorch dispatches to: DEFAULT, AVX2, AVX512
+	MKL           bool     `json:"mkl"`
+	OneDNN        string   `json:"onednn"` // version, "" when LibTorch has no oneDNN (MKL-DNN)
+	BLASInfo      string   `json:"blas_info"`
 	CUDABuild     bool     `json:"cuda_build"`
 	CUDAAvailable bool     `json:"cuda_available"`
 	Devices       []string `json:"devices"`
@@ -37,12 +45,16 @@ func Info() BuildInfo {
 		GoVersion:   runtime.Version(),
 		LibTorch:    LibTorchVersion(),
 		LibTorchLib: lib.LoraqaLibtorchLib,
+		Source:      lib.LoraqaSource,
+		Flavour:     lib.LoraqaFlavour,
+		CXX11ABI:    lib.LoraqaCXX11ABI,
 		CUDABuild:   CUDABuild(),
 		Devices:     []string{"cpu"},
 		BLAS:        LoadedBLAS(),
 		Threads:     Threads(),
 		Stubbed:     lib.LoraqaStubbed,
 	}
+	bi.CPUCapability, bi.MKL, bi.OneDNN, bi.BLASInfo = parseConfig(lib.LoraqaShowConfig())
 	bi.CUDAAvailable = CUDAAvailable()
 	for i := 0; i < CUDADeviceCount(); i++ {
 		bi.Devices = append(bi.Devices, "cuda:"+strconv.Itoa(i))
@@ -82,4 +94,32 @@ func LoadedBLAS() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// BuildConfig is LibTorch's own account of how it was built (at::show_config).
+func BuildConfig() string { return lib.LoraqaShowConfig() }
+
+var blasInfoRe = regexp.MustCompile(`\bBLAS_INFO=([^, ]+)`)
+
+// parseConfig reads the CPU capability in use, MKL, the oneDNN version and
+// BLAS_INFO from at::show_config's text.
+func parseConfig(cfg string) (capability string, mkl bool, onednn, blas string) {
+	for _, line := range strings.Split(cfg, "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(l, "- CPU capability usage:"):
+			capability = strings.TrimSpace(strings.TrimPrefix(l, "- CPU capability usage:"))
+		case strings.HasPrefix(l, "- Intel(R) Math Kernel Library"), strings.HasPrefix(l, "- Intel(R) oneAPI Math Kernel Library"):
+			mkl = true
+		case strings.HasPrefix(l, "- Intel(R) MKL-DNN"), strings.HasPrefix(l, "- Intel(R) oneDNN"):
+			onednn = strings.TrimSpace(l[strings.Index(l, "v"):])
+			if i := strings.Index(onednn, " "); i > 0 {
+				onednn = onednn[:i]
+			}
+		}
+		if m := blasInfoRe.FindStringSubmatch(l); m != nil {
+			blas = m[1]
+		}
+	}
+	return
 }

@@ -138,3 +138,54 @@ func TestInfo(t *testing.T) {
 	}
 	assert.Greater(t, bi.Threads, 0)
 }
+
+func TestParseConfig(t *testing.T) {
+	// at::show_config of PyPI's torch 2.1.2 (abridged) and of Debian's 1.13.1.
+	pypi := "PyTorch built with:\n  - GCC 9.3\n  - Intel(R) oneAPI Math Kernel Library Version 2022.2-Product Build 20220804 for Intel(R) 64 architecture applications\n" +
+		"  - Intel(R) MKL-DNN v3.1.1 (Git Hash 64f6bcbcbab628e96f33a62c3e975f8535a7bde4)\n  - CPU capability usage: AVX512\n" +
+		"  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, CUDA_VERSION=12.1, LAPACK_INFO=mkl, USE_MKL=ON, \n"
+	capability, mkl, onednn, blas := parseConfig(pypi)
+	assert.Equal(t, "AVX512", capability)
+	assert.True(t, mkl)
+	assert.Equal(t, "v3.1.1", onednn)
+	assert.Equal(t, "mkl", blas)
+	debian := "PyTorch built with:\n  - GCC 12.2\n  - CPU capability usage: AVX2\n  - Build settings: BLAS_INFO=open, BUILD_TYPE=Release, USE_MKL=OFF, USE_MKLDNN=OFF, \n"
+	capability, mkl, onednn, blas = parseConfig(debian)
+	assert.Equal(t, "AVX2", capability)
+	assert.False(t, mkl)
+	assert.Equal(t, "", onednn)
+	assert.Equal(t, "open", blas)
+}
+
+func TestBuildInfoMatchesThisLibTorch(t *testing.T) {
+	bi := Info()
+	assert.Equal(t, LibTorchVersion(), bi.LibTorch)
+	assert.Contains(t, []string{"cpu", "cuda"}, bi.Flavour)
+	assert.Equal(t, bi.Flavour == "cuda", bi.CUDABuild)
+	assert.NotEmpty(t, bi.CPUCapability, "at::show_config names the CPU capability")
+	assert.Contains(t, BuildConfig(), "PyTorch built with")
+}
+
+func TestCatchTurnsLibTorchFailuresIntoErrors(t *testing.T) {
+	a := ts.MustOnes([]int64{2, 3}, gotch.Float, gotch.CPU)
+	defer a.MustDrop()
+	b := ts.MustOnes([]int64{4, 5}, gotch.Float, gotch.CPU)
+	defer b.MustDrop()
+	err := Catch(func() { a.MustMatmul(b, false) })
+	require.Error(t, err)
+	var le *Error
+	require.ErrorAs(t, err, &le)
+	assert.Contains(t, le.Msg, "cannot be multiplied", "LibTorch's own message")
+	assert.NotContains(t, err.Error(), "frame #", "no C++ backtrace")
+	assert.NotContains(t, err.Error(), "goroutine", "no Go stack")
+	assert.False(t, le.IsOutOfMemory())
+
+	idx := ts.MustOfSlice([]int64{0, 7})
+	defer idx.MustDrop()
+	err = Catch(func() { ts.MustEmbedding(a, idx, -1, false, false) })
+	require.ErrorAs(t, err, &le)
+	assert.Contains(t, le.Msg, "index out of range")
+
+	assert.NoError(t, Catch(func() { a.MustAdd(a, false).MustDrop() }), "a good op after a failure works")
+	assert.PanicsWithValue(t, "not torch", func() { _ = Catch(func() { panic("not torch") }) }, "other panics pass through")
+}

@@ -151,9 +151,21 @@ func (t *Trainer) Close() {
 // All LibTorch work of the run happens on one OS thread with a fixed intra-op
 // thread count: OpenMP keeps the thread count per OS thread, and reductions
 // split by it, so a goroutine that hopped threads would not be bit-reproducible.
-func (t *Trainer) Run(ctx context.Context) (*State, error) {
+//
+// A LibTorch failure (out of memory, a bad index) ends the run with an error
+// that wraps the *torch.Error and names the checkpoint that is kept.
+func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer func() {
+		if r := recover(); r != nil {
+			le := torch.AsError(r)
+			if le == nil {
+				panic(r)
+			}
+			st, err = nil, t.failed(le)
+		}
+	}()
 	if err := t.init(); err != nil {
 		return nil, err
 	}
@@ -259,6 +271,15 @@ func (t *Trainer) Run(ctx context.Context) (*State, error) {
 	return &t.state, nil
 }
 
+// failed says where a LibTorch failure stopped training and which checkpoint is kept.
+func (t *Trainer) failed(le *torch.Error) error {
+	kept := "no checkpoint had been written yet"
+	if t.state.LastCheckpoint != "" {
+		kept = fmt.Sprintf("the last checkpoint, %s, is kept (continue with --resume latest)", t.state.LastCheckpoint)
+	}
+	return fmt.Errorf("training stopped at step %d (epoch %d): %w; %s", t.state.GlobalStep+1, t.state.Epoch+1, le, kept)
+}
+
 func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
 	t.state.Epoch, t.state.BatchInEpoch = epoch, batch
 	if err := t.checkpoint(); err != nil {
@@ -333,29 +354,35 @@ func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize 
 	starts, ends = make([][]float32, len(feats)), make([][]float32, len(feats))
 	var lossSum float64
 	var n int
-	torch.NoGrad(func() {
-		for _, idx := range b.Plan(0) {
-			if err = ctx.Err(); err != nil {
-				return
+	// A LibTorch failure (out of memory, a bad index) is returned as an error.
+	lerr := torch.Catch(func() {
+		torch.NoGrad(func() {
+			for _, idx := range b.Plan(0) {
+				if err = ctx.Err(); err != nil {
+					return
+				}
+				batch := b.Make(idx)
+				in := toDevice(batch, m.Device, withLoss)
+				out := m.Forward(in, false)
+				s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
+				if withLoss {
+					lossSum += float64(torch.ToFloat32(out.Loss)[0]) * float64(len(idx))
+					n += len(idx)
+				}
+				out.Drop()
+				in.Drop()
+				L := batch.SeqLen
+				for r, fi := range idx {
+					fl := len(feats[fi].InputIDs)
+					starts[fi] = s[r*L : r*L+fl]
+					ends[fi] = e[r*L : r*L+fl]
+				}
 			}
-			batch := b.Make(idx)
-			in := toDevice(batch, m.Device, withLoss)
-			out := m.Forward(in, false)
-			s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
-			if withLoss {
-				lossSum += float64(torch.ToFloat32(out.Loss)[0]) * float64(len(idx))
-				n += len(idx)
-			}
-			out.Drop()
-			in.Drop()
-			L := batch.SeqLen
-			for r, fi := range idx {
-				fl := len(feats[fi].InputIDs)
-				starts[fi] = s[r*L : r*L+fl]
-				ends[fi] = e[r*L : r*L+fl]
-			}
-		}
+		})
 	})
+	if lerr != nil {
+		return nil, nil, 0, fmt.Errorf("forward pass: %w", lerr)
+	}
 	if n > 0 {
 		meanLoss = lossSum / float64(n)
 	}

@@ -28,6 +28,12 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("go               %s\n", info.GoVersion)
 	fmt.Printf("libtorch         %s (%s)\n", info.LibTorch, info.LibTorchLib)
+	fmt.Printf("source           %s, %s flavour, C++11 ABI %v\n", info.Source, info.Flavour, info.CXX11ABI)
+	onednn := info.OneDNN
+	if onednn == "" {
+		onednn = "none"
+	}
+	fmt.Printf("kernels          cpu capability %s, blas %s, mkl %v, onednn %s\n", info.CPUCapability, info.BLASInfo, info.MKL, onednn)
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
 	fmt.Printf("cuda available   %v\n", info.CUDAAvailable)
 	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))

@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/loraqa/loraqa/torch"
 )
 
 // command is one subcommand: its run function gets the arguments after its name.
@@ -101,6 +103,11 @@ func mainExit() (code int) {
 	defer stop()
 	defer func() {
 		if r := recover(); r != nil {
+			if le := torch.AsError(r); le != nil { // a LibTorch failure no command caught
+				fmt.Fprintf(os.Stderr, "loraqa %s: error: %v\n", name, le)
+				code = 1
+				return
+			}
 			fmt.Fprintf(os.Stderr, "loraqa %s: internal error: %v\n", name, r)
 			if os.Getenv("LORAQA_DEBUG") != "" {
 				os.Stderr.Write(debug.Stack())

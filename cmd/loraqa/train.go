@@ -52,6 +52,13 @@ func runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	mcfg, err := bert.LoadConfig(baseDir)
+	if err != nil {
+		return err
+	}
+	if err := mcfg.CheckInputs(cfg.Data.MaxSeqLength, tok.VocabSize()); err != nil {
+		return fmt.Errorf("%s: %w", baseDir, err)
+	}
 	trainEx, testEx, err := loadSplits(cfg)
 	if err != nil {
 		return err

@@ -7,11 +7,16 @@
 // is replaced by a stub that raises a clear error, and go.work points the module
 // at the copy. It runs again only when the LibTorch (or this program) changes.
 //
-//	go run ./scripts/setup [-libtorch DIR] [-force] [-no-install]
+//	go run ./scripts/setup [-libtorch DIR] [-source pypi|debian] [-flavour cpu|cuda] [-force] [-no-install]
 //
-// LibTorch is looked up in this order: -libtorch, $LIBTORCH (an official libtorch
-// zip or a Python torch package dir with include/ and lib/), then Debian/Ubuntu's
-// libtorch-dev (installed with apt-get when running as root and missing).
+// LibTorch is taken from, in this order: -libtorch or $LIBTORCH (an official
+// libtorch zip or a Python torch package dir with include/ and lib/); else the
+// source named by -source or $LIBTORCH_SOURCE:
+//   - pypi (the default): PyTorch's own LibTorch from the torch wheel on PyPI,
+//     version PinnedPyPIVersion unless $LIBTORCH_VERSION says otherwise, in the
+//     flavour of -flavour or $LIBTORCH_FLAVOUR (cpu, the default, or cuda);
+//   - debian: Debian/Ubuntu's libtorch-dev (installed with apt-get when running
+//     as root and missing).
 package main
 
 import (
@@ -34,20 +39,23 @@ import (
 )
 
 // setupVersion changes whenever the generated copy would change for the same LibTorch.
-const setupVersion = "7"
+const setupVersion = "8"
 
 const gotchModule = "github.com/sugarme/gotch"
 const gotchVersion = "v0.9.1"
 
 // LibTorch describes the LibTorch installation the build links against.
 type LibTorch struct {
-	Source     string `json:"source"` // "LIBTORCH", "flag" or "debian"
+	Source     string `json:"source"`  // "LIBTORCH", "flag", "pypi" or "debian"
+	Flavour    string `json:"flavour"` // "cpu" or "cuda"
 	Include    string `json:"include"`
 	APIInclude string `json:"api_include"`
 	Lib        string `json:"lib"`
 	Version    string `json:"version"`
 	CUDA       bool   `json:"cuda"`
 	CXX11ABI   bool   `json:"cxx11_abi"`
+	// ExtraLibs are the nvidia-* wheels' library directories (PyPI source).
+	ExtraLibs []string `json:"extra_libs,omitempty"`
 }
 
 // Result is written to .build/libtorch.json for doctor and for humans.
@@ -60,12 +68,15 @@ type Result struct {
 }
 
 func main() {
-	libFlag := flag.String("libtorch", "", "LibTorch directory (include/ and lib/); default $LIBTORCH, then Debian's libtorch-dev")
+	libFlag := flag.String("libtorch", "", "LibTorch directory (include/ and lib/); default $LIBTORCH")
+	source := flag.String("source", envOr("LIBTORCH_SOURCE", "pypi"), "where LibTorch comes from when no directory is given: pypi or debian")
+	flavour := flag.String("flavour", envOr("LIBTORCH_FLAVOUR", "cpu"), "PyPI LibTorch flavour: cpu or cuda")
+	version := flag.String("version", envOr("LIBTORCH_VERSION", PinnedPyPIVersion), "PyPI torch version")
 	force := flag.Bool("force", false, "regenerate even if nothing changed")
 	noInstall := flag.Bool("no-install", false, "never run apt-get")
 	out := flag.String("out", ".build", "directory for the generated gotch copy")
 	flag.Parse()
-	if err := run(*libFlag, *out, *force, !*noInstall); err != nil {
+	if err := run(options{*libFlag, *source, *flavour, *version}, *out, *force, !*noInstall); err != nil {
 		fmt.Fprintln(os.Stderr, "setup: error:", err)
 		os.Exit(1)
 	}
@@ -73,8 +84,20 @@ func main() {
 
 func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "setup: "+format+"\n", a...) }
 
-func run(libFlag, out string, force, install bool) error {
-	lt, err := findLibTorch(libFlag, install)
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// options say where LibTorch comes from.
+type options struct {
+	dir, source, flavour, version string
+}
+
+func run(opt options, out string, force, install bool) error {
+	lt, err := findLibTorch(opt, out, install)
 	if err != nil {
 		return err
 	}
@@ -85,7 +108,7 @@ func run(libFlag, out string, force, install bool) error {
 	resPath := filepath.Join(out, "libtorch.json")
 	if !force {
 		if prev, err := readResult(resPath); err == nil && prev.Stamp == stamp && fileExists(filepath.Join(out, "gotch", "libtch", "lib.go")) && fileExists("go.work") {
-			logf("up to date: LibTorch %s (%s, cuda=%v) at %s, %d functions stubbed", lt.Version, lt.Source, lt.CUDA, lt.Lib, len(prev.Stubbed))
+			logf("up to date: LibTorch %s (%s, %s, cxx11 abi=%v) at %s, %d functions stubbed", lt.Version, lt.Source, lt.Flavour, lt.CXX11ABI, lt.Lib, len(prev.Stubbed))
 			return nil
 		}
 	}
@@ -119,7 +142,7 @@ func run(libFlag, out string, force, install bool) error {
 	if err := writeFileAtomic(resPath, append(b, '\n')); err != nil {
 		return err
 	}
-	logf("LibTorch %s (%s, cuda=%v, cxx11 abi=%v) include %s lib %s", lt.Version, lt.Source, lt.CUDA, lt.CXX11ABI, lt.Include, lt.Lib)
+	logf("LibTorch %s (%s, %s, cxx11 abi=%v) include %s lib %s", lt.Version, lt.Source, lt.Flavour, lt.CXX11ABI, lt.Include, lt.Lib)
 	logf("gotch %s copied to %s; %d generated functions stubbed (not available in this LibTorch)", gotchVersion, dst, len(stubbed))
 	return nil
 }
@@ -137,7 +160,7 @@ func readResult(p string) (*Result, error) {
 
 func stampOf(lt LibTorch) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%s|%v|%v|%s|%s", lt.Include, lt.Lib, lt.Version, lt.APIInclude, lt.CUDA, lt.CXX11ABI, gotchVersion, setupVersion)
+	fmt.Fprintf(h, "%s|%s|%s|%s|%v|%v|%s|%s|%s|%s|%v", lt.Include, lt.Lib, lt.Version, lt.APIInclude, lt.CUDA, lt.CXX11ABI, gotchVersion, setupVersion, lt.Source, lt.Flavour, lt.ExtraLibs)
 	for _, f := range []string{"libtorch_cpu.so", "libtorch.so"} {
 		if st, err := os.Stat(filepath.Join(lt.Lib, f)); err == nil {
 			fmt.Fprintf(h, "|%s:%d:%d", f, st.Size(), st.ModTime().Unix())
@@ -147,12 +170,19 @@ func stampOf(lt LibTorch) string {
 }
 
 // findLibTorch applies the lookup order of the package doc.
-func findLibTorch(libFlag string, install bool) (LibTorch, error) {
-	if libFlag != "" {
-		return fromDir(libFlag, "flag")
+func findLibTorch(opt options, out string, install bool) (LibTorch, error) {
+	if opt.dir != "" {
+		return fromDir(opt.dir, "flag")
 	}
 	if d := os.Getenv("LIBTORCH"); d != "" {
 		return fromDir(d, "LIBTORCH")
+	}
+	switch opt.source {
+	case "pypi":
+		return fromPyPI(opt.version, opt.flavour, out, install)
+	case "debian":
+	default:
+		return LibTorch{}, fmt.Errorf("LIBTORCH_SOURCE=%q: want pypi or debian (or set LIBTORCH to a LibTorch directory)", opt.source)
 	}
 	lt, err := fromDebian()
 	if err == nil {
@@ -264,6 +294,10 @@ func finish(lt LibTorch, override string) (LibTorch, error) {
 		lt.Version = override
 	}
 	lt.CUDA = fileExists(filepath.Join(lt.Lib, "libtorch_cuda.so"))
+	lt.Flavour = "cpu"
+	if lt.CUDA {
+		lt.Flavour = "cuda"
+	}
 	lt.CXX11ABI = detectABI(lt.Lib)
 	if v := os.Getenv("LIBTORCH_CXX11_ABI"); v != "" {
 		lt.CXX11ABI = v == "1"
@@ -271,8 +305,12 @@ func finish(lt LibTorch, override string) (LibTorch, error) {
 	return lt, nil
 }
 
-// detectABI looks for the C++11 ABI's mangled std::string in libc10.so.
+// detectABI reads the C++ ABI from c10::Error's constructor (abiOf); failing
+// that, it looks for the C++11 ABI's mangled std::string anywhere in libc10.so.
 func detectABI(lib string) bool {
+	if cxx11, ok := abiOf(lib); ok {
+		return cxx11
+	}
 	b, err := os.ReadFile(filepath.Join(lib, "libc10.so"))
 	if err != nil {
 		return true
@@ -317,9 +355,19 @@ func cgoFlags(lt LibTorch) (cflags, cxxflags, ldflags []string) {
 	if lt.CXX11ABI {
 		abi = "1"
 	}
+	// The ABI define goes to the C and the C++ compiles alike: cgo's CFLAGS do
+	// not reach gotch's .cpp files.
 	cflags = []string{"-I${SRCDIR}", "-O2", "-Wno-deprecated-declarations", "-Wno-unused-variable", "-Wno-sign-compare", "-Wno-unused-function", "-D_GLIBCXX_USE_CXX11_ABI=" + abi}
-	cxxflags = []string{"-std=c++17", "-I${SRCDIR}", "-I" + lt.Include, "-I" + lt.APIInclude}
-	ldflags = []string{"-L" + lt.Lib, "-Wl,-rpath," + lt.Lib, "-lstdc++", "-ltorch", "-lc10", "-ltorch_cpu"}
+	cxxflags = []string{"-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=" + abi, "-I${SRCDIR}", "-I" + lt.Include, "-I" + lt.APIInclude}
+	ldflags = []string{"-L" + lt.Lib, "-Wl,-rpath," + lt.Lib}
+	for _, d := range lt.ExtraLibs {
+		ldflags = append(ldflags, "-Wl,-rpath,"+d, "-Wl,-rpath-link,"+d)
+	}
+	ldflags = append(ldflags, "-lstdc++")
+	if fileExists(filepath.Join(lt.Lib, "libtorch.so")) { // the PyPI cpu flavour has none (it needs libtorch_cuda)
+		ldflags = append(ldflags, "-ltorch")
+	}
+	ldflags = append(ldflags, "-lc10", "-ltorch_cpu")
 	if lt.CUDA {
 		// --no-as-needed keeps libtorch_cuda linked although no symbol of it is used
 		// directly: without it LibTorch registers no CUDA backend.
@@ -498,16 +546,34 @@ func writeExtras(dst string, lt LibTorch, stubbed int) error {
 
 // Generated by loraqa's scripts/setup.
 
+//#include <stdlib.h>
 //#include "stdbool.h"
 //#include "torch_api.h"
+//char* loraqa_show_config(void);
 import "C"
+
+import "unsafe"
 
 const (
 	LoraqaLibtorchVersion = %q
 	LoraqaLibtorchLib     = %q
 	LoraqaCUDABuild       = %v
 	LoraqaStubbed         = %d
+	LoraqaSource          = %q
+	LoraqaFlavour         = %q
+	LoraqaCXX11ABI        = %v
 )
+
+// LoraqaShowConfig is at::show_config(): how LibTorch was built (BLAS, MKL,
+// oneDNN, CPU capability in use).
+func LoraqaShowConfig() string {
+	p := C.loraqa_show_config()
+	if p == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(p))
+	return C.GoString(p)
+}
 
 // LoraqaManualSeed seeds LibTorch's default generators (CPU and CUDA).
 func LoraqaManualSeed(seed int64) { C.at_manual_seed(C.int64_t(seed)) }
@@ -517,8 +583,29 @@ func LoraqaGetNumThreads() int { return int(C.at_get_num_threads()) }
 
 // LoraqaSetNumThreads is at::set_num_threads.
 func LoraqaSetNumThreads(n int) { C.at_set_num_threads(C.int(n)) }
-`, lt.Version, lt.Lib, lt.CUDA, stubbed)
+`, lt.Version, lt.Lib, lt.CUDA, stubbed, lt.Source, lt.Flavour, lt.CXX11ABI)
 	if err := os.WriteFile(filepath.Join(dst, "libtch", "loraqa_build.go"), []byte(build), 0o644); err != nil {
+		return err
+	}
+	const extraCpp = `// Generated by loraqa's scripts/setup.
+#include <ATen/Version.h>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+extern "C" char* loraqa_show_config() {
+  try {
+    std::string s = at::show_config();
+    return strdup(s.c_str());
+  } catch (...) {
+    return nullptr;
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dst, "libtch", "loraqa_extra.cpp"), []byte(extraCpp), 0o644); err != nil {
+		return err
+	}
+	if err := panicInsteadOfExit(filepath.Join(dst, "ts")); err != nil {
 		return err
 	}
 	// gotch gives every tensor a 100 KB Go allocation so that the Go GC runs
@@ -655,4 +742,85 @@ func pointerArgs(decl string) []string {
 		}
 	}
 	return names
+}
+
+// panicInsteadOfExit makes every LibTorch error that gotch's ts package would
+// end the process with (log.Fatal in the 2,485 generated Must* wrappers and in
+// its hand-written code) a panic with a *LoraqaError value instead, which
+// loraqa's torch.Catch turns back into a Go error. The error text keeps
+// LibTorch's message and drops gotch's Go stack dump.
+func panicInsteadOfExit(tsDir string) error {
+	files, err := filepath.Glob(filepath.Join(tsDir, "*.go"))
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		src := string(b)
+		n := strings.Count(src, "log.Fatal(") + strings.Count(src, "log.Fatalf(")
+		if n == 0 {
+			continue
+		}
+		total += n
+		src = strings.ReplaceAll(src, "log.Fatalf(", "loraqaFailf(")
+		src = strings.ReplaceAll(src, "log.Fatal(", "loraqaFail(")
+		if !regexp.MustCompile(`\blog\.`).MatchString(src) { // "log" is now unused
+			src = regexp.MustCompile(`(?m)^\s*"log"\n`).ReplaceAllString(src, "")
+		}
+		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+			return err
+		}
+	}
+	if total < 2485 {
+		return fmt.Errorf("%s: expected gotch %s's log.Fatal calls (found %d)", tsDir, gotchVersion, total)
+	}
+	errGo := filepath.Join(tsDir, "error.go")
+	b, err := os.ReadFile(errGo)
+	if err != nil {
+		return err
+	}
+	const withTrace = "return fmt.Errorf(\"Libtorch API Error: %v\\n%v\\n\", errStr, trace)"
+	if !strings.Contains(string(b), withTrace) {
+		return fmt.Errorf("%s: TorchErr not as expected in gotch %s", errGo, gotchVersion)
+	}
+	src := strings.Replace(string(b), withTrace, "_ = trace\n\t\treturn fmt.Errorf(\"Libtorch API Error: %v\", errStr)", 1)
+	src = strings.Replace(src, "trace := string(debug.Stack())", "trace := debug.Stack // loraqa: no Go stack in error texts", 1)
+	if err := os.WriteFile(errGo, []byte(src), 0o644); err != nil {
+		return err
+	}
+	const fail = `package ts
+
+// Generated by loraqa's scripts/setup.
+
+import (
+	"errors"
+	"fmt"
+)
+
+// LoraqaError is the panic value of a gotch call whose LibTorch operation
+// failed (gotch itself would call log.Fatal and end the process).
+type LoraqaError struct{ Err error }
+
+func (e *LoraqaError) Error() string { return e.Err.Error() }
+func (e *LoraqaError) Unwrap() error { return e.Err }
+
+func loraqaFail(v ...any) {
+	if len(v) == 1 {
+		if err, ok := v[0].(error); ok {
+			panic(&LoraqaError{Err: err})
+		}
+	}
+	panic(&LoraqaError{Err: errors.New(fmt.Sprint(v...))})
+}
+
+func loraqaFailf(format string, v ...any) { panic(&LoraqaError{Err: fmt.Errorf(format, v...)}) }
+`
+	return os.WriteFile(filepath.Join(tsDir, "loraqa_error.go"), []byte(fail), 0o644)
 }

@@ -1,0 +1,371 @@
+package main
+
+// LibTorch from PyPI: PyTorch's own wheels carry LibTorch's headers (torch/include)
+// and shared libraries (torch/lib). setup downloads the wheel with pip (no Python
+// is needed when loraqa runs), unpacks the parts a build needs into
+// .build/pypi/torch-<version>-<flavour>/, laid out as site-packages is
+// (torch/ beside nvidia/), so that the RPATH $ORIGIN/../../nvidia/<x>/lib that
+// PyTorch's libraries carry finds the CUDA runtime wheels.
+//
+//	cpu flavour:  libtorch_cpu + libc10 (+ their bundled libgomp) and only the CUDA
+//	              runtime wheels libtorch_cpu itself needs (cudart, cupti: small);
+//	cuda flavour: every library of the wheel (libtorch_cuda, libc10_cuda, ...) and
+//	              every nvidia-* wheel it requires.
+
+import (
+	"archive/zip"
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// PinnedPyPIVersion is the one place the default PyPI LibTorch version is pinned
+// (LIBTORCH_VERSION overrides it). 2.1.x is what gotch v0.9.1 was generated for.
+const PinnedPyPIVersion = "2.1.2"
+
+// cudaWheelOf maps a CUDA library's file name prefix to the PyPI wheel family that ships it.
+var cudaWheelOf = []struct{ lib, wheel string }{
+	{"libcudart.", "nvidia-cuda-runtime"},
+	{"libcupti.", "nvidia-cuda-cupti"},
+	{"libnvrtc", "nvidia-cuda-nvrtc"},
+	{"libnvToolsExt.", "nvidia-nvtx"},
+	{"libcublasLt.", "nvidia-cublas"},
+	{"libcublas.", "nvidia-cublas"},
+	{"libcudnn", "nvidia-cudnn"},
+	{"libcufft", "nvidia-cufft"},
+	{"libcurand.", "nvidia-curand"},
+	{"libcusolver", "nvidia-cusolver"},
+	{"libcusparseLt", "nvidia-cusparselt"},
+	{"libcusparse.", "nvidia-cusparse"},
+	{"libnccl.", "nvidia-nccl"},
+	{"libnvJitLink.", "nvidia-nvjitlink"},
+	{"libcufile", "nvidia-cufile"},
+}
+
+// cacheDir is where downloaded wheels are kept across clones and `make clean`.
+func cacheDir() string {
+	if d := os.Getenv("LORAQA_WHEEL_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "loraqa", "wheels")
+	}
+	return filepath.Join(".build", "wheels")
+}
+
+// fromPyPI returns the LibTorch of the torch==version wheel in the given flavour,
+// downloading and unpacking it when it is not there yet.
+func fromPyPI(version, flavour, out string, install bool) (LibTorch, error) {
+	if flavour != "cpu" && flavour != "cuda" {
+		return LibTorch{}, fmt.Errorf("LIBTORCH_FLAVOUR=%q: want cpu or cuda", flavour)
+	}
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(version) {
+		return LibTorch{}, fmt.Errorf("LIBTORCH_VERSION=%q: want a release such as %s", version, PinnedPyPIVersion)
+	}
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return LibTorch{}, err
+	}
+	root := filepath.Join(absOut, "pypi", "torch-"+version+"-"+flavour)
+	done := filepath.Join(root, ".complete")
+	if !fileExists(done) {
+		if err := unpackPyPI(version, flavour, root, install); err != nil {
+			return LibTorch{}, fmt.Errorf("LibTorch %s (%s) from PyPI: %w", version, flavour, err)
+		}
+		if err := os.WriteFile(done, []byte(version+" "+flavour+"\n"), 0o644); err != nil {
+			return LibTorch{}, err
+		}
+	}
+	lt, err := fromDir(filepath.Join(root, "torch"), "pypi")
+	if err != nil {
+		return lt, err
+	}
+	lt.Flavour = flavour
+	lt.CUDA = flavour == "cuda"
+	lt.Version = version
+	lt.ExtraLibs, _ = filepath.Glob(filepath.Join(root, "nvidia", "*", "lib"))
+	sort.Strings(lt.ExtraLibs)
+	return lt, nil
+}
+
+func pip(install bool, args ...string) error {
+	py := "python3"
+	if _, err := exec.LookPath(py); err != nil {
+		return fmt.Errorf("python3 is needed to download LibTorch from PyPI (only at setup): %w", err)
+	}
+	if exec.Command(py, "-m", "pip", "--version").Run() != nil {
+		if !install || os.Getuid() != 0 || !haveCmd("apt-get") {
+			return fmt.Errorf("pip is missing: install python3-pip, or set LIBTORCH_SOURCE=debian / LIBTORCH=<dir>")
+		}
+		logf("installing python3-pip (to download LibTorch from PyPI)")
+		if err := aptInstall("python3-pip"); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command(py, append([]string{"-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-q"}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pip download %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// wheelFile finds a downloaded wheel of a distribution (names compare with - and _ alike).
+func wheelFile(dir, dist, version string) string {
+	norm := strings.ReplaceAll(dist, "-", "_")
+	pat := filepath.Join(dir, norm+"-"+version+"-*.whl")
+	if version == "" {
+		pat = filepath.Join(dir, norm+"-*.whl")
+	}
+	m, _ := filepath.Glob(pat)
+	sort.Strings(m)
+	if len(m) == 0 {
+		return ""
+	}
+	return m[len(m)-1]
+}
+
+var requiresRe = regexp.MustCompile(`(?m)^Requires-Dist: (nvidia-[A-Za-z0-9_.-]+)\s*\(?==\s*([0-9A-Za-z.]+)\)?`)
+
+func unpackPyPI(version, flavour, root string, install bool) error {
+	cache := cacheDir()
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return err
+	}
+	whl := wheelFile(cache, "torch", version)
+	if whl == "" {
+		logf("downloading torch==%s from PyPI into %s (about 700 MB)", version, cache)
+		if err := pip(install, "-d", cache, "torch=="+version); err != nil {
+			return err
+		}
+		if whl = wheelFile(cache, "torch", version); whl == "" {
+			return fmt.Errorf("pip gave no torch-%s wheel in %s", version, cache)
+		}
+	}
+	tmp := root + ".tmp"
+	os.RemoveAll(tmp)
+	logf("unpacking %s (%s flavour)", filepath.Base(whl), flavour)
+	// The cpu flavour keeps LibTorch's CPU libraries and the OpenMP runtime they
+	// bundle; libtorch.so (a shim that needs libtorch_cuda), libtorch_global_deps
+	// and the CUDA libraries stay out.
+	cpuLib := regexp.MustCompile(`^torch/lib/(libtorch_cpu\.so|libc10\.so|libgomp[^/]*\.so[.0-9]*)$`)
+	meta, err := unzipSelect(whl, tmp, func(name string) bool {
+		if strings.HasPrefix(name, "torch/include/") {
+			return true
+		}
+		if !strings.HasPrefix(name, "torch/lib/") || strings.HasSuffix(name, "/") {
+			return false
+		}
+		if strings.HasPrefix(name, "torch/lib/libtorch_python") {
+			return false
+		}
+		return flavour == "cuda" || cpuLib.MatchString(name)
+	}, "METADATA")
+	if err != nil {
+		return err
+	}
+	// The CUDA wheels this flavour needs, at the versions torch pins.
+	pins := map[string]string{}
+	for _, m := range requiresRe.FindAllStringSubmatch(meta, -1) {
+		pins[m[1]] = m[2]
+	}
+	want := map[string]bool{}
+	if flavour == "cuda" {
+		for d := range pins {
+			want[d] = true
+		}
+	} else {
+		needed, err := neededLibs(filepath.Join(tmp, "torch", "lib"))
+		if err != nil {
+			return err
+		}
+		for _, lib := range needed {
+			for _, c := range cudaWheelOf {
+				if strings.HasPrefix(lib, c.lib) {
+					for d := range pins {
+						if strings.HasPrefix(d, c.wheel+"-cu") {
+							want[d] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	var dists []string
+	for d := range want {
+		dists = append(dists, d)
+	}
+	sort.Strings(dists)
+	var missing []string
+	for _, d := range dists {
+		if wheelFile(cache, d, pins[d]) == "" {
+			missing = append(missing, d+"=="+pins[d])
+		}
+	}
+	if len(missing) > 0 {
+		logf("downloading %s", strings.Join(missing, " "))
+		if err := pip(install, append([]string{"-d", cache}, missing...)...); err != nil {
+			return err
+		}
+	}
+	for _, d := range dists {
+		w := wheelFile(cache, d, pins[d])
+		if w == "" {
+			return fmt.Errorf("pip gave no %s==%s wheel in %s", d, pins[d], cache)
+		}
+		if _, err := unzipSelect(w, tmp, func(name string) bool {
+			return strings.HasPrefix(name, "nvidia/") && strings.Contains(name, "/lib/") && !strings.HasSuffix(name, "/")
+		}, ""); err != nil {
+			return err
+		}
+	}
+	if err := checkResolved(tmp); err != nil {
+		return err
+	}
+	os.RemoveAll(root)
+	return os.Rename(tmp, root)
+}
+
+// unzipSelect extracts the entries keep accepts and returns the text of the
+// first entry whose name ends in metaSuffix (the wheel's METADATA).
+func unzipSelect(whl, dst string, keep func(string) bool, metaSuffix string) (string, error) {
+	zr, err := zip.OpenReader(whl)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w (delete it and run again)", whl, err)
+	}
+	defer zr.Close()
+	meta := ""
+	for _, f := range zr.File {
+		if metaSuffix != "" && meta == "" && strings.HasSuffix(f.Name, ".dist-info/"+metaSuffix) {
+			rc, err := f.Open()
+			if err != nil {
+				return "", err
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return "", err
+			}
+			meta = string(b)
+		}
+		if strings.HasSuffix(f.Name, "/") || !keep(f.Name) {
+			continue
+		}
+		target := filepath.Join(dst, filepath.FromSlash(f.Name))
+		if !strings.HasPrefix(target, filepath.Clean(dst)+string(os.PathSeparator)) {
+			return "", fmt.Errorf("%s: entry %q leaves the target directory", whl, f.Name)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return "", err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return "", err
+		}
+		w, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+		if err != nil {
+			rc.Close()
+			return "", err
+		}
+		_, err = io.Copy(w, rc)
+		rc.Close()
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("unpack %s from %s: %w", f.Name, whl, err)
+		}
+	}
+	return meta, nil
+}
+
+// neededLibs lists the DT_NEEDED entries of the libraries in dir.
+func neededLibs(dir string) ([]string, error) {
+	libs, _ := filepath.Glob(filepath.Join(dir, "*.so*"))
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range libs {
+		f, err := elf.Open(l)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", l, err)
+		}
+		imp, err := f.ImportedLibraries()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", l, err)
+		}
+		for _, n := range imp {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// checkResolved makes sure every CUDA library that the unpacked LibTorch needs
+// is in torch/lib or one of the nvidia/*/lib directories.
+func checkResolved(root string) error {
+	needed, err := neededLibs(filepath.Join(root, "torch", "lib"))
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	dirs, _ := filepath.Glob(filepath.Join(root, "nvidia", "*", "lib"))
+	for _, d := range append(dirs, filepath.Join(root, "torch", "lib")) {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			have[e.Name()] = true
+		}
+	}
+	var missing []string
+	for _, n := range needed {
+		for _, c := range cudaWheelOf {
+			if strings.HasPrefix(n, c.lib) && !have[n] {
+				missing = append(missing, n)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the unpacked LibTorch needs %s, which no downloaded nvidia-* wheel provides", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// abiOf reads the C++ ABI LibTorch was built with from the std::string in
+// c10::Error's exported constructor: "Ss" is the pre-C++11 std::string,
+// "NSt7__cxx1112basic_string..." the C++11 one. ok is false when the symbol
+// is not found.
+func abiOf(lib string) (cxx11 bool, ok bool) {
+	f, err := elf.Open(filepath.Join(lib, "libc10.so"))
+	if err != nil {
+		return false, false
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		return false, false
+	}
+	const ctor = "_ZN3c105ErrorC1ENS_14SourceLocationE"
+	for _, s := range syms {
+		if !strings.HasPrefix(s.Name, ctor) || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		rest := s.Name[len(ctor):]
+		switch {
+		case strings.HasPrefix(rest, "NSt7__cxx11"):
+			return true, true
+		case strings.HasPrefix(rest, "Ss"):
+			return false, true
+		}
+	}
+	return false, false
+}

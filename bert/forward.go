@@ -46,6 +46,10 @@ func (o Output) Drop() {
 // dropped as soon as it is used; autograd keeps what backward needs.
 func (m *Model) Forward(b Batch, train bool) Output {
 	hidden := m.Encode(b, train)
+	if hidden.DType() != gotch.Float {
+		// A half-precision base: the QA head, its logits and the loss stay float32.
+		hidden = hidden.MustTotype(gotch.Float, true)
+	}
 	p := 0.0
 	if train {
 		p = m.Config.QADropout
@@ -102,14 +106,14 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 		x = x.MustAdd(te, true)
 		te.MustDrop()
 	}
+	if x.DType() != gotch.Float {
+		x = x.MustTotype(gotch.Float, true) // the hidden states stay float32 (see block)
+	}
 	h := m.EmbNorm.Forward(x)
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
-	if h.DType() != gotch.Float && m.DType != h.DType() {
-		h = h.MustTotype(m.DType, true)
-	}
 
-	mask := additiveMask(b.AttentionMask, h.DType(), cfg.Heads)
+	mask := additiveMask(b.AttentionMask, m.DType, cfg.Heads)
 	defer mask.MustDrop()
 	for _, blk := range m.Blocks {
 		h = m.block(blk, h, mask, train)
@@ -145,8 +149,20 @@ func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
 	return y
 }
 
+// half casts a float32 hidden state to the base's dtype for its matmuls; with
+// a float32 base it returns x itself.
+func (m *Model) half(x *ts.Tensor) *ts.Tensor {
+	if m.DType == x.DType() {
+		return x
+	}
+	return x.MustTotype(m.DType, false)
+}
+
 // block is one post-LN transformer layer; it consumes x. mask is the additive
-// key mask as [B·H, 1, L].
+// key mask as [B·H, 1, L]. With a half-precision base (bf16, fp16) it runs as
+// autocast runs HF's layer: the linears and the attention in the base's dtype,
+// the residual sums and the LayerNorms in float32, so x and the result are
+// float32 whatever the base.
 func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	cfg := m.Config
 	size := x.MustSize()
@@ -155,9 +171,13 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B·H, L, dh]
 		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true).MustReshape([]int64{B * H, L, dh}, true)
 	}
-	q := heads(blk.Q.Forward(x, train))
-	k := heads(blk.K.Forward(x, train))
-	v := heads(blk.V.Forward(x, train))
+	xh := m.half(x)
+	q := heads(blk.Q.Forward(xh, train))
+	k := heads(blk.K.Forward(xh, train))
+	v := heads(blk.V.Forward(xh, train))
+	if xh != x {
+		xh.MustDrop()
+	}
 	kt := k.MustTranspose(-1, -2, true)
 	// scores = mask + (q·kᵀ)/√dh in one GEMM call.
 	scores := mask.MustBaddbmm(q, kt, ts.FloatScalar(1), ts.FloatScalar(1/math.Sqrt(float64(dh))), false)
@@ -178,7 +198,11 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	h := blk.AttnNorm.Forward(res)
 	res.MustDrop()
 
-	f := blk.FF1.Forward(h, train)
+	hh := m.half(h)
+	f := blk.FF1.Forward(hh, train)
+	if hh != h {
+		hh.MustDrop()
+	}
 	if cfg.Activation == "relu" {
 		f = f.MustRelu(true)
 	} else {

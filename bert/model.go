@@ -94,8 +94,10 @@ func namesFor(modelType string) names {
 	}
 }
 
-// New builds a model with every parameter allocated (zeros) on dev in dtype, the
-// qa_outputs head in float32. Load or Init fills the values.
+// New builds a model with every parameter allocated (zeros) on dev in dtype,
+// except the LayerNorms and the qa_outputs head, which stay float32 (with a
+// half-precision base the hidden states between blocks are float32, as under
+// autocast; the LayerNorms are 0.03% of the weights). Load or Init fills the values.
 func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -111,7 +113,7 @@ func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 		return &Linear{Weight: param(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
 	}
 	norm := func(name string) *LayerNorm {
-		return &LayerNorm{Weight: param(name+".weight", dtype, cfg.Dim), Bias: param(name+".bias", dtype, cfg.Dim), Eps: cfg.LayerNormEps}
+		return &LayerNorm{Weight: param(name+".weight", gotch.Float, cfg.Dim), Bias: param(name+".bias", gotch.Float, cfg.Dim), Eps: cfg.LayerNormEps}
 	}
 	m.WordEmb = param(n.word+".weight", dtype, cfg.VocabSize, cfg.Dim)
 	m.PosEmb = param(n.pos+".weight", dtype, cfg.MaxPositions, cfg.Dim)

@@ -24,6 +24,7 @@ type Options struct {
 	Model     string // base model dir or hub id; "" = the adapter's base_model_name_or_path
 	Adapter   string // adapter dir; "" = the model alone (a QA model)
 	Device    gotch.Device
+	DType     gotch.DType // of the frozen base: gotch.Float (also the zero value), BFloat16 or Half
 	Hub       hub.Options
 	Merge     bool // fold the adapter into the weights (faster; one adapter only)
 	Features  data.FeatureOptions
@@ -73,7 +74,7 @@ func Load(ctx context.Context, opt Options) (*Predictor, error) {
 	if opt.Adapter != "" {
 		logf = nil // the adapter brings its own QA head: no notice about the base's
 	}
-	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, Logf: logf})
+	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, DType: opt.DType, Logf: logf})
 	if err != nil {
 		return nil, err
 	}

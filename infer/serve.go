@@ -147,7 +147,7 @@ func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, Logf: opt.Logf})
+	m, err := bert.Load(dir, bert.LoadOptions{Device: opt.Device, DType: opt.DType, Logf: opt.Logf})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -178,8 +178,18 @@ func (s *Server) loadAdapters() error {
 		baseTok, err = data.LoadTokenizer(s.baseDir)
 		return baseTok, err
 	}
+	checked := func(adapterDir string) (*data.Tokenizer, error) {
+		tok, err := tokenizer(adapterDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.model.Config.CheckInputs(s.opt.Features.MaxSeqLength, tok.VocabSize()); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.baseDir, err)
+		}
+		return tok, nil
+	}
 	if len(s.opt.Adapters) == 0 {
-		tok, err := tokenizer("")
+		tok, err := checked("")
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
@@ -215,7 +225,7 @@ func (s *Server) loadAdapters() error {
 				return fmt.Errorf("serve: adapter %s: %w", na.Name, err)
 			}
 		}
-		if sv.tok, err = tokenizer(na.Dir); err != nil {
+		if sv.tok, err = checked(na.Dir); err != nil {
 			return fmt.Errorf("serve: adapter %s: %w", na.Name, err)
 		}
 	}

@@ -34,12 +34,21 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if train && l.Dropout > 0 {
 		xd = ts.MustDropout(x, l.Dropout, true)
 	}
-	xa := ts.MustLinear(xd, l.A, ts.None) // [.., r]
+	// A and B stay float32 (they are trained); over a half-precision base they
+	// are cast to its dtype for the product, as autocast does, and their
+	// gradients come back in float32 through the cast.
+	A, B := l.A, l.B
+	if x.DType() != A.DType() {
+		A, B = A.MustTotype(x.DType(), false), B.MustTotype(x.DType(), false)
+		defer A.MustDrop()
+		defer B.MustDrop()
+	}
+	xa := ts.MustLinear(xd, A, ts.None) // [.., r]
 	if xd != x {
 		xd.MustDrop()
 	}
 	xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
-	delta := ts.MustLinear(xa, l.B, ts.None)
+	delta := ts.MustLinear(xa, B, ts.None)
 	xa.MustDrop()
 	out.MustAdd_(delta) // the frozen linear's backward does not need its output
 	delta.MustDrop()

@@ -42,7 +42,7 @@ func ParseDevice(s string) (gotch.Device, error) {
 			idx = n
 		}
 		if !CUDABuild() {
-			return gotch.CPU, fmt.Errorf("device %q: this loraqa was built against a CPU-only LibTorch %s; rebuild with a CUDA LibTorch (LIBTORCH=/path/to/libtorch make setup build)", s, LibTorchVersion())
+			return gotch.CPU, fmt.Errorf("device %q: this loraqa was built against a CPU-only LibTorch %s; rebuild with a CUDA LibTorch (LIBTORCH_FLAVOUR=cuda make build, or LIBTORCH=/path/to/cuda/libtorch make build)", s, LibTorchVersion())
 		}
 		n := CUDADeviceCount()
 		if n == 0 || !lib.AtcCudaIsAvailable() {
@@ -62,4 +62,34 @@ func DeviceName(d gotch.Device) string {
 		return fmt.Sprintf("cuda:%d", d.Value)
 	}
 	return "cpu"
+}
+
+// ParseDType turns the dtype of the frozen base (fp32, bf16, fp16) into a
+// gotch dtype for dev. fp16 is refused on the CPU, where LibTorch has few fast
+// half kernels and no loss scaling keeps its gradients from underflowing; bf16
+// is the CPU's half precision (fast on CPUs with avx512_bf16 or AMX).
+func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "fp32", "float32":
+		return gotch.Float, nil
+	case "bf16", "bfloat16":
+		return gotch.BFloat16, nil
+	case "fp16", "float16", "half":
+		if !dev.IsCuda() {
+			return gotch.Float, fmt.Errorf("dtype %q needs a CUDA device; on the CPU use bf16", s)
+		}
+		return gotch.Half, nil
+	}
+	return gotch.Float, fmt.Errorf("dtype %q: want fp32, bf16 or fp16", s)
+}
+
+// DTypeName is the config name of a base dtype: fp32, bf16 or fp16.
+func DTypeName(d gotch.DType) string {
+	switch d {
+	case gotch.BFloat16:
+		return "bf16"
+	case gotch.Half:
+		return "fp16"
+	}
+	return "fp32"
 }

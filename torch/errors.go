@@ -52,7 +52,7 @@ func AsError(r any) *Error {
 // cleanMessage keeps LibTorch's message and drops what only a C++ developer
 // reads: the "Exception raised from ..." line and the frames after it.
 func cleanMessage(s string) string {
-	s = strings.TrimPrefix(s, "Libtorch API Error: ")
+	s = strings.ReplaceAll(s, "Libtorch API Error: ", "")
 	for _, cut := range []string{"\nException raised from", "Exception raised from", "\nframe #0"} {
 		if i := strings.Index(s, cut); i >= 0 {
 			s = s[:i]

@@ -189,3 +189,22 @@ func TestCatchTurnsLibTorchFailuresIntoErrors(t *testing.T) {
 	assert.NoError(t, Catch(func() { a.MustAdd(a, false).MustDrop() }), "a good op after a failure works")
 	assert.PanicsWithValue(t, "not torch", func() { _ = Catch(func() { panic("not torch") }) }, "other panics pass through")
 }
+
+func TestParseDType(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want gotch.DType
+	}{{"fp32", gotch.Float}, {"", gotch.Float}, {"bf16", gotch.BFloat16}, {"BF16", gotch.BFloat16}, {"bfloat16", gotch.BFloat16}} {
+		got, err := ParseDType(c.in, gotch.CPU)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.want, got, c.in)
+		assert.Equal(t, DTypeName(got), map[gotch.DType]string{gotch.Float: "fp32", gotch.BFloat16: "bf16"}[got])
+	}
+	_, err := ParseDType("fp16", gotch.CPU)
+	assert.ErrorContains(t, err, "needs a CUDA device; on the CPU use bf16")
+	got, err := ParseDType("fp16", gotch.CudaBuilder(0))
+	require.NoError(t, err)
+	assert.Equal(t, gotch.Half, got)
+	_, err = ParseDType("int8", gotch.CPU)
+	assert.ErrorContains(t, err, `dtype "int8": want fp32, bf16 or fp16`)
+}

@@ -27,6 +27,7 @@ type Check struct {
 type Report struct {
 	Fixture string   `json:"fixture"`
 	Device  string   `json:"device"`
+	DType   string   `json:"dtype"`
 	Checks  []Check  `json:"checks"`
 	Skipped []string `json:"skipped"`
 	Pass    bool     `json:"pass"`
@@ -36,11 +37,24 @@ func (r *Report) add(name string, diff, tol float64, note string) {
 	r.Checks = append(r.Checks, Check{Name: name, MaxDiff: diff, Tolerance: tol, Pass: diff <= tol && !math.IsNaN(diff), Note: note})
 }
 
+// HalfTolerance is the largest |Δ| allowed between the logits of a bf16 or
+// fp16 frozen base and the fixture's float32 logits. bf16 keeps 8 bits of
+// mantissa (a relative step of 2⁻⁸ ≈ 0.4%) at every matmul, so its logits
+// move by a few hundredths; fp16 (11 bits) moves less.
+var HalfTolerance = map[gotch.DType]float64{gotch.BFloat16: 6e-2, gotch.Half: 1e-2}
+
 // Run runs every check whose files the fixture holds: logits of base, base +
 // adapter (safetensors and .bin) and merged, and the AdamW training steps.
 // Files that are present but unreadable are errors.
 func Run(dir string, dev gotch.Device) (*Report, error) {
-	r := &Report{Fixture: dir, Device: torch.DeviceName(dev)}
+	return RunDType(dir, dev, gotch.Float)
+}
+
+// RunDType is Run with the frozen base in dtype. With bf16 or fp16 the logits
+// are compared at HalfTolerance and the training steps (exact to 1e-5 in
+// float32) are skipped.
+func RunDType(dir string, dev gotch.Device, dtype gotch.DType) (*Report, error) {
+	r := &Report{Fixture: dir, Device: torch.DeviceName(dev), DType: torch.DTypeName(dtype)}
 	has := func(p ...string) bool {
 		_, err := os.Stat(filepath.Join(append([]string{dir}, p...)...))
 		return err == nil
@@ -49,7 +63,7 @@ func Run(dir string, dev gotch.Device) (*Report, error) {
 		return nil, fmt.Errorf("%s: no base/config.json: not a fixture directory", dir)
 	}
 	load := func() (*bert.Model, error) {
-		return bert.Load(filepath.Join(dir, "base"), bert.LoadOptions{Device: dev})
+		return bert.Load(filepath.Join(dir, "base"), bert.LoadOptions{Device: dev, DType: dtype})
 	}
 	if has("expected.json") {
 		exp, err := ReadExpected(dir)
@@ -59,6 +73,9 @@ func Run(dir string, dev gotch.Device) (*Report, error) {
 		tol := exp.Tolerance
 		if tol == 0 {
 			tol = 1e-4
+		}
+		if dtype != gotch.Float {
+			tol = HalfTolerance[dtype]
 		}
 		m, err := load()
 		if err != nil {
@@ -95,7 +112,9 @@ func Run(dir string, dev gotch.Device) (*Report, error) {
 	} else {
 		r.Skipped = append(r.Skipped, "expected.json (absent): logits")
 	}
-	if has("train_step.json") && has("adapter") {
+	if dtype != gotch.Float {
+		r.Skipped = append(r.Skipped, "training steps (compared in fp32 only)")
+	} else if has("train_step.json") && has("adapter") {
 		if err := r.trainSteps(dir, load, dev); err != nil {
 			return nil, err
 		}

@@ -47,3 +47,32 @@ func TestBERTFixture(t *testing.T) {
 		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
 	}
 }
+
+// TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT and
+// DistilBERT fixtures (base, base + adapter, merged) stays within
+// verify.HalfTolerance of the float32 golden logits, and the run really is in
+// bf16 (the logits move by more than float32 noise).
+func TestBF16Fixtures(t *testing.T) {
+	dirs := []string{filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")}
+	if d, ok := testutil.SharedIfPresent(t, "fixtures", "tiny-distilbert-qa"); ok {
+		dirs = append(dirs, d)
+	}
+	for _, fx := range dirs {
+		live := torch.LiveTensors()
+		r, err := verify.RunDType(fx, gotch.CPU, gotch.BFloat16)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(r.Checks), 9, fx)
+		worst := 0.0
+		for _, c := range r.Checks {
+			assert.True(t, c.Pass, "%s %s: max |Δ| %.3g > %.3g", fx, c.Name, c.MaxDiff, c.Tolerance)
+			assert.Equal(t, verify.HalfTolerance[gotch.BFloat16], c.Tolerance)
+			if c.MaxDiff > worst {
+				worst = c.MaxDiff
+			}
+		}
+		t.Logf("%s: %d logit checks in bf16, worst max |Δ| %.3g (tolerance %.0e)", filepath.Base(fx), len(r.Checks), worst, verify.HalfTolerance[gotch.BFloat16])
+		assert.Greater(t, worst, 1e-3, "a bf16 base changes the logits beyond float32 noise")
+		assert.Equal(t, "bf16", r.DType)
+		assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
@@ -81,7 +80,7 @@ func runBench(ctx context.Context, args []string) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	threads := fs.Int("threads", 0, "LibTorch threads (0 = all CPUs)")
 	dev := fs.String("device", "cpu", "cpu, cuda, cuda:N")
-	dtype := fs.String("dtype", "fp32", "fp32 (bf16/fp16 need a CUDA device)")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA)")
 	merged := fs.Bool("merged", false, "infer: fold the adapter into the weights")
 	dataFile := fs.String("data", "", "data: a QA file to count the tokens of one training epoch")
 	model := fs.String("model", "", "data: model dir for the tokenizer")
@@ -92,9 +91,6 @@ func runBench(ctx context.Context, args []string) error {
 	if mode == "data" {
 		return benchData(ctx, *dataFile, *model, *batch, *seq)
 	}
-	if *dtype != "fp32" {
-		return fmt.Errorf("--dtype %s: only fp32 is supported on this build (bf16/fp16 base weights need CUDA work that is not done yet)", *dtype)
-	}
 	cfg, err := shapeConfig(*shape)
 	if err != nil {
 		return usagef("%v", err)
@@ -102,6 +98,10 @@ func runBench(ctx context.Context, args []string) error {
 	d, err := torch.ParseDevice(*dev)
 	if err != nil {
 		return err
+	}
+	dt, err := torch.ParseDType(*dtype, d)
+	if err != nil {
+		return usagef("--dtype: %v", err)
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -111,7 +111,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	torch.SetThreads(n)
 	torch.ManualSeed(*seed)
-	m, err := bert.New(cfg, d, gotch.Float)
+	m, err := bert.New(cfg, d, dt)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func runBench(ctx context.Context, args []string) error {
 	r := rand.New(rand.NewSource(*seed + 1))
 	var times []float64
 	res := map[string]any{"mode": mode, "shape": *shape, "batch": *batch, "seq": *seq, "steps": *steps, "warmup": *warmup,
-		"device": torch.DeviceName(d), "libtorch": torch.LibTorchVersion(), "blas": torch.LoadedBLAS(), "threads": torch.Threads()}
+		"device": torch.DeviceName(d), "dtype": torch.DTypeName(dt), "libtorch": torch.LibTorchVersion(), "libtorch_source": torch.Info().Source, "blas": torch.LoadedBLAS(), "threads": torch.Threads()}
 	switch mode {
 	case "train":
 		o := train.DefaultOptions()

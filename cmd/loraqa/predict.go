@@ -19,6 +19,7 @@ func init() {
 // predictorFlags are the flags that say which model to load.
 type predictorFlags struct {
 	adapter, model, device string
+	dtype                  string
 	maxSeq, stride, topK   int
 	merge                  bool
 }
@@ -31,6 +32,7 @@ func (p *predictorFlags) register(fs interface {
 	fs.StringVar(&p.adapter, "adapter", "", "adapter directory (PEFT files); its base_model_name_or_path is the base")
 	fs.StringVar(&p.model, "model", "", "base model directory or hub id (overrides the adapter's; alone: a QA model)")
 	fs.StringVar(&p.device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); the adapter stays fp32")
 	fs.IntVar(&p.maxSeq, "max-seq-length", 384, "tokens per window")
 	fs.IntVar(&p.stride, "doc-stride", 128, "tokens of overlap between windows")
 	fs.BoolVar(&p.merge, "merge", false, "fold the adapter into the weights before running")
@@ -41,8 +43,12 @@ func (p *predictorFlags) load(ctx context.Context) (*infer.Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
+	dt, err := torch.ParseDType(p.dtype, dev)
+	if err != nil {
+		return nil, usagef("--dtype: %v", err)
+	}
 	o := infer.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.Merge, o.Hub, o.Logf = p.model, p.adapter, dev, p.merge, hubOptions(), logf
+	o.Model, o.Adapter, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, p.adapter, dev, dt, p.merge, hubOptions(), logf
 	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
 	return infer.Load(ctx, o)
 }

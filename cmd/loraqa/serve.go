@@ -23,6 +23,7 @@ func runServe(ctx context.Context, args []string) error {
 	model := fs.String("model", "", "base model directory or hub id (default: the first adapter's base_model_name_or_path; alone: a QA model)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); adapters stay fp32")
 	merge := fs.Bool("merge", false, "fold the adapter into the weights (one adapter only)")
 	maxSeq := fs.Int("max-seq-length", d.Features.MaxSeqLength, "tokens per window (as predict)")
 	stride := fs.Int("doc-stride", d.Features.DocStride, "tokens of overlap between windows (as predict)")
@@ -52,7 +53,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	o := d
-	o.Model, o.Device, o.Merge, o.Hub, o.Logf = *model, dev, *merge, hubOptions(), logf
+	dt, err := torch.ParseDType(*dtype, dev)
+	if err != nil {
+		return usagef("--dtype: %v", err)
+	}
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, dev, dt, *merge, hubOptions(), logf
 	o.Features.MaxSeqLength, o.Features.DocStride = *maxSeq, *stride
 	o.MaxBatch, o.BatchWindow, o.Fuse = *maxBatch, *window, *fuse
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue, o.Timeout, o.Threads = *maxBody, *maxContext, *maxItems, *queue, *timeout, *threads

@@ -44,6 +44,10 @@ func runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	dtype, err := torch.ParseDType(cfg.Train.DType, dev)
+	if err != nil {
+		return fmt.Errorf("train.dtype: %w", err)
+	}
 	baseDir, err := hub.Resolve(ctx, cfg.BaseQAModel, hubOptions())
 	if err != nil {
 		return fmt.Errorf("base_qa_model: %w", err)
@@ -80,7 +84,7 @@ func runTrain(ctx context.Context, args []string) error {
 		logf("warning: mode truncate loses %d of %d training answers; data.mode=windows keeps them", trep.AnswersLost, len(trainEx))
 	}
 	torch.ManualSeed(cfg.Seed)
-	m, err := bert.Load(baseDir, bert.LoadOptions{Device: dev, Logf: logf, Debug: cfg.LogLevel == "debug"})
+	m, err := bert.Load(baseDir, bert.LoadOptions{Device: dev, DType: dtype, Logf: logf, Debug: cfg.LogLevel == "debug"})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ func init() {
 var errChecksFailed = errors.New("some checks failed")
 
 func runVerify(ctx context.Context, args []string) error {
-	fs := newFlags("verify", "FIXTURE_DIR [--device D] [--json]")
+	fs := newFlags("verify", "FIXTURE_DIR [--device D] [--dtype fp32|bf16|fp16] [--json]")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16 or fp16 (CUDA); half precision compares logits at verify.HalfTolerance")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
 	if err := parseFlags(fs, reorder(args)); err != nil {
@@ -31,7 +32,11 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := verify.Run(fs.Arg(0), dev)
+	dt, err := torch.ParseDType(*dtype, dev)
+	if err != nil {
+		return usagef("--dtype: %v", err)
+	}
+	r, err := verify.RunDType(fs.Arg(0), dev, dt)
 	if err != nil {
 		return err
 	}
@@ -42,7 +47,7 @@ func runVerify(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Printf("fixture %s on %s\n", r.Fixture, r.Device)
+		fmt.Printf("fixture %s on %s, base in %s\n", r.Fixture, r.Device, r.DType)
 		for _, c := range r.Checks {
 			status := "ok  "
 			if !c.Pass {

@@ -45,6 +45,19 @@ func Shared(t testing.TB, elem ...string) string {
 	return p
 }
 
+// SharedIfPresent is Shared for material a test uses when it is there and
+// does without otherwise: it reports whether the path exists instead of skipping.
+func SharedIfPresent(t testing.TB, elem ...string) (string, bool) {
+	t.Helper()
+	base := os.Getenv("LORAQA_SHARED")
+	if base == "" {
+		base = filepath.Join(RepoRoot(t), "..", "shared")
+	}
+	p := filepath.Join(append([]string{base}, elem...)...)
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
 // RefPython returns the reference environment's python ($LORAQA_REF_PYTHON or
 // <repo>/.venv-ref/bin/python). Without one the test is skipped, unless
 // LORAQA_REQUIRE_REF=1 (CI), where it fails.

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/peft"

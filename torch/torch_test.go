@@ -208,3 +208,18 @@ func TestParseDType(t *testing.T) {
 	_, err = ParseDType("int8", gotch.CPU)
 	assert.ErrorContains(t, err, `dtype "int8": want fp32, bf16 or fp16`)
 }
+
+// TestABIMatchesLibTorch: the C++ ABI the build was set up with (read by
+// scripts/setup from c10::Error's exported constructor) is the one LibTorch
+// says it was compiled with, where its build config says so.
+func TestABIMatchesLibTorch(t *testing.T) {
+	cfg := BuildConfig()
+	i := strings.Index(cfg, "_GLIBCXX_USE_CXX11_ABI=")
+	if i < 0 {
+		// Debian's 1.13 does not print its compiler flags; it is built with the C++11 ABI.
+		assert.True(t, Info().CXX11ABI, "a LibTorch that does not name its ABI here is Debian's, built with the C++11 ABI")
+		return
+	}
+	want := cfg[i+len("_GLIBCXX_USE_CXX11_ABI=")] == '1'
+	assert.Equal(t, want, Info().CXX11ABI, "doctor's cxx11_abi")
+}

@@ -358,7 +358,7 @@ func cgoFlags(lt LibTorch) (cflags, cxxflags, ldflags []string) {
 	// The ABI define goes to the C and the C++ compiles alike: cgo's CFLAGS do
 	// not reach gotch's .cpp files.
 	cflags = []string{"-I${SRCDIR}", "-O2", "-Wno-deprecated-declarations", "-Wno-unused-variable", "-Wno-sign-compare", "-Wno-unused-function", "-D_GLIBCXX_USE_CXX11_ABI=" + abi}
-	cxxflags = []string{"-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=" + abi, "-I${SRCDIR}", "-I" + lt.Include, "-I" + lt.APIInclude}
+	cxxflags = []string{"-std=" + cxxStd(lt), "-D_GLIBCXX_USE_CXX11_ABI=" + abi, "-I${SRCDIR}", "-I" + lt.Include, "-I" + lt.APIInclude}
 	ldflags = []string{"-L" + lt.Lib, "-Wl,-rpath," + lt.Lib}
 	for _, d := range lt.ExtraLibs {
 		ldflags = append(ldflags, "-Wl,-rpath,"+d, "-Wl,-rpath-link,"+d)
@@ -377,6 +377,16 @@ func cgoFlags(lt LibTorch) (cflags, cxxflags, ldflags []string) {
 		}
 	}
 	return
+}
+
+// cxxStd is the C++ standard LibTorch's headers need: C++17 up to PyTorch 2.9,
+// C++20 after (its torch/all.h says so with an #error).
+func cxxStd(lt LibTorch) string {
+	b, err := os.ReadFile(filepath.Join(lt.APIInclude, "torch", "all.h"))
+	if err == nil && bytes.Contains(b, []byte("C++20 or later")) {
+		return "c++20"
+	}
+	return "c++17"
 }
 
 func writeLibGo(path string, lt LibTorch) error {

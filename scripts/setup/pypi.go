@@ -17,6 +17,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,8 +90,7 @@ func fromPyPI(version, flavour, out string, install bool) (LibTorch, error) {
 	lt.Flavour = flavour
 	lt.CUDA = flavour == "cuda"
 	lt.Version = version
-	lt.ExtraLibs, _ = filepath.Glob(filepath.Join(root, "nvidia", "*", "lib"))
-	sort.Strings(lt.ExtraLibs)
+	lt.ExtraLibs = nvidiaLibDirs(root)
 	return lt, nil
 }
 
@@ -116,35 +116,88 @@ func pip(install bool, args ...string) error {
 	return nil
 }
 
-// wheelFile finds a downloaded wheel of a distribution (names compare with - and _ alike).
-func wheelFile(dir, dist, version string) string {
-	norm := strings.ReplaceAll(dist, "-", "_")
-	pat := filepath.Join(dir, norm+"-"+version+"-*.whl")
-	if version == "" {
-		pat = filepath.Join(dir, norm+"-*.whl")
+// wheelFile finds the downloaded wheel of a distribution in dir (names compare
+// with -, _ and . alike, case-insensitively); each torch version has a wheel
+// directory of its own, so a distribution is there at most once.
+func wheelFile(dir, dist string) string {
+	norm := normDist(dist)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		n := e.Name()
+		if i := strings.Index(n, "-"); i > 0 && strings.HasSuffix(n, ".whl") && normDist(n[:i]) == norm {
+			return filepath.Join(dir, n)
+		}
 	}
-	m, _ := filepath.Glob(pat)
-	sort.Strings(m)
-	if len(m) == 0 {
-		return ""
-	}
-	return m[len(m)-1]
+	return ""
 }
 
-var requiresRe = regexp.MustCompile(`(?m)^Requires-Dist: (nvidia-[A-Za-z0-9_.-]+)\s*\(?==\s*([0-9A-Za-z.]+)\)?`)
+func normDist(s string) string {
+	return strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(s))
+}
+
+// A requirement line of a wheel's METADATA: name, [extras], version spec, ; marker.
+var requiresRe = regexp.MustCompile(`(?m)^Requires-Dist: ([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*\(?([<>=!~][^;)\r\n]*)?\)?\s*(;[^\r\n]*)?$`)
+var extraRe = regexp.MustCompile(`extra == ['"]([^'"]+)['"]`)
+
+// nvidiaRequirements lists the nvidia-* wheels a torch wheel requires, with
+// their version specs. Up to 2.8 torch names them itself (nvidia-cudnn-cu12
+// ==9.1.0.70); from 2.9 on most come through the cuda-toolkit[cublas,cudart,...]
+// meta package, whose own METADATA maps each extra to nvidia-* wheels.
+func nvidiaRequirements(meta, dir string, install bool) (map[string]string, error) {
+	reqs := map[string]string{}
+	for _, m := range requiresRe.FindAllStringSubmatch(meta, -1) {
+		name, extras, spec, marker := m[1], strings.Trim(m[2], "[]"), strings.TrimSpace(m[3]), m[4]
+		if strings.Contains(marker, "extra ==") || (marker != "" && !strings.Contains(marker, "Linux") && !strings.Contains(marker, "linux")) {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "nvidia-"):
+			reqs[name] = spec
+		case name == "cuda-toolkit" && extras != "":
+			if wheelFile(dir, name) == "" {
+				if err := pip(install, "-d", dir, name+spec); err != nil {
+					return nil, err
+				}
+			}
+			w := wheelFile(dir, name)
+			if w == "" {
+				return nil, fmt.Errorf("pip gave no %s wheel in %s", name, dir)
+			}
+			tk, err := readMetadata(w)
+			if err != nil {
+				return nil, err
+			}
+			want := map[string]bool{}
+			for _, e := range strings.Split(extras, ",") {
+				want[strings.TrimSpace(e)] = true
+			}
+			for _, t := range requiresRe.FindAllStringSubmatch(tk, -1) {
+				e := extraRe.FindStringSubmatch(t[4])
+				if e != nil && want[e[1]] && strings.HasPrefix(t[1], "nvidia-") && strings.Contains(t[4], "x86_64") {
+					reqs[t[1]] = strings.TrimSpace(t[3])
+				}
+			}
+		}
+	}
+	return reqs, nil
+}
+
+func readMetadata(whl string) (string, error) {
+	return unzipSelect(whl, "", func(string) bool { return false }, "METADATA")
+}
 
 func unpackPyPI(version, flavour, root string, install bool) error {
-	cache := cacheDir()
+	cache := filepath.Join(cacheDir(), "torch-"+version)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	whl := wheelFile(cache, "torch", version)
+	whl := wheelFile(cache, "torch")
 	if whl == "" {
 		logf("downloading torch==%s from PyPI into %s (about 700 MB)", version, cache)
 		if err := pip(install, "-d", cache, "torch=="+version); err != nil {
 			return err
 		}
-		if whl = wheelFile(cache, "torch", version); whl == "" {
+		if whl = wheelFile(cache, "torch"); whl == "" {
 			return fmt.Errorf("pip gave no torch-%s wheel in %s", version, cache)
 		}
 	}
@@ -159,10 +212,7 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 		if strings.HasPrefix(name, "torch/include/") {
 			return true
 		}
-		if !strings.HasPrefix(name, "torch/lib/") || strings.HasSuffix(name, "/") {
-			return false
-		}
-		if strings.HasPrefix(name, "torch/lib/libtorch_python") {
+		if !strings.HasPrefix(name, "torch/lib/") || strings.HasPrefix(name, "torch/lib/libtorch_python") {
 			return false
 		}
 		return flavour == "cuda" || cpuLib.MatchString(name)
@@ -170,14 +220,15 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 	if err != nil {
 		return err
 	}
-	// The CUDA wheels this flavour needs, at the versions torch pins.
-	pins := map[string]string{}
-	for _, m := range requiresRe.FindAllStringSubmatch(meta, -1) {
-		pins[m[1]] = m[2]
+	reqs, err := nvidiaRequirements(meta, cache, install)
+	if err != nil {
+		return err
 	}
+	// The cuda flavour takes every nvidia-* wheel; the cpu flavour only those
+	// that ship a library libtorch_cpu or libc10 itself needs (cudart, cupti).
 	want := map[string]bool{}
 	if flavour == "cuda" {
-		for d := range pins {
+		for d := range reqs {
 			want[d] = true
 		}
 	} else {
@@ -187,27 +238,26 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 		}
 		for _, lib := range needed {
 			for _, c := range cudaWheelOf {
-				if strings.HasPrefix(lib, c.lib) {
-					for d := range pins {
-						if strings.HasPrefix(d, c.wheel+"-cu") {
-							want[d] = true
-						}
+				if !strings.HasPrefix(lib, c.lib) {
+					continue
+				}
+				for d := range reqs {
+					if d == c.wheel || strings.HasPrefix(d, c.wheel+"-cu") {
+						want[d] = true
 					}
 				}
 			}
 		}
 	}
-	var dists []string
+	var dists, missing []string
 	for d := range want {
 		dists = append(dists, d)
-	}
-	sort.Strings(dists)
-	var missing []string
-	for _, d := range dists {
-		if wheelFile(cache, d, pins[d]) == "" {
-			missing = append(missing, d+"=="+pins[d])
+		if wheelFile(cache, d) == "" {
+			missing = append(missing, d+reqs[d])
 		}
 	}
+	sort.Strings(dists)
+	sort.Strings(missing)
 	if len(missing) > 0 {
 		logf("downloading %s", strings.Join(missing, " "))
 		if err := pip(install, append([]string{"-d", cache}, missing...)...); err != nil {
@@ -215,12 +265,12 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 		}
 	}
 	for _, d := range dists {
-		w := wheelFile(cache, d, pins[d])
+		w := wheelFile(cache, d)
 		if w == "" {
-			return fmt.Errorf("pip gave no %s==%s wheel in %s", d, pins[d], cache)
+			return fmt.Errorf("pip gave no %s%s wheel in %s", d, reqs[d], cache)
 		}
 		if _, err := unzipSelect(w, tmp, func(name string) bool {
-			return strings.HasPrefix(name, "nvidia/") && strings.Contains(name, "/lib/") && !strings.HasSuffix(name, "/")
+			return strings.HasPrefix(name, "nvidia/") && strings.Contains(name, "/lib/")
 		}, ""); err != nil {
 			return err
 		}
@@ -230,6 +280,21 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 	}
 	os.RemoveAll(root)
 	return os.Rename(tmp, root)
+}
+
+// nvidiaLibDirs lists the directories under root/nvidia that hold shared libraries.
+func nvidiaLibDirs(root string) []string {
+	seen := map[string]bool{}
+	var dirs []string
+	filepath.WalkDir(filepath.Join(root, "nvidia"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".so") && !seen[filepath.Dir(p)] {
+			seen[filepath.Dir(p)] = true
+			dirs = append(dirs, filepath.Dir(p))
+		}
+		return nil
+	})
+	sort.Strings(dirs)
+	return dirs
 }
 
 // unzipSelect extracts the entries keep accepts and returns the text of the
@@ -319,8 +384,7 @@ func checkResolved(root string) error {
 		return err
 	}
 	have := map[string]bool{}
-	dirs, _ := filepath.Glob(filepath.Join(root, "nvidia", "*", "lib"))
-	for _, d := range append(dirs, filepath.Join(root, "torch", "lib")) {
+	for _, d := range append(nvidiaLibDirs(root), filepath.Join(root, "torch", "lib")) {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			have[e.Name()] = true

@@ -91,3 +91,24 @@ func TestBadCheckpoints(t *testing.T) {
 	_, err = bert.ParseConfig([]byte(`{"model_type":"distilbert","dim":"wide"}`))
 	assert.Contains(t, err.Error(), `field "dim"`)
 }
+
+func TestCheckInputs(t *testing.T) {
+	cfg := bert.TinyDistilBERTConfig() // 128 positions, vocab 30522
+	for _, c := range []struct {
+		maxSeq, vocab int
+		err           string
+	}{
+		{128, 30522, ""},
+		{64, 100, ""},
+		{129, 30522, "max_seq_length 129 is longer than the model's max_position_embeddings 128"},
+		{384, 30522, "lower data.max_seq_length (--max-seq-length) to at most 128"},
+		{128, 30523, "the tokenizer has 30523 tokens but the model's vocab_size is 30522: ids 30522 and above would be out of range"},
+	} {
+		err := cfg.CheckInputs(c.maxSeq, c.vocab)
+		if c.err == "" {
+			assert.NoError(t, err, "%d/%d", c.maxSeq, c.vocab)
+		} else {
+			assert.ErrorContains(t, err, c.err)
+		}
+	}
+}

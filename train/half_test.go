@@ -174,3 +174,23 @@ func TestLibTorchFailureKeepsCheckpoint(t *testing.T) {
 	_, err = tr.Run(context.Background())
 	assert.NoError(t, err, "the kept checkpoint resumes and finishes")
 }
+
+// TestLogitsReturnsLibTorchFailures: the forward pass that predict, eval and
+// serve share returns a LibTorch failure as an error, frees the thread's grad
+// mode, and the next call on the same model works.
+func TestLogitsReturnsLibTorchFailures(t *testing.T) {
+	m, _ := tinyModel(t, gotch.Float)
+	good := syntheticFeatures(4, 16, m.Config.VocabSize, 4)
+	bad := syntheticFeatures(4, 16, m.Config.VocabSize, 4)
+	bad[2].InputIDs[3] = m.Config.VocabSize
+	_, _, _, err := train.Logits(context.Background(), m, bad, 2, false)
+	require.Error(t, err)
+	var le *torch.Error
+	require.ErrorAs(t, err, &le)
+	assert.Contains(t, err.Error(), "forward pass: libtorch: ")
+	assert.Contains(t, le.Msg, "index out of range")
+	starts, ends, _, err := train.Logits(context.Background(), m, good, 2, false)
+	require.NoError(t, err)
+	assert.Len(t, starts, 4)
+	assert.Len(t, ends[3], 16)
+}

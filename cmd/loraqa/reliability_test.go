@@ -18,6 +18,7 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/train"
 )
 
@@ -168,4 +169,43 @@ func TestReadOnlyOutputFailsBeforeTraining(t *testing.T) {
 	err := runTrain(context.Background(), args)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "output directory")
+}
+
+// TestTrainRefusesWindowsPastThePositions: data.max_seq_length above the
+// model's max_position_embeddings is refused before the data is featurized
+// or any forward runs (LibTorch would fail inside the position embedding).
+func TestTrainRefusesWindowsPastThePositions(t *testing.T) {
+	out := t.TempDir()
+	args := append(trainArgs(t, out, 1), "--set", "data.max_seq_length=256")
+	err := runTrain(context.Background(), args)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "max_seq_length 256 is longer than the model's max_position_embeddings 128")
+	cks, err := train.Checkpoints(filepath.Join(out, "run"))
+	require.NoError(t, err)
+	assert.Empty(t, cks, "no training step ran")
+}
+
+// TestTrainBF16: `loraqa train` with train.dtype=bf16 trains and saves a
+// float32 adapter that loads over a float32 base.
+func TestTrainBF16(t *testing.T) {
+	out := t.TempDir()
+	args := append(trainArgs(t, out, 1), "--set", "train.dtype=bf16")
+	require.NoError(t, runTrain(context.Background(), args))
+	base := args[1][len("base_qa_model="):]
+	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
+	require.NoError(t, err)
+	defer m.Drop()
+	a, err := peft.Load(filepath.Join(out, "adapter"), m)
+	require.NoError(t, err)
+	defer a.Drop()
+	moved := false
+	for _, p := range a.Params() {
+		assert.Equal(t, gotch.Float, p.Tensor.DType(), p.Key)
+		if strings.Contains(p.Key, "lora_B") {
+			for _, v := range torch.ToFloat32(p.Tensor) {
+				moved = moved || v != 0
+			}
+		}
+	}
+	assert.True(t, moved, "training in bf16 moved lora_B away from its zero init")
 }

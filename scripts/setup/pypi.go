@@ -249,21 +249,51 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 			}
 		}
 	}
-	var dists, missing []string
+	// The nvidia-* wheels' own nvidia-* requirements (cusparse needs nvjitlink),
+	// round after round until nothing new comes in.
+	for round := 0; ; round++ {
+		var missing []string
+		for d := range want {
+			if wheelFile(cache, d) == "" {
+				missing = append(missing, d+reqs[d])
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			logf("downloading %s", strings.Join(missing, " "))
+			if err := pip(install, append([]string{"-d", cache}, missing...)...); err != nil {
+				return err
+			}
+		}
+		added := false
+		for d := range want {
+			w := wheelFile(cache, d)
+			if w == "" {
+				return fmt.Errorf("pip gave no %s%s wheel in %s", d, reqs[d], cache)
+			}
+			m, err := readMetadata(w)
+			if err != nil {
+				return err
+			}
+			sub, err := nvidiaRequirements(m, cache, install)
+			if err != nil {
+				return err
+			}
+			for n, spec := range sub {
+				if !want[n] {
+					want[n], reqs[n], added = true, spec, true
+				}
+			}
+		}
+		if !added || round > 4 {
+			break
+		}
+	}
+	var dists []string
 	for d := range want {
 		dists = append(dists, d)
-		if wheelFile(cache, d) == "" {
-			missing = append(missing, d+reqs[d])
-		}
 	}
 	sort.Strings(dists)
-	sort.Strings(missing)
-	if len(missing) > 0 {
-		logf("downloading %s", strings.Join(missing, " "))
-		if err := pip(install, append([]string{"-d", cache}, missing...)...); err != nil {
-			return err
-		}
-	}
 	for _, d := range dists {
 		w := wheelFile(cache, d)
 		if w == "" {
@@ -376,15 +406,20 @@ func neededLibs(dir string) ([]string, error) {
 	return out, nil
 }
 
-// checkResolved makes sure every CUDA library that the unpacked LibTorch needs
-// is in torch/lib or one of the nvidia/*/lib directories.
+// checkResolved makes sure every CUDA library that the unpacked LibTorch and
+// the CUDA libraries themselves need is in torch/lib or an nvidia/*/lib directory.
 func checkResolved(root string) error {
-	needed, err := neededLibs(filepath.Join(root, "torch", "lib"))
-	if err != nil {
-		return err
+	dirs := append(nvidiaLibDirs(root), filepath.Join(root, "torch", "lib"))
+	var needed []string
+	for _, d := range dirs {
+		n, err := neededLibs(d)
+		if err != nil {
+			return err
+		}
+		needed = append(needed, n...)
 	}
 	have := map[string]bool{}
-	for _, d := range append(nvidiaLibDirs(root), filepath.Join(root, "torch", "lib")) {
+	for _, d := range dirs {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			have[e.Name()] = true

@@ -117,6 +117,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		d := time.Since(start)
 		s.metrics.request(label, rec.code, d)
+		if s.log == nil { // a Server made without LoadServer (tests)
+			return
+		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("route", label), slog.String("adapter", rec.adapter), slog.Int("status", rec.code),

@@ -58,6 +58,7 @@ func runHostile(args []string) error {
 	pid := fs.Int("pid", 0, "the server's process id, for RSS and file descriptors")
 	maxBody := fs.Int("max-body", 1<<20, "the server's --max-body: oversized bodies are twice this")
 	jsonOut := fs.String("json", "", "also write the report here")
+	settle := fs.Duration("settle", 10*time.Second, "wait this long before reading RSS and fds, before and after")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,8 +143,9 @@ func runHostile(args []string) error {
 	qlat, qlost, qwrong := good(func(i int) bool { return i >= *quietN })
 	rep.QuietRequests, rep.QuietWrong = len(qlat), qlost+qwrong
 	rep.QuietP50MS, rep.QuietP99MS = pct(qlat, .50), pct(qlat, .99)
+	client.CloseIdleConnections() // before and after alike: no client connection open
 	if *pid > 0 {
-		time.Sleep(time.Second)
+		time.Sleep(*settle)
 		rep.RSSBeforeKiB, _ = vmRSS(*pid)
 		rep.FDsBefore = openFDs(*pid)
 	}
@@ -226,7 +228,7 @@ func runHostile(args []string) error {
 	rep.GoodP50MS, rep.GoodP99MS = pct(glat, .50), pct(glat, .99)
 	client.CloseIdleConnections()
 	if *pid > 0 {
-		time.Sleep(3 * time.Second) // the server closes the connections the clients left
+		time.Sleep(*settle) // the server closes the connections the clients left; Go returns freed heap to the OS
 		rep.RSSAfterKiB, _ = vmRSS(*pid)
 		rep.FDsAfter = openFDs(*pid)
 	}

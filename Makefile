@@ -7,7 +7,7 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-go test-ref reference demo bench fuzz clean doctor
+.PHONY: all setup build test test-go test-ref test-race reference demo bench fuzz clean doctor
 
 all: build
 
@@ -29,6 +29,10 @@ reference:
 ## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference.
 test: build reference
 	LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} $(GO) test -count=1 -timeout 40m ./...
+
+## test-race: the engine and server packages under the race detector (CI should run it).
+test-race: setup
+	$(GO) test -race -count=1 ./infer/...
 
 demo: build
 	scripts/demo.sh

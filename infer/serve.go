@@ -2,10 +2,14 @@ package infer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -52,6 +56,17 @@ type ServerOptions struct {
 	Timeout       time.Duration // per request, queueing included
 	Threads       int           // LibTorch intra-op threads of the worker; 0 leaves the default
 
+	// AuthTokens, when any, are the bearer tokens the answer, adapter-list
+	// and v2 model routes need; AdminTokens those that load and unload
+	// adapters (none: adapters cannot be changed). Admin tokens answer too.
+	AuthTokens, AdminTokens []string
+	MetricsAuth             bool // /metrics needs a token as the answer routes do
+	// AdapterRoot is the directory adapters may be loaded from at run time
+	// (POST /v1/adapters); "" turns loading off.
+	AdapterRoot string
+	TLS         *tls.Config  // Run serves HTTPS with it when set
+	Logger      *slog.Logger // request logs; nil: none
+
 	cycleHook func() // tests: called by the worker before each cycle
 }
 
@@ -97,6 +112,7 @@ type served struct {
 	Dir     string
 	adapter *peft.Adapter
 	tok     *data.Tokenizer
+	gone    bool // unloaded; the worker's alone
 }
 
 // Server answers questions over HTTP with one base model and any number of
@@ -107,10 +123,15 @@ type Server struct {
 	lim     limits
 	model   *bert.Model
 	baseDir string
-	models  []*served // in the order given; models[0] is the default
+	amu     sync.RWMutex // guards models and byName (adapters change at run time)
+	models  []*served    // in the order loaded; models[0] is the default
 	byName  map[string]*served
 	active  *served // attached to the model; the worker's alone after loading
 	metrics *metrics
+	log     *slog.Logger
+	users   tokenSet
+	admins  tokenSet
+	adminMu sync.Mutex // one adapter change at a time: at most one control job queued
 
 	qmu     sync.Mutex
 	queue   chan *job
@@ -128,6 +149,19 @@ type Server struct {
 func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
+	}
+	if opt.AdapterRoot != "" {
+		root, err := filepath.Abs(opt.AdapterRoot)
+		if err == nil {
+			root, err = filepath.EvalSymlinks(root)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("serve: --adapter-root: %w", err)
+		}
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("serve: --adapter-root %s is not a directory", opt.AdapterRoot)
+		}
+		opt.AdapterRoot = root
 	}
 	ref := opt.Model
 	if ref == "" {
@@ -154,7 +188,11 @@ func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 	s := &Server{
 		opt: opt, model: m, baseDir: dir, byName: map[string]*served{}, metrics: newMetrics(),
 		lim:   limits{maxContext: opt.MaxContext, maxBatchItems: opt.MaxBatchItems, maxTopK: opt.Post.NBestSize},
-		queue: make(chan *job, opt.Queue), workerDone: make(chan struct{}),
+		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), // +1: a control job
+		log: opt.Logger, users: newTokenSet(opt.AuthTokens), admins: newTokenSet(opt.AdminTokens),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if err := s.loadAdapters(); err != nil {
 		close(s.workerDone)
@@ -321,6 +359,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	errc := make(chan error, 1)
+	if s.opt.TLS != nil {
+		ln = tls.NewListener(ln, s.opt.TLS)
+	}
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -349,4 +390,8 @@ func (s *Server) logf(format string, a ...any) {
 
 // Default is the name of the adapter answering requests that name none
 // ("" when the base model answers alone).
-func (s *Server) Default() string { return s.models[0].Name }
+func (s *Server) Default() string {
+	s.amu.RLock()
+	defer s.amu.RUnlock()
+	return s.models[0].Name
+}

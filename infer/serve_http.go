@@ -6,70 +6,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/loraqa/loraqa/torch"
 )
-
-// ServeHTTP routes the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
-	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	defer func() { s.metrics.request(r.URL.Path, rec.code, time.Since(start)) }()
-	post, get := []string{http.MethodPost}, []string{http.MethodGet, http.MethodHead}
-	switch r.URL.Path {
-	case pathAnswer:
-		if allowed(rec, r, post) {
-			s.handleAnswer(rec, r, start, false)
-		}
-	case pathBatch:
-		if allowed(rec, r, post) {
-			s.handleAnswer(rec, r, start, true)
-		}
-	case pathAdapters:
-		if allowed(rec, r, get) {
-			s.handleAdapters(rec)
-		}
-	case pathHealth:
-		if allowed(rec, r, get) {
-			s.handleHealth(rec)
-		}
-	case pathMetrics:
-		if allowed(rec, r, get) {
-			rec.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			s.metrics.write(rec, s.gauges())
-		}
-	default:
-		writeError(rec, errorf(http.StatusNotFound, "no endpoint %s (see %s, %s, %s, %s, %s)", r.URL.Path, pathAnswer, pathBatch, pathAdapters, pathHealth, pathMetrics))
-	}
-}
-
-func allowed(w http.ResponseWriter, r *http.Request, methods []string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	allow := methods[0]
-	for _, m := range methods[1:] {
-		allow += ", " + m
-	}
-	w.Header().Set("Allow", allow)
-	writeError(w, errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
-	return false
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
-	r.ResponseWriter.WriteHeader(code)
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -103,7 +44,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	return body, nil
 }
 
-func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request, start time.Time, batch bool) {
+func (s *Server) routeAnswer(w *responseWriter, r *http.Request, _ map[string]string) {
+	s.handleAnswer(w, r, false)
+}
+
+func (s *Server) routeBatch(w *responseWriter, r *http.Request, _ map[string]string) {
+	s.handleAnswer(w, r, true)
+}
+
+func (s *Server) handleAnswer(w *responseWriter, r *http.Request, batch bool) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
 	body, e := s.readBody(w, r)
@@ -129,8 +79,13 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request, start time
 		return
 	}
 	took := float64(time.Since(start).Microseconds()) / 1000
+	names := map[string]bool{}
 	for i := range res {
 		res[i].TookMS = took
+		if !names[res[i].Adapter] {
+			names[res[i].Adapter] = true
+			w.adapter = strings.TrimPrefix(w.adapter+","+res[i].Adapter, ",")
+		}
 	}
 	if batch {
 		writeJSON(w, http.StatusOK, BatchResponse{Results: res, TookMS: took})
@@ -139,16 +94,24 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request, start time
 	writeJSON(w, http.StatusOK, res[0])
 }
 
-func (s *Server) handleAdapters(w http.ResponseWriter) {
-	type adapterInfo struct {
-		Name          string   `json:"name"`
-		Dir           string   `json:"dir"`
-		R             int      `json:"r"`
-		LoraAlpha     float64  `json:"lora_alpha"`
-		TargetModules []string `json:"target_modules,omitempty"`
-		Default       bool     `json:"default"`
-		Merged        bool     `json:"merged"`
-	}
+// adapterInfo is how GET /v1/adapters shows an adapter.
+type adapterInfo struct {
+	Name          string   `json:"name"`
+	Dir           string   `json:"dir"`
+	R             int      `json:"r"`
+	LoraAlpha     float64  `json:"lora_alpha"`
+	TargetModules []string `json:"target_modules,omitempty"`
+	Default       bool     `json:"default"`
+	Merged        bool     `json:"merged"`
+}
+
+func (s *Server) adapterInfo(sv *served, isDefault bool) adapterInfo {
+	c := sv.adapter.Config
+	return adapterInfo{Name: sv.Name, Dir: sv.Dir, R: c.R, LoraAlpha: c.LoraAlpha,
+		TargetModules: c.TargetModules, Default: isDefault, Merged: s.opt.Merge}
+}
+
+func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request, _ map[string]string) {
 	out := struct {
 		Base     string        `json:"base"`
 		Device   string        `json:"device"`
@@ -156,26 +119,33 @@ func (s *Server) handleAdapters(w http.ResponseWriter) {
 		Fused    bool          `json:"fused"`
 		Adapters []adapterInfo `json:"adapters"`
 	}{Base: s.baseDir, Device: torch.DeviceName(s.opt.Device), Default: s.Default(), Fused: s.opt.Fuse, Adapters: []adapterInfo{}}
+	s.amu.RLock()
+	defer s.amu.RUnlock()
 	for i, sv := range s.models {
-		if sv.adapter == nil {
-			continue
+		if sv.adapter != nil {
+			out.Adapters = append(out.Adapters, s.adapterInfo(sv, i == 0))
 		}
-		c := sv.adapter.Config
-		out.Adapters = append(out.Adapters, adapterInfo{Name: sv.Name, Dir: sv.Dir, R: c.R, LoraAlpha: c.LoraAlpha,
-			TargetModules: c.TargetModules, Default: i == 0, Merged: s.opt.Merge})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter) {
-	s.qmu.Lock()
-	closed := s.closed
-	s.qmu.Unlock()
-	if closed {
+func (s *Server) routeHealth(w *responseWriter, _ *http.Request, _ map[string]string) {
+	if s.draining() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) draining() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.closed
+}
+
+func (s *Server) routeMetrics(w *responseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.metrics.write(w, s.gauges())
 }
 
 func (s *Server) gauges() gauges {

@@ -77,13 +77,9 @@ func newMetrics() *metrics {
 	}
 }
 
-// knownPaths bound the path label; anything else counts as "other".
-var knownPaths = map[string]bool{pathAnswer: true, pathBatch: true, pathAdapters: true, pathHealth: true, pathMetrics: true}
-
+// request counts a request by its route pattern (bounded: unknown paths
+// are "other").
 func (m *metrics) request(path string, code int, d time.Duration) {
-	if !knownPaths[path] {
-		path = "other"
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests[[2]string{path, strconv.Itoa(code)}]++

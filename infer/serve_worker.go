@@ -21,7 +21,12 @@ type job struct {
 	feats   []data.Feature
 	done    chan jobResult // buffered: the worker never waits on it
 	replied bool           // the worker's own
+	ctrl    func()         // a control job (adapter load/unload): run by the worker between cycles
 }
+
+// errUnloaded fails a query whose adapter was unloaded after the query had
+// found it (requests queued before the unload are answered).
+var errUnloaded = errors.New("the adapter was unloaded")
 
 type jobResult struct {
 	starts, ends [][]float32
@@ -56,6 +61,9 @@ func (s *Server) answer(ctx context.Context, ps []parsed) ([]AnswerResponse, *ap
 		if r.err != nil {
 			if ctx.Err() != nil {
 				return nil, ctxError(ctx, s.opt.Timeout)
+			}
+			if errors.Is(r.err, errUnloaded) {
+				return nil, errorf(http.StatusNotFound, "adapter %q was unloaded", j.model.Name)
 			}
 			return nil, errorf(http.StatusInternalServerError, "model: %v", r.err)
 		}
@@ -93,6 +101,8 @@ func (s *Server) prepare(ctx context.Context, ps []parsed) ([]*job, *apiError) {
 }
 
 func (s *Server) lookup(name string) (*served, *apiError) {
+	s.amu.RLock()
+	defer s.amu.RUnlock()
 	if name == "" {
 		return s.models[0], nil
 	}
@@ -168,21 +178,36 @@ func (s *Server) work() {
 		if !ok {
 			return
 		}
+		if first.ctrl != nil {
+			first.ctrl()
+			continue
+		}
+		// A control job ends the gathering: the queries queued before it
+		// are answered, then it runs.
 		batch := []*job{first}
+		var ctrl *job
 		if s.opt.BatchWindow > 0 {
 			timer := time.NewTimer(s.opt.BatchWindow)
-			for len(batch) < s.opt.MaxBatch {
+			for len(batch) < s.opt.MaxBatch && ctrl == nil {
 				j, ok := s.take(timer)
 				if !ok {
+					break
+				}
+				if j.ctrl != nil {
+					ctrl = j
 					break
 				}
 				batch = append(batch, j)
 			}
 			timer.Stop()
 		}
-		for len(batch) < s.opt.MaxBatch && len(s.queue) > 0 {
+		for len(batch) < s.opt.MaxBatch && ctrl == nil && len(s.queue) > 0 {
 			j, ok := s.take(nil)
 			if !ok {
+				break
+			}
+			if j.ctrl != nil {
+				ctrl = j
 				break
 			}
 			batch = append(batch, j)
@@ -191,6 +216,9 @@ func (s *Server) work() {
 			s.opt.cycleHook()
 		}
 		s.cycle(batch)
+		if ctrl != nil {
+			ctrl.ctrl()
+		}
 	}
 }
 
@@ -205,6 +233,10 @@ func (s *Server) cycle(batch []*job) {
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			j.reply(jobResult{err: err})
+			continue
+		}
+		if j.model.gone {
+			j.reply(jobResult{err: errUnloaded})
 			continue
 		}
 		if groups[j.model] == nil {
@@ -272,17 +304,58 @@ func (s *Server) runFused(sv *served, jobs []*job) {
 	}
 }
 
-// activate attaches sv's adapter to the model, detaching the one attached.
-func (s *Server) activate(sv *served) error {
-	if s.active == sv {
-		return nil
+// onWorker runs fn on the model worker between two cycles, after the
+// queries already queued, and returns its error (a panic in fn, LibTorch's
+// included, is returned as an error). It waits for fn even when the caller
+// has gone: a change to the adapters is never left half known.
+func (s *Server) onWorker(fn func() error) error {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	done := make(chan error, 1)
+	j := &job{ctrl: func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if e := torch.AsError(r); e != nil {
+					done <- e
+					return
+				}
+				done <- fmt.Errorf("model worker: %v", r)
+			}
+		}()
+		done <- fn()
+	}}
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return errShuttingDown
 	}
+	s.pending++
+	s.queue <- j // never blocks: the channel has room for Queue queries and one control job
+	s.qmu.Unlock()
+	return <-done
+}
+
+var errShuttingDown = errors.New("the server is shutting down")
+
+// detach takes the attached adapter, if any, off the model.
+func (s *Server) detach() error {
 	if s.active != nil && s.active.adapter != nil {
 		if err := s.active.adapter.Detach(); err != nil {
 			return fmt.Errorf("detaching adapter %s: %w", s.active.Name, err)
 		}
 	}
 	s.active = nil
+	return nil
+}
+
+// activate attaches sv's adapter to the model, detaching the one attached.
+func (s *Server) activate(sv *served) error {
+	if s.active == sv {
+		return nil
+	}
+	if err := s.detach(); err != nil {
+		return err
+	}
 	if sv.adapter != nil {
 		if err := sv.adapter.Attach(); err != nil {
 			return fmt.Errorf("attaching adapter %s: %w", sv.Name, err)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,7 +19,7 @@ func init() {
 }
 
 func runServe(ctx context.Context, args []string) error {
-	fs := newFlags("serve", "--adapter NAME=DIR [--adapter NAME=DIR ...] [--model DIR|ID] [--addr HOST:PORT] [--device D] [--merge]")
+	fs := newFlags("serve", "--adapter NAME=DIR [--adapter NAME=DIR ...] [--model DIR|ID] [--addr HOST:PORT] [--device D] [--merge] [--auth-token-file F] [--tls-cert F --tls-key F]")
 	d := infer.DefaultServerOptions()
 	var adapters stringList
 	fs.Var(&adapters, "adapter", "NAME=DIR: serve the adapter in DIR as NAME (repeatable; the first is the default; DIR alone: named after the directory)")
@@ -36,6 +39,13 @@ func runServe(ctx context.Context, args []string) error {
 	queue := fs.Int("queue", d.Queue, "queries waiting for the worker before answering 429")
 	timeout := fs.Duration("timeout", d.Timeout, "per-request time limit, queueing included (504 beyond)")
 	threads := fs.Int("threads", 0, "LibTorch threads of the model worker (0: LibTorch's default)")
+	authFile := fs.String("auth-token-file", os.Getenv("LORAQA_AUTH_TOKEN_FILE"), "file of bearer tokens, one per line, that the answer routes need (env LORAQA_AUTH_TOKEN_FILE)")
+	adminFile := fs.String("admin-token-file", os.Getenv("LORAQA_ADMIN_TOKEN_FILE"), "file of admin bearer tokens, needed to load and unload adapters (env LORAQA_ADMIN_TOKEN_FILE; none: adapters cannot change)")
+	metricsAuth := fs.Bool("metrics-auth", false, "/metrics needs a bearer token too")
+	adapterRoot := fs.String("adapter-root", "", "directory that POST /v1/adapters loads adapters from (empty: loading is off)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS")
+	tlsKey := fs.String("tls-key", "", "PEM private key file of --tls-cert")
+	insecure := fs.Bool("insecure", false, "allow a non-loopback --addr without --auth-token-file (access control done in front)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,9 +58,37 @@ func runServe(ctx context.Context, args []string) error {
 	if *merge && len(adapters) != 1 {
 		return usagef("--merge needs exactly one adapter, got %d", len(adapters))
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if err := infer.CheckListen(*addr, *authFile != "", *insecure); err != nil {
+		return err
+	}
 	dev, err := torch.ParseDevice(*device)
 	if err != nil {
 		return err
+	}
+	var users, admins []string
+	if *authFile != "" {
+		if users, err = infer.ReadTokens(*authFile); err != nil {
+			return fmt.Errorf("serve: --auth-token-file: %w", err)
+		}
+	}
+	if *adminFile != "" {
+		if admins, err = infer.ReadTokens(*adminFile); err != nil {
+			return fmt.Errorf("serve: --admin-token-file: %w", err)
+		}
+	}
+	if *metricsAuth && len(users) == 0 {
+		return usagef("--metrics-auth needs --auth-token-file")
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("serve: --tls-cert/--tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	o := d
 	dt, err := torch.ParseDType(*dtype, dev)
@@ -61,6 +99,8 @@ func runServe(ctx context.Context, args []string) error {
 	o.Features.MaxSeqLength, o.Features.DocStride = *maxSeq, *stride
 	o.MaxBatch, o.BatchWindow, o.Fuse = *maxBatch, *window, *fuse
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue, o.Timeout, o.Threads = *maxBody, *maxContext, *maxItems, *queue, *timeout, *threads
+	o.AuthTokens, o.AdminTokens, o.MetricsAuth, o.AdapterRoot, o.TLS = users, admins, *metricsAuth, *adapterRoot, tlsConfig
+	o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	for _, a := range adapters {
 		na, err := parseAdapterFlag(a)
 		if err != nil {
@@ -81,7 +121,11 @@ func runServe(ctx context.Context, args []string) error {
 	for i, a := range o.Adapters {
 		names[i] = a.Name
 	}
-	logf("serving on http://%s (device %s, adapters %s, default %q)", ln.Addr(), torch.DeviceName(dev), strings.Join(names, ", "), srv.Default())
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	logf("serving on %s://%s (auth %v, device %s, adapters %s, default %q)", scheme, ln.Addr(), len(users) > 0, torch.DeviceName(dev), strings.Join(names, ", "), srv.Default())
 	if err := srv.Run(ctx, ln); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 //	loadtest inputs -data FILE -n 64 -adapters a,b -o inputs.jsonl
 //	loadtest expect -inputs inputs.jsonl -loraqa bin/loraqa -adapter a=DIR -adapter b=DIR -o expected.jsonl -- --model M ...
 //	loadtest run -url http://127.0.0.1:8080 -inputs inputs.jsonl -expected expected.jsonl -n 2000 -c 16 -pid PID
+//	loadtest hostile -url http://127.0.0.1:8080 -inputs inputs.jsonl -expected expected.jsonl -token T -admin-token A -adapter-path DIR -pid PID -duration 60s
 //
 // inputs cuts questions and contexts of many lengths (one window to dozens)
 // out of a Q:/A: text file; expect runs `loraqa predict` once per input;
@@ -40,7 +41,7 @@ type expected struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest inputs|expect|run [flags] (see -h of each)")
+		fmt.Fprintln(os.Stderr, "usage: loadtest inputs|expect|run|hostile [flags] (see -h of each)")
 		os.Exit(2)
 	}
 	var err error
@@ -51,8 +52,10 @@ func main() {
 		err = runExpect(os.Args[2:])
 	case "run":
 		err = runLoad(os.Args[2:])
+	case "hostile":
+		err = runHostile(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want inputs, expect or run", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want inputs, expect, run or hostile", os.Args[1])
 	}
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {

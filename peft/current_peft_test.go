@@ -2,6 +2,7 @@ package peft_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
+	"github.com/loraqa/loraqa/torch/safetensors"
 	"github.com/loraqa/loraqa/train"
 )
 
@@ -138,6 +140,33 @@ func TestCurrentPEFTFeaturesBothWays(t *testing.T) {
 			t.Logf("loraqa's merged export in transformers: max |Δ| %.2e", d)
 			assert.Less(t, d, goldenTol, "merged export")
 
+			if tc.cfg["bias"] != nil {
+				// PEFT 0.6 named a wrapped layer's bias "<module>.bias": read too.
+				old := t.TempDir()
+				w, err := bert.ReadSafetensors(filepath.Join(dir, peft.WeightsFile))
+				require.NoError(t, err)
+				var ts0 []safetensors.Tensor
+				renamed := 0
+				for k, h := range w {
+					if strings.HasSuffix(k, ".base_layer.bias") {
+						k = strings.Replace(k, ".base_layer.bias", ".bias", 1)
+						renamed++
+					}
+					ts0 = append(ts0, safetensors.Tensor{Name: k, DType: safetensors.F32, Shape: h.Shape, Data: safetensors.Float32sToBytes(h.Data)})
+				}
+				require.Positive(t, renamed)
+				require.NoError(t, safetensors.Write(filepath.Join(old, peft.WeightsFile), ts0, nil))
+				cb, _ := os.ReadFile(filepath.Join(dir, peft.ConfigFile))
+				require.NoError(t, os.WriteFile(filepath.Join(old, peft.ConfigFile), cb, 0o644))
+				m3, err := bert.Load(base, bert.LoadOptions{})
+				require.NoError(t, err)
+				a3, err := peft.Load(old, m3)
+				require.NoError(t, err)
+				s3, e3 := logits(t, m3, batchOf(bertIDs, bertMask))
+				assert.Less(t, diff2(s3, e3, ws, we), goldenTol, "PEFT 0.6 bias names")
+				a3.Drop()
+				m3.Drop()
+			}
 			if tc.train {
 				trainSteps(t, m, a, losses, trained)
 			}
@@ -209,15 +238,17 @@ func trainSteps(t *testing.T, m *bert.Model, a *peft.Adapter, want []float64, tr
 }
 
 // noiseDominated: a bias that shifts every position's logit alike (the QA
-// head's, and the last LayerNorm's, which feeds only the head) has an
-// analytically zero gradient, as each softmax over positions sums to 1; its
-// float32 noise, normalised by Adam, moves it by up to lr per step.
+// head's, and the last LayerNorm's, which feeds only the head) or every
+// attention score of a query alike (the key projection's) has an analytically
+// zero gradient, as each softmax sums to 1; its float32 noise, normalised by
+// Adam, moves it by up to lr per step.
 func noiseDominated(m *bert.Model, key string) bool {
 	last := fmt.Sprintf("layer.%d.output.LayerNorm.bias", m.Config.Layers-1)
 	if m.Config.ModelType == "distilbert" {
 		last = fmt.Sprintf("layer.%d.output_layer_norm.bias", m.Config.Layers-1)
 	}
-	return strings.HasSuffix(key, "qa_outputs.bias") || strings.HasSuffix(key, last)
+	return strings.HasSuffix(key, "qa_outputs.bias") || strings.HasSuffix(key, last) ||
+		strings.HasSuffix(key, ".attention.self.key.bias") || strings.HasSuffix(key, ".attention.k_lin.bias")
 }
 
 func rows64(v []float32, n int) [][]float64 {

@@ -36,8 +36,20 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def dropout_probe():
+    """Zero positions of dropout(ones(2, 5, 8), 0.1) right after manual_seed(7):
+    the train-mode comparison needs loraqa's LibTorch to draw the same masks."""
+    torch.set_num_threads(1)
+    torch.manual_seed(7)
+    y = torch.nn.functional.dropout(torch.ones(2, 5, 8), 0.1, True)
+    return [i for i, v in enumerate(y.flatten().tolist()) if v == 0]
+
+
 def main():
     req = json.load(sys.stdin)
+    if req.get("dropout_probe"):
+        json.dump({"zeros": dropout_probe(), "torch": torch.__version__}, sys.stdout)
+        return
     coll = _Collect()
     for name in ("peft", "transformers"):
         logging.getLogger(name).addHandler(coll)

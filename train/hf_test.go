@@ -90,4 +90,3 @@ func TestBestModelByMetric(t *testing.T) {
 		assert.Equal(t, checkpointName(wantStep), s.BestCheckpoint, metric)
 	}
 }
-

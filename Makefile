@@ -22,7 +22,7 @@ build: setup
 doctor: build
 	$(BIN) doctor
 
-## reference: the Python reference (HF transformers 4.30.2 + PEFT 0.6.2 on Debian's torch) in $(REF_VENV)
+## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV)
 reference:
 	scripts/setup-reference.sh $(REF_VENV)
 

@@ -54,6 +54,10 @@ type LoRA struct {
 	// PeftModel.from_pretrained(..., is_trainable=True)); the other lora keys
 	// are then not used.
 	InitFrom string `mapstructure:"init_from" yaml:"init_from"`
+	// UseDoRA trains DoRA (weight-decomposed LoRA) layers; LoraBias gives
+	// lora_B a bias (PEFT's use_dora and lora_bias).
+	UseDoRA  bool `mapstructure:"use_dora" yaml:"use_dora"`
+	LoraBias bool `mapstructure:"lora_bias" yaml:"lora_bias"`
 }
 
 // InitWeights is the value of lora.init_lora_weights.
@@ -71,10 +75,16 @@ type Train struct {
 	GradientAccumulationSteps int     `mapstructure:"gradient_accumulation_steps" yaml:"gradient_accumulation_steps"`
 	LRScheduler               string  `mapstructure:"lr_scheduler" yaml:"lr_scheduler"`
 	LoggingSteps              int     `mapstructure:"logging_steps" yaml:"logging_steps"`
-	EvalEveryEpoch            bool    `mapstructure:"eval_every_epoch" yaml:"eval_every_epoch"`
-	SaveTotalLimit            int     `mapstructure:"save_total_limit" yaml:"save_total_limit"`
-	LoadBestModelAtEnd        bool    `mapstructure:"load_best_model_at_end" yaml:"load_best_model_at_end"`
-	EarlyStoppingPatience     int     `mapstructure:"early_stopping_patience" yaml:"early_stopping_patience"`
+	// EvalEveryEpoch false evaluates only after the last epoch.
+	EvalEveryEpoch bool `mapstructure:"eval_every_epoch" yaml:"eval_every_epoch"`
+	// Optim is adamw_torch (torch.optim.AdamW) or adamw_hf (transformers 4.x's AdamW).
+	Optim string `mapstructure:"optim" yaml:"optim"`
+	// MetricForBestModel picks the best checkpoint: f1 (default: the metric
+	// the task is judged by), exact_match, or loss (HF's default).
+	MetricForBestModel    string `mapstructure:"metric_for_best_model" yaml:"metric_for_best_model"`
+	SaveTotalLimit        int    `mapstructure:"save_total_limit" yaml:"save_total_limit"`
+	LoadBestModelAtEnd    bool   `mapstructure:"load_best_model_at_end" yaml:"load_best_model_at_end"`
+	EarlyStoppingPatience int    `mapstructure:"early_stopping_patience" yaml:"early_stopping_patience"`
 	// MaxSteps > 0 overrides Epochs.
 	MaxSteps  int    `mapstructure:"max_steps" yaml:"max_steps"`
 	NaNPolicy string `mapstructure:"nan_policy" yaml:"nan_policy"`
@@ -123,6 +133,8 @@ func Default() Config {
 			LRScheduler:               "linear",
 			LoggingSteps:              10,
 			EvalEveryEpoch:            true,
+			Optim:                     "adamw_torch",
+			MetricForBestModel:        "f1",
 			SaveTotalLimit:            2,
 			LoadBestModelAtEnd:        true,
 			NaNPolicy:                 "stop",

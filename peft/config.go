@@ -16,7 +16,9 @@ import (
 	"strings"
 )
 
-// Config is PEFT's LoraConfig as written to adapter_config.json.
+// Config is PEFT's LoraConfig as written to adapter_config.json. The keys
+// that change the math are implemented (see README, "PEFT adapters") or
+// refused when read; missing keys take PEFT's defaults (PEFTDefaults).
 type Config struct {
 	PeftType          string   `json:"peft_type"`
 	TaskType          string   `json:"task_type"`
@@ -25,16 +27,40 @@ type Config struct {
 	LoraDropout       float64  `json:"lora_dropout"`
 	TargetModules     []string `json:"-"` // a list of names, or
 	TargetRegex       string   `json:"-"` // a regex (target_modules given as a string)
+	ExcludeModules    []string `json:"-"` // exclude_modules as a list of names, or
+	ExcludeRegex      string   `json:"-"` // as a regex
 	Bias              string   `json:"bias"`
 	ModulesToSave     []string `json:"modules_to_save"`
 	LayersToTransform []int    `json:"layers_to_transform"`
-	LayersPattern     string   `json:"layers_pattern,omitempty"`
+	LayersPattern     []string `json:"-"`
 	FanInFanOut       bool     `json:"fan_in_fan_out"`
 	InitLoraWeights   string   `json:"-"` // "true", "false" or "gaussian"
 	UseRSLoRA         bool     `json:"-"`
-	BaseModel         string   `json:"base_model_name_or_path"`
-	Revision          *string  `json:"revision"`
-	InferenceMode     bool     `json:"inference_mode"`
+	// RankPattern and AlphaPattern override r and lora_alpha for the modules
+	// whose name a pattern matches (PEFT's get_pattern_key: the first pattern,
+	// in file order, that matches a dotted suffix of the name).
+	RankPattern  []Pattern `json:"-"`
+	AlphaPattern []Pattern `json:"-"`
+	// LoraBias gives lora_B a bias (PEFT's lora_bias).
+	LoraBias bool `json:"lora_bias"`
+	// UseDoRA makes every layer a DoRA layer (weight-decomposed LoRA).
+	UseDoRA       bool    `json:"use_dora"`
+	BaseModel     string  `json:"base_model_name_or_path"`
+	Revision      *string `json:"revision"`
+	InferenceMode bool    `json:"inference_mode"`
+}
+
+// Pattern is one entry of rank_pattern or alpha_pattern.
+type Pattern struct {
+	Key   string
+	Value float64
+}
+
+// PEFTDefaults is LoraConfig() with no arguments: what a key missing from
+// adapter_config.json means (r 8, lora_alpha 8, dropout 0, bias none;
+// target_modules none: PEFT's default targets for the model type).
+func PEFTDefaults() Config {
+	return Config{PeftType: "LORA", R: 8, LoraAlpha: 8, Bias: "none", InitLoraWeights: "true"}
 }
 
 // DefaultConfig is the reference recipe: r 16, alpha 32, dropout 0.05 on
@@ -55,13 +81,51 @@ func DefaultTargets(modelType string) []string {
 
 // Scaling is lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
 func (c Config) Scaling() float64 {
-	if c.UseRSLoRA {
-		return c.LoraAlpha / math.Sqrt(float64(c.R))
-	}
-	return c.LoraAlpha / float64(c.R)
+	return scaling(c.LoraAlpha, c.R, c.UseRSLoRA)
 }
 
-// Validate checks the fields a LoRA adapter needs.
+func scaling(alpha float64, r int, rs bool) float64 {
+	if rs {
+		return alpha / math.Sqrt(float64(r))
+	}
+	return alpha / float64(r)
+}
+
+// RankFor is the rank of the named module: rank_pattern's value, else r.
+func (c Config) RankFor(module string) int {
+	if v, ok := matchPattern(c.RankPattern, module); ok {
+		return int(v)
+	}
+	return c.R
+}
+
+// AlphaFor is the lora_alpha of the named module: alpha_pattern's value, else lora_alpha.
+func (c Config) AlphaFor(module string) float64 {
+	if v, ok := matchPattern(c.AlphaPattern, module); ok {
+		return v
+	}
+	return c.LoraAlpha
+}
+
+// ScalingFor is the named module's scaling, with its own rank and alpha.
+func (c Config) ScalingFor(module string) float64 {
+	return scaling(c.AlphaFor(module), c.RankFor(module), c.UseRSLoRA)
+}
+
+// matchPattern is PEFT's get_pattern_key: the first key k (in file order) with
+// re.match(rf"(.*\.)?({k})$", name).
+func matchPattern(ps []Pattern, name string) (float64, bool) {
+	for _, p := range ps {
+		re, err := regexp.Compile(`^(?:.*\.)?(?:` + p.Key + `)$`)
+		if err == nil && re.MatchString(name) {
+			return p.Value, true
+		}
+	}
+	return 0, false
+}
+
+// Validate checks the fields a LoRA adapter needs. An empty target list is
+// allowed: Inject then takes PEFT's default targets for the model type.
 func (c Config) Validate() error {
 	switch {
 	case c.PeftType != "" && c.PeftType != "LORA":
@@ -74,38 +138,74 @@ func (c Config) Validate() error {
 		return fmt.Errorf("lora_dropout %g must be in [0, 1)", c.LoraDropout)
 	case c.Bias != "none" && c.Bias != "all" && c.Bias != "lora_only":
 		return fmt.Errorf("bias %q: want none, all or lora_only", c.Bias)
-	case len(c.TargetModules) == 0 && c.TargetRegex == "":
-		return fmt.Errorf("target_modules is empty")
 	case c.FanInFanOut:
 		return fmt.Errorf("fan_in_fan_out is for Conv1D (GPT-2) layers; DistilBERT and BERT use Linear")
+	case c.UseDoRA && c.LoraBias:
+		return fmt.Errorf("use_dora with lora_bias: PEFT does not support lora_bias for DoRA")
 	}
 	switch c.InitLoraWeights {
 	case "", "true", "false", "gaussian":
 	default:
 		return fmt.Errorf("init_lora_weights %q: want true, false or gaussian", c.InitLoraWeights)
 	}
-	if c.TargetRegex != "" {
-		if _, err := regexp.Compile(c.TargetRegex); err != nil {
-			return fmt.Errorf("target_modules regex: %w", err)
+	for _, re := range []struct{ key, re string }{{"target_modules", c.TargetRegex}, {"exclude_modules", c.ExcludeRegex}} {
+		if re.re != "" {
+			if _, err := regexp.Compile(re.re); err != nil {
+				return fmt.Errorf("%s regex: %w", re.key, err)
+			}
 		}
+	}
+	for _, pp := range []struct {
+		key string
+		ps  []Pattern
+	}{{"rank_pattern", c.RankPattern}, {"alpha_pattern", c.AlphaPattern}} {
+		for _, p := range pp.ps {
+			if _, err := regexp.Compile(`^(?:.*\.)?(?:` + p.Key + `)$`); err != nil {
+				return fmt.Errorf("%s key %q: %w", pp.key, p.Key, err)
+			}
+			if p.Value <= 0 || (pp.key == "rank_pattern" && p.Value != math.Trunc(p.Value)) {
+				return fmt.Errorf("%s[%q] = %g: want a positive %s", pp.key, p.Key, p.Value, map[bool]string{true: "integer", false: "number"}[pp.key == "rank_pattern"])
+			}
+		}
+	}
+	if len(c.LayersPattern) > 0 && len(c.LayersToTransform) == 0 {
+		return fmt.Errorf("layers_pattern needs layers_to_transform")
 	}
 	return nil
 }
 
-// Targets reports whether PEFT would wrap the module with this name: a regex
-// must match the whole name; a list entry must equal the name or its dotted
-// suffix. layers_to_transform restricts to the given layer indexes.
+// Excludes reports whether exclude_modules names the module (a regex must
+// match the whole name; a list entry must equal the name or its dotted suffix).
+func (c Config) Excludes(name string) bool {
+	if c.ExcludeRegex != "" {
+		return regexp.MustCompile("^(?:" + c.ExcludeRegex + ")$").MatchString(name)
+	}
+	for _, e := range c.ExcludeModules {
+		if name == e || strings.HasSuffix(name, "."+e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Targets reports whether PEFT would wrap the module with this name: not
+// excluded, and a regex must match the whole name or a list entry must equal
+// the name (then layers_to_transform does not apply) or its dotted suffix;
+// layers_to_transform restricts the suffix matches to the given layer indexes.
 func (c Config) Targets(name string) bool {
-	hit := false
+	if c.Excludes(name) {
+		return false
+	}
 	if c.TargetRegex != "" {
-		re := regexp.MustCompile("^(?:" + c.TargetRegex + ")$")
-		hit = re.MatchString(name)
-	} else {
-		for _, t := range c.TargetModules {
-			if name == t || strings.HasSuffix(name, "."+t) {
-				hit = true
-				break
-			}
+		return regexp.MustCompile("^(?:" + c.TargetRegex + ")$").MatchString(name)
+	}
+	hit := false
+	for _, t := range c.TargetModules {
+		if name == t {
+			return true
+		}
+		if strings.HasSuffix(name, "."+t) {
+			hit = true
 		}
 	}
 	if !hit || len(c.LayersToTransform) == 0 { // none given: every layer
@@ -123,12 +223,20 @@ func (c Config) Targets(name string) bool {
 	return false
 }
 
-func layerIndex(name, pattern string) (int, bool) {
-	p := `.*\.[^.]*\.(\d+)\.`
-	if pattern != "" {
-		p = `.*\.` + regexp.QuoteMeta(pattern) + `\.(\d+)\.`
+func layerIndex(name string, patterns []string) (int, bool) {
+	var m []string
+	if len(patterns) == 0 {
+		m = regexp.MustCompile(`^.*?\.[^.]*\.(\d+)\.`).FindStringSubmatch(name)
 	}
-	m := regexp.MustCompile(p).FindStringSubmatch(name)
+	for _, p := range patterns {
+		re, err := regexp.Compile(`^(?:|.*?\.)` + p + `\.(\d+)\.`)
+		if err != nil {
+			continue
+		}
+		if m = re.FindStringSubmatch(name); m != nil {
+			break
+		}
+	}
 	if m == nil {
 		return 0, false
 	}
@@ -136,7 +244,8 @@ func layerIndex(name, pattern string) (int, bool) {
 	return i, err == nil
 }
 
-// MarshalJSON writes PEFT 0.6's adapter_config.json fields.
+// MarshalJSON writes adapter_config.json as current PEFT (0.21) reads it
+// without a warning.
 func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	m := map[string]any{}
@@ -149,10 +258,21 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}
 	targets := append([]string(nil), c.TargetModules...)
 	sort.Strings(targets)
-	if c.TargetRegex != "" {
+	switch {
+	case c.TargetRegex != "":
 		m["target_modules"] = c.TargetRegex
-	} else {
+	case len(targets) == 0:
+		m["target_modules"] = nil
+	default:
 		m["target_modules"] = targets
+	}
+	switch {
+	case c.ExcludeRegex != "":
+		m["exclude_modules"] = c.ExcludeRegex
+	case len(c.ExcludeModules) > 0:
+		m["exclude_modules"] = c.ExcludeModules
+	default:
+		m["exclude_modules"] = nil
 	}
 	if len(c.ModulesToSave) == 0 {
 		m["modules_to_save"] = nil
@@ -160,8 +280,13 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	if len(c.LayersToTransform) == 0 { // PEFT reads [] as "no layer"
 		m["layers_to_transform"] = nil
 	}
-	if c.LayersPattern == "" {
+	switch len(c.LayersPattern) {
+	case 0:
 		m["layers_pattern"] = nil
+	case 1:
+		m["layers_pattern"] = c.LayersPattern[0]
+	default:
+		m["layers_pattern"] = c.LayersPattern
 	}
 	switch c.InitLoraWeights {
 	case "gaussian":
@@ -171,63 +296,204 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	default:
 		m["init_lora_weights"] = true
 	}
-	if c.UseRSLoRA { // PEFT >= 0.7 only; 0.6 would reject the unknown field
-		m["use_rslora"] = true
-	}
-	m["alpha_pattern"] = map[string]any{}
-	m["rank_pattern"] = map[string]any{}
+	m["use_rslora"] = c.UseRSLoRA
+	m["alpha_pattern"] = orderedPatterns(c.AlphaPattern)
+	m["rank_pattern"] = orderedPatterns(c.RankPattern)
 	m["auto_mapping"] = nil
 	return json.MarshalIndent(m, "", "  ")
 }
 
+// orderedPatterns keeps the file order of a pattern map (it decides which
+// pattern wins) when written.
+type orderedPatterns []Pattern
+
+func (o orderedPatterns) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.Key)
+		v, _ := json.Marshal(p.Value)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// readPatterns reads a JSON object of numbers in file order.
+func readPatterns(raw json.RawMessage, key string) ([]Pattern, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("%s: want an object of module patterns to numbers", key)
+	}
+	var out []Pattern
+	for dec.More() {
+		tk, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		k, _ := tk.(string)
+		var n json.Number
+		if err := dec.Decode(&n); err != nil {
+			return nil, fmt.Errorf("%s[%q]: want a number", key, k)
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("%s[%q]: %w", key, k, err)
+		}
+		out = append(out, Pattern{Key: k, Value: f})
+	}
+	return out, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
+}
+
+// isOff is a value that leaves a key's feature off: null, false, "", {}, [] or 0.
+func isOff(raw json.RawMessage) bool {
+	switch strings.Join(strings.Fields(string(raw)), "") {
+	case "", "null", "false", `""`, "{}", "[]", "0":
+		return true
+	}
+	return false
+}
+
+// Keys of LoraConfig (PEFT 0.21) by what loraqa does with them.
+var (
+	// implementedKeys are read into Config.
+	implementedKeys = map[string]bool{
+		"peft_type": true, "task_type": true, "r": true, "lora_alpha": true, "lora_dropout": true,
+		"target_modules": true, "exclude_modules": true, "bias": true, "modules_to_save": true,
+		"layers_to_transform": true, "layers_pattern": true, "fan_in_fan_out": true, "init_lora_weights": true,
+		"use_rslora": true, "rank_pattern": true, "alpha_pattern": true, "lora_bias": true, "use_dora": true,
+		"base_model_name_or_path": true, "revision": true, "inference_mode": true,
+	}
+	// neutralKeys do not change the adapter's math (bookkeeping, or settings
+	// of an initialisation that is refused through init_lora_weights).
+	neutralKeys = map[string]bool{
+		"auto_mapping": true, "peft_version": true, "megatron_core": true, "runtime_config": true,
+		"loftq_config": true, "eva_config": true, "corda_config": true, "lora_ga_config": true,
+		"qalora_group_size": true, "ensure_weight_tying": true,
+	}
+	// refusedKeys change the math and are not implemented: refused unless off.
+	refusedKeys = map[string]string{
+		"layer_replication":       "layer replication (duplicated base layers)",
+		"trainable_token_indices": "trainable token embeddings",
+		"megatron_config":         "Megatron-parallel layers",
+		"target_parameters":       "LoRA on nn.Parameter targets",
+		"alora_invocation_tokens": "activated LoRA (aLoRA)",
+		"use_qalora":              "QALoRA",
+		"velora_config":           "VeLoRA",
+		"monteclora_config":       "MonteCLoRA",
+		"use_bdlora":              "block-diagonal LoRA",
+		"arrow_config":            "Arrow routing",
+		"kasa_config":             "KaSA",
+	}
+)
+
 // UnmarshalJSON reads adapter_config.json as PEFT writes it (any version from
 // 0.4 on): target_modules as a list or a regex string, layers_to_transform as an
-// int or a list, init_lora_weights as a bool or "gaussian".
+// int or a list, init_lora_weights as a bool or "gaussian". A missing key takes
+// PEFT's default; a key that changes the math and is not implemented, or an
+// unknown key with a value that is not off, is refused by name.
 func (c *Config) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := all[k]
+		if implementedKeys[k] || neutralKeys[k] {
+			continue
+		}
+		if what, ok := refusedKeys[k]; ok {
+			if !isOff(v) {
+				return fmt.Errorf("%s %s: %s is not supported by loraqa", k, compact(v), what)
+			}
+			continue
+		}
+		if !isOff(v) {
+			return fmt.Errorf("%s %s: key unknown to loraqa (written by a PEFT newer than 0.21?); refused, as it may change the adapter's math", k, compact(v))
+		}
+	}
 	type plain Config
 	var aux struct {
 		plain
 		TargetModules     json.RawMessage `json:"target_modules"`
+		ExcludeModules    json.RawMessage `json:"exclude_modules"`
 		LayersToTransform json.RawMessage `json:"layers_to_transform"`
 		InitLoraWeights   json.RawMessage `json:"init_lora_weights"`
-		UseRSLoRA         bool            `json:"use_rslora"`
-		LayersPattern     any             `json:"layers_pattern"`
+		UseRSLoRA         *bool           `json:"use_rslora"`
+		LayersPattern     json.RawMessage `json:"layers_pattern"`
 		ModulesToSave     json.RawMessage `json:"modules_to_save"`
+		Bias              *string         `json:"bias"`
+		TaskType          *string         `json:"task_type"`
+		PeftType          *string         `json:"peft_type"`
+		LoraBias          *bool           `json:"lora_bias"`
+		UseDoRA           *bool           `json:"use_dora"`
+		FanInFanOut       *bool           `json:"fan_in_fan_out"`
+		Revision          *string         `json:"revision"`
+		BaseModel         *string         `json:"base_model_name_or_path"`
+		RankPattern       json.RawMessage `json:"rank_pattern"`
+		AlphaPattern      json.RawMessage `json:"alpha_pattern"`
 	}
-	aux.plain = plain(DefaultConfig())
-	aux.plain.TargetModules = nil
+	aux.plain = plain(PEFTDefaults())
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
 	*c = Config(aux.plain)
-	c.UseRSLoRA = aux.UseRSLoRA
-	if s, ok := aux.LayersPattern.(string); ok {
-		c.LayersPattern = s
+	d := PEFTDefaults()
+	c.TaskType, c.PeftType, c.Bias, c.BaseModel = deref(aux.TaskType, ""), deref(aux.PeftType, d.PeftType), deref(aux.Bias, d.Bias), deref(aux.BaseModel, "")
+	c.UseRSLoRA, c.LoraBias, c.UseDoRA, c.FanInFanOut = deref(aux.UseRSLoRA, false), deref(aux.LoraBias, false), deref(aux.UseDoRA, false), deref(aux.FanInFanOut, false)
+	c.Revision = aux.Revision
+	var err error
+	if c.TargetModules, c.TargetRegex, err = namesOrRegex(aux.TargetModules, "target_modules"); err != nil {
+		return err
 	}
-	if len(aux.TargetModules) > 0 && string(aux.TargetModules) != "null" {
-		var list []string
-		if err := json.Unmarshal(aux.TargetModules, &list); err != nil {
-			var re string
-			if err2 := json.Unmarshal(aux.TargetModules, &re); err2 != nil {
-				return fmt.Errorf("target_modules: want a list of names or a regex string")
-			}
-			c.TargetRegex = re
-		} else {
-			c.TargetModules = list
+	if c.ExcludeModules, c.ExcludeRegex, err = namesOrRegex(aux.ExcludeModules, "exclude_modules"); err != nil {
+		return err
+	}
+	if !isNull(aux.LayersPattern) {
+		var one string
+		if err := json.Unmarshal(aux.LayersPattern, &one); err == nil {
+			c.LayersPattern = []string{one}
+		} else if err := json.Unmarshal(aux.LayersPattern, &c.LayersPattern); err != nil {
+			return fmt.Errorf("layers_pattern: want a string or a list of strings")
 		}
 	}
-	if len(aux.ModulesToSave) > 0 && string(aux.ModulesToSave) != "null" {
+	if !isNull(aux.ModulesToSave) {
 		if err := json.Unmarshal(aux.ModulesToSave, &c.ModulesToSave); err != nil {
 			return fmt.Errorf("modules_to_save: want a list of names or null")
 		}
 	}
-	if len(aux.LayersToTransform) > 0 && string(aux.LayersToTransform) != "null" {
+	if !isNull(aux.LayersToTransform) {
 		var one int
 		if err := json.Unmarshal(aux.LayersToTransform, &one); err == nil {
 			c.LayersToTransform = []int{one}
 		} else if err := json.Unmarshal(aux.LayersToTransform, &c.LayersToTransform); err != nil {
 			return fmt.Errorf("layers_to_transform: want an int or a list of ints")
 		}
+	}
+	if c.RankPattern, err = readPatterns(aux.RankPattern, "rank_pattern"); err != nil {
+		return err
+	}
+	if c.AlphaPattern, err = readPatterns(aux.AlphaPattern, "alpha_pattern"); err != nil {
+		return err
 	}
 	c.InitLoraWeights = "true"
 	switch s := strings.TrimSpace(string(aux.InitLoraWeights)); s {
@@ -237,12 +503,46 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	case `"gaussian"`:
 		c.InitLoraWeights = "gaussian"
 	default:
-		return fmt.Errorf("init_lora_weights %s: want true, false or \"gaussian\"", s)
+		return fmt.Errorf("init_lora_weights %s: not supported by loraqa (want true, false or \"gaussian\"; PiSSA, OLoRA, LoftQ, EVA, CorDA, LoRA-GA and orthogonal initialisation are not implemented)", s)
 	}
 	return nil
 }
 
-// ReadConfig reads dir/adapter_config.json.
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func compact(raw json.RawMessage) string {
+	s := strings.Join(strings.Fields(string(raw)), "")
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// namesOrRegex reads a key that is a list of module names or a regex string.
+func namesOrRegex(raw json.RawMessage, key string) ([]string, string, error) {
+	if isNull(raw) {
+		return nil, "", nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list, "", nil
+	}
+	var re string
+	if err := json.Unmarshal(raw, &re); err != nil {
+		return nil, "", fmt.Errorf("%s: want a list of names or a regex string", key)
+	}
+	if _, err := regexp.Compile("^(?:" + re + ")$"); err != nil {
+		return nil, "", fmt.Errorf("%s regex %q: %w", key, re, err)
+	}
+	return nil, re, nil
+}
+
+// ReadConfig reads dir/adapter_config.json. Errors name the file and the key.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "adapter_config.json")
 	b, err := os.ReadFile(path)

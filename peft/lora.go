@@ -14,18 +14,26 @@ import (
 )
 
 // Linear is a LoRA layer wrapping a frozen base linear:
-// base(x) + lora_B(lora_A(dropout(x))) * scaling.
+// base(x) + lora_B(lora_A(dropout(x))) * scaling. With Magnitude set it is a
+// DoRA layer (forwardDoRA); with BiasB, lora_B has a bias (PEFT's lora_bias).
 type Linear struct {
-	Base    *bert.Linear
-	A, B    *ts.Tensor // lora_A.weight [r, in], lora_B.weight [out, r], float32
-	Scaling float64
-	Dropout float64
-	Merged  bool
+	Base      *bert.Linear
+	A, B      *ts.Tensor // lora_A.weight [r, in], lora_B.weight [out, r], float32
+	BiasB     *ts.Tensor // lora_B.bias [out] (lora_bias), or nil
+	Magnitude *ts.Tensor // lora_magnitude_vector [out] (DoRA), or nil
+	Scaling   float64
+	Dropout   float64
+	Merged    bool
+	// mergedNorm is DoRA's weight norm at merge time (to unmerge exactly).
+	mergedNorm *ts.Tensor
 }
 
 // Forward adds the low-rank update to the base output. When merged, the base
 // weight already holds it.
 func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
+	if l.Magnitude != nil && !l.Merged {
+		return l.forwardDoRA(x, train)
+	}
 	out := l.Base.Forward(x, train)
 	if l.Merged {
 		return out
@@ -47,9 +55,21 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if xd != x {
 		xd.MustDrop()
 	}
-	xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
-	delta := ts.MustLinear(xa, B, ts.None)
-	xa.MustDrop()
+	var delta *ts.Tensor
+	if l.BiasB != nil { // (xAᵀBᵀ + b)·scaling, as PEFT
+		bb := l.BiasB
+		if bb.DType() != B.DType() {
+			bb = bb.MustTotype(B.DType(), false)
+			defer bb.MustDrop()
+		}
+		delta = ts.MustLinear(xa, B, bb)
+		xa.MustDrop()
+		delta.MustMulScalar_(ts.FloatScalar(l.Scaling))
+	} else {
+		xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
+		delta = ts.MustLinear(xa, B, ts.None)
+		xa.MustDrop()
+	}
 	out.MustAdd_(delta) // the frozen linear's backward does not need its output
 	delta.MustDrop()
 	return out
@@ -62,12 +82,20 @@ type Param struct {
 	Decay  bool // HF Trainer's groups: no weight decay for biases and LayerNorm weights
 }
 
+// trainedBias is a base bias that bias "all"/"lora_only" trains: its original
+// value is kept so that Drop restores the base model.
+type trainedBias struct {
+	key     string
+	t, orig *ts.Tensor
+}
+
 // Adapter is a LoRA adapter injected into a model.
 type Adapter struct {
 	Config Config
 	Layers map[string]*Linear      // by module name
 	Saved  map[string]*bert.Linear // modules_to_save copies, by module name
 	params []Param
+	biases []trainedBias
 	model  *bert.Model
 }
 
@@ -82,10 +110,25 @@ var QAModulesToSave = []string{"qa_outputs"}
 // Inject wraps every module the config targets with a fresh LoRA layer (A
 // kaiming-uniform with a = √5, or N(0, 1/r) for "gaussian"; B zeros, so the model
 // is unchanged) and replaces each module to save (qa_outputs for QUESTION_ANS)
-// by a trainable copy. The base model stays frozen.
+// by a trainable copy. Each module takes its rank and alpha from rank_pattern
+// and alpha_pattern; with use_dora its magnitude starts at the row norms of the
+// base weight; with lora_bias lora_B gets a zero bias. Without target_modules it
+// takes PEFT's default targets for the model type. The base model stays frozen.
 func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
+	if len(cfg.TargetModules) == 0 && cfg.TargetRegex == "" {
+		cfg.TargetModules = DefaultTargets(m.Config.ModelType)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if m.DType != gotch.Float && (cfg.UseDoRA || cfg.Bias != "none") {
+		// DoRA's norm is taken over the base weight, and bias all/lora_only
+		// trains base tensors: both need them in float32.
+		what := "use_dora"
+		if !cfg.UseDoRA {
+			what = fmt.Sprintf("bias %q", cfg.Bias)
+		}
+		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, torch.DTypeName(m.DType))
 	}
 	a := &Adapter{Config: cfg, Layers: map[string]*Linear{}, Saved: map[string]*bert.Linear{}, model: m}
 	toSave := append([]string(nil), cfg.ModulesToSave...)
@@ -127,10 +170,14 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 				err = fmt.Errorf("module %q is already wrapped", name)
 				return
 			}
+			if cfg.LoraBias && base.Bias == nil {
+				err = fmt.Errorf("lora_bias: module %q has no bias to merge lora_B's into", name)
+				return
+			}
 			size := base.Weight.MustSize()
 			out, in := size[0], size[1]
-			r := int64(cfg.R)
-			l := &Linear{Base: base, Scaling: cfg.Scaling(), Dropout: cfg.LoraDropout,
+			r := int64(cfg.RankFor(name))
+			l := &Linear{Base: base, Scaling: cfg.ScalingFor(name), Dropout: cfg.LoraDropout,
 				A: ts.MustZeros([]int64{r, in}, gotch.Float, m.Device),
 				B: ts.MustZeros([]int64{out, r}, gotch.Float, m.Device)}
 			switch cfg.InitLoraWeights {
@@ -150,9 +197,19 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 			a.Layers[name] = l
 			a.add(keyPrefix+name+".lora_A.weight", l.A, true)
 			a.add(keyPrefix+name+".lora_B.weight", l.B, true)
+			if cfg.LoraBias {
+				l.BiasB = ts.MustZeros([]int64{out}, gotch.Float, m.Device).MustSetRequiresGrad(true, true)
+				a.add(keyPrefix+name+".lora_B.bias", l.BiasB, false)
+			}
+			if cfg.UseDoRA {
+				n := l.weightNorm()
+				l.Magnitude = n.MustSetRequiresGrad(true, true)
+				a.add(keyPrefix+name+".lora_magnitude_vector", l.Magnitude, true)
+			}
 		}
 	})
 	if err != nil {
+		a.Drop()
 		return nil, err
 	}
 	if len(a.Layers) == 0 {
@@ -175,30 +232,40 @@ func (a *Adapter) targetsString() string {
 	return fmt.Sprint(a.Config.TargetModules)
 }
 
-// trainBiases makes base biases trainable for bias "all" or "lora_only".
+// trainBiases makes base biases trainable as PEFT does: for "lora_only" the
+// biases of the LoRA layers' base linears; for "all" every base parameter whose
+// name holds "bias" (LayerNorm biases included) outside the modules to save.
+// Keys are current PEFT's: a wrapped layer's bias is "<module>.base_layer.bias".
 func (a *Adapter) trainBiases() error {
 	if a.Config.Bias == "none" {
 		return nil
 	}
-	for name, slot := range a.model.Modules() {
-		var lin *bert.Linear
-		switch v := (*slot).(type) {
-		case *Linear:
-			lin = v.Base
-		case *bert.Linear:
-			if a.Config.Bias == "lora_only" || a.Saved[name] != nil {
-				continue
-			}
-			lin = v
+	wrapped := map[*ts.Tensor]string{}
+	for name, l := range a.Layers {
+		if l.Base.Bias != nil {
+			wrapped[l.Base.Bias] = name
 		}
-		if lin == nil || lin.Bias == nil {
+	}
+	for _, p := range a.model.Params() {
+		name, isWrapped := wrapped[p.Tensor]
+		key := keyPrefix + p.Name
+		switch {
+		case isWrapped:
+			key = keyPrefix + name + ".base_layer.bias"
+		case a.Config.Bias == "lora_only" || !strings.Contains(p.Name, "bias") || a.isSavedKey(key):
 			continue
 		}
-		if lin.Bias.DType() != gotch.Float {
-			return fmt.Errorf("bias %q training needs a float32 base (module %s)", a.Config.Bias, name)
+		if p.Tensor.DType() != gotch.Float {
+			return fmt.Errorf("bias %q training needs a float32 base (parameter %s)", a.Config.Bias, p.Name)
 		}
-		lin.Bias.MustRequiresGrad_(true)
-		a.add(keyPrefix+name+".bias", lin.Bias, false)
+		var orig *ts.Tensor
+		torch.NoGrad(func() {
+			orig = ts.MustZeros(p.Tensor.MustSize(), gotch.Float, p.Tensor.MustDevice())
+			orig.Copy_(p.Tensor)
+		})
+		p.Tensor.MustRequiresGrad_(true)
+		a.biases = append(a.biases, trainedBias{key: key, t: p.Tensor, orig: orig})
+		a.add(key, p.Tensor, false)
 	}
 	return nil
 }
@@ -290,8 +357,9 @@ func commas(n int64) string {
 	return b.String()
 }
 
-// Drop frees the adapter's own tensors (LoRA weights and saved copies) and puts
-// the base modules back into the model.
+// Drop frees the adapter's own tensors (LoRA weights and saved copies), puts
+// the base modules back into the model and restores the base biases that bias
+// "all"/"lora_only" trained.
 func (a *Adapter) Drop() {
 	for name, slot := range a.model.Modules() {
 		switch v := (*slot).(type) {
@@ -301,8 +369,7 @@ func (a *Adapter) Drop() {
 					_ = a.unmergeOne(v)
 				}
 				*slot = v.Base
-				v.A.MustDrop()
-				v.B.MustDrop()
+				v.drop()
 			}
 		case *bert.Linear:
 			if a.Saved[name] == v {
@@ -313,14 +380,23 @@ func (a *Adapter) Drop() {
 			}
 		}
 	}
-	if a.Config.Bias != "none" {
-		for _, p := range a.params {
-			if p.Tensor.MustDefined() && p.Tensor.MustRequiresGrad() && strings.HasSuffix(p.Key, ".bias") && !a.isSavedKey(p.Key) {
-				p.Tensor.MustRequiresGrad_(false)
-			}
+	torch.NoGrad(func() {
+		for _, b := range a.biases {
+			b.t.MustRequiresGrad_(false)
+			b.t.Copy_(b.orig)
+			b.orig.MustDrop()
+		}
+	})
+	a.params, a.biases, a.Layers, a.Saved = nil, nil, map[string]*Linear{}, map[string]*bert.Linear{}
+}
+
+func (l *Linear) drop() {
+	for _, t := range []*ts.Tensor{l.A, l.B, l.BiasB, l.Magnitude, l.mergedNorm} {
+		if t != nil {
+			t.MustDrop()
 		}
 	}
-	a.params, a.Layers, a.Saved = nil, map[string]*Linear{}, map[string]*bert.Linear{}
+	l.A, l.B, l.BiasB, l.Magnitude, l.mergedNorm = nil, nil, nil, nil, nil
 }
 
 // Detach puts the base modules back into the model without freeing the

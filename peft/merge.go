@@ -16,52 +16,107 @@ import (
 // delta is scaling · B·A in the base weight's dtype, checked for NaN/Inf.
 func (l *Linear) delta() (*ts.Tensor, error) {
 	d := l.B.MustMatmul(l.A, false).MustMulScalar(ts.FloatScalar(l.Scaling), true)
-	fin := d.MustIsfinite(false).MustAll(true)
-	ok := torch.ToFloat32(fin)[0] == 1
-	fin.MustDrop()
-	if !ok {
+	if err := checkFinite(d, "LoRA update"); err != nil {
 		d.MustDrop()
-		return nil, fmt.Errorf("LoRA update holds NaN or Inf")
+		return nil, err
 	}
 	return d.MustTotype(l.Base.Weight.DType(), true), nil
 }
 
-// Merge folds every LoRA update into its base weight (W += scaling·B·A); the
-// layers then compute the base alone. Nothing changes if any update is not finite.
+func checkFinite(t *ts.Tensor, what string) error {
+	fin := t.MustIsfinite(false).MustAll(true)
+	ok := torch.ToFloat32(fin)[0] == 1
+	fin.MustDrop()
+	if !ok {
+		return fmt.Errorf("%s holds NaN or Inf", what)
+	}
+	return nil
+}
+
+// mergedWeights are the base weight and bias with the adapter folded in
+// (W + s·B·A, or for DoRA m/‖W + s·B·A‖ ⊙ (W + s·B·A); b + s·lora_B.bias with
+// lora_bias; bias nil when unchanged), and DoRA's row norm (nil otherwise).
+func (l *Linear) mergedWeights() (w, b, norm *ts.Tensor, err error) {
+	d, err := l.delta()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w = l.Base.Weight.MustAdd(d, false)
+	d.MustDrop()
+	if l.Magnitude != nil {
+		norm = l.weightNorm()
+		f := l.Magnitude.MustDiv(norm, false).MustUnsqueeze(1, true)
+		if err := checkFinite(f, "DoRA magnitude / weight norm"); err != nil {
+			f.MustDrop()
+			w.MustDrop()
+			norm.MustDrop()
+			return nil, nil, nil, err
+		}
+		w2 := w.MustMul(f.MustTotype(w.DType(), true), true)
+		w = w2
+	}
+	if l.BiasB != nil {
+		bb := l.BiasB.MustMulScalar(ts.FloatScalar(l.Scaling), false).MustTotype(l.Base.Bias.DType(), true)
+		b = l.Base.Bias.MustAdd(bb, false)
+		bb.MustDrop()
+	}
+	return w, b, norm, nil
+}
+
+type mergedLayer struct {
+	w, b, norm *ts.Tensor
+}
+
+// Merge folds every LoRA update into its base weight (W += scaling·B·A; DoRA
+// and lora_bias as PEFT merges them); the layers then compute the base alone.
+// Nothing changes if any update is not finite.
 func (a *Adapter) Merge() error {
-	deltas := map[string]*ts.Tensor{}
+	ms := map[string]mergedLayer{}
 	var err error
 	torch.NoGrad(func() {
 		for name, l := range a.Layers {
 			if l.Merged {
 				continue
 			}
-			d, e := l.delta()
+			w, b, n, e := l.mergedWeights()
 			if e != nil {
 				err = fmt.Errorf("merge %s: %w", name, e)
 				return
 			}
-			deltas[name] = d
+			ms[name] = mergedLayer{w, b, n}
 		}
 	})
 	if err != nil {
-		for _, d := range deltas {
-			d.MustDrop()
+		for _, m := range ms {
+			m.drop()
 		}
 		return err
 	}
 	torch.NoGrad(func() {
-		for name, d := range deltas {
+		for name, m := range ms {
 			l := a.Layers[name]
-			l.Base.Weight.MustAdd_(d)
-			d.MustDrop()
+			l.Base.Weight.Copy_(m.w)
+			if m.b != nil {
+				l.Base.Bias.Copy_(m.b)
+			}
+			l.mergedNorm = m.norm
+			m.norm = nil
+			m.drop()
 			l.Merged = true
 		}
 	})
 	return nil
 }
 
-// Unmerge subtracts the LoRA updates again.
+func (m mergedLayer) drop() {
+	for _, t := range []*ts.Tensor{m.w, m.b, m.norm} {
+		if t != nil {
+			t.MustDrop()
+		}
+	}
+}
+
+// Unmerge takes the LoRA updates out of the base weights again.
 func (a *Adapter) Unmerge() error {
 	for name, l := range a.Layers {
 		if err := a.unmergeOne(l); err != nil {
@@ -82,8 +137,20 @@ func (a *Adapter) unmergeOne(l *Linear) error {
 			err = e
 			return
 		}
+		if l.Magnitude != nil && l.mergedNorm != nil { // W = W'/(m/‖·‖) − s·B·A
+			f := l.Magnitude.MustDiv(l.mergedNorm, false).MustUnsqueeze(1, true).MustTotype(l.Base.Weight.DType(), true)
+			l.Base.Weight.MustDiv_(f)
+			f.MustDrop()
+			l.mergedNorm.MustDrop()
+			l.mergedNorm = nil
+		}
 		l.Base.Weight.MustSub_(d)
 		d.MustDrop()
+		if l.BiasB != nil {
+			bb := l.BiasB.MustMulScalar(ts.FloatScalar(l.Scaling), false).MustTotype(l.Base.Bias.DType(), true)
+			l.Base.Bias.MustSub_(bb)
+			bb.MustDrop()
+		}
 		l.Merged = false
 	})
 	return err
@@ -103,15 +170,27 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 		for _, p := range m.Params() {
 			t := p.Tensor
 			var tmp *ts.Tensor
-			if l := a.layerWithWeight(t); l != nil && !l.Merged {
-				d, e := l.delta()
+			if l, isBias := a.layerWith(t); l != nil && !l.Merged {
+				w, b, n, e := l.mergedWeights()
 				if e != nil {
 					err = fmt.Errorf("%s: %w", p.Name, e)
 					return
 				}
-				tmp = t.MustAdd(d, false)
-				d.MustDrop()
-				t = tmp
+				if n != nil {
+					n.MustDrop()
+				}
+				if isBias {
+					w.MustDrop()
+					tmp = b
+				} else {
+					if b != nil {
+						b.MustDrop()
+					}
+					tmp = w
+				}
+				if tmp != nil {
+					t = tmp
+				}
 			}
 			if s := a.savedFor(p.Name); s != nil {
 				t = s
@@ -173,13 +252,17 @@ func CopyTokenizerFiles(src, dst string) error {
 	return nil
 }
 
-func (a *Adapter) layerWithWeight(w *ts.Tensor) *Linear {
+// layerWith finds the LoRA layer whose base weight (or, isBias, bias) is t.
+func (a *Adapter) layerWith(t *ts.Tensor) (l *Linear, isBias bool) {
 	for _, l := range a.Layers {
-		if l.Base.Weight == w {
-			return l
+		if l.Base.Weight == t {
+			return l, false
+		}
+		if l.Base.Bias == t && l.BiasB != nil {
+			return l, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (a *Adapter) savedFor(param string) *ts.Tensor {

@@ -21,10 +21,13 @@ import (
 
 // State is trainer_state.json: where training stands, and the evaluations so far.
 type State struct {
-	GlobalStep     int64        `json:"global_step"`
-	Epoch          int          `json:"epoch"`          // completed epochs
-	BatchInEpoch   int          `json:"batch_in_epoch"` // batches of Epoch already done (mid-epoch checkpoints)
-	BestF1         float64      `json:"best_f1"`
+	GlobalStep   int64   `json:"global_step"`
+	Epoch        int     `json:"epoch"`          // completed epochs
+	BatchInEpoch int     `json:"batch_in_epoch"` // batches of Epoch already done (mid-epoch checkpoints)
+	BestF1       float64 `json:"best_f1"`        // F1 of the best checkpoint
+	// BestMetric is metric_for_best_model's value at the best checkpoint
+	// (HF's best_metric).
+	BestMetric     float64      `json:"best_metric"`
 	BestCheckpoint string       `json:"best_model_checkpoint"`
 	LastCheckpoint string       `json:"last_checkpoint"`
 	EvalsSinceBest int          `json:"evals_since_best"`
@@ -41,10 +44,17 @@ type EvalRecord struct {
 	EvalResult
 }
 
-func (s *State) recordEval(step int64, epoch int, ev EvalResult) {
+// recordEval adds an evaluation and tracks the best one by metric (f1 and
+// exact_match: higher is better; loss: lower is better, as HF's greater_is_better).
+func (s *State) recordEval(step int64, epoch int, ev EvalResult, metric string) {
 	s.Evals = append(s.Evals, EvalRecord{Step: step, Epoch: epoch, EvalResult: ev})
-	if len(s.Evals) == 1 || ev.F1 > s.BestF1 {
-		s.BestF1 = ev.F1
+	v := ev.Metric(metric)
+	better := v > s.BestMetric
+	if metric == "loss" {
+		better = v < s.BestMetric
+	}
+	if len(s.Evals) == 1 || better {
+		s.BestF1, s.BestMetric = ev.F1, v
 		s.BestCheckpoint = checkpointName(step) // set properly once saved
 		s.EvalsSinceBest = 0
 	} else {

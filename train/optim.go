@@ -12,6 +12,12 @@ import (
 // AdamWConfig holds torch.optim.AdamW's hyperparameters.
 type AdamWConfig struct {
 	Beta1, Beta2, Eps, WeightDecay float64
+	// HF selects transformers 4.x's own AdamW (optim adamw_hf, removed in
+	// transformers 5): eps is added to √v before the bias correction, which
+	// goes into the step size, and weight decay is applied after the update:
+	//
+	//	p ← p − lr·√(1−β2^t)/(1−β1^t) · m/(√v + eps);  p ← p − lr·wd·p
+	HF bool
 }
 
 // DefaultAdamWConfig is HF Trainer's: betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
@@ -55,7 +61,7 @@ func (o *AdamW) Update(lr float64) {
 				g.MustDrop()
 				continue
 			}
-			if p.Decay && c.WeightDecay != 0 {
+			if p.Decay && c.WeightDecay != 0 && !c.HF {
 				p.Tensor.MustMulScalar_(ts.FloatScalar(1 - lr*c.WeightDecay))
 			}
 			m, v := o.m[i], o.v[i]
@@ -70,13 +76,21 @@ func (o *AdamW) Update(lr float64) {
 			g2.MustDrop()
 			g.MustDrop()
 			denom := v.MustSqrt(false)
-			denom.MustDivScalar_(ts.FloatScalar(bc2))
+			step := lr / bc1
+			if c.HF {
+				step *= bc2
+			} else {
+				denom.MustDivScalar_(ts.FloatScalar(bc2))
+			}
 			denom.MustAddScalar_(ts.FloatScalar(c.Eps))
 			upd := m.MustDiv(denom, false)
 			denom.MustDrop()
-			upd.MustMulScalar_(ts.FloatScalar(lr / bc1))
+			upd.MustMulScalar_(ts.FloatScalar(step))
 			p.Tensor.MustSub_(upd)
 			upd.MustDrop()
+			if c.HF && p.Decay && c.WeightDecay != 0 {
+				p.Tensor.MustMulScalar_(ts.FloatScalar(1 - lr*c.WeightDecay))
+			}
 		}
 	})
 }

@@ -15,7 +15,7 @@ func (t *Trainer) Step(b *data.Batch) (loss, gradNorm float64, err error) {
 		}
 	}
 	params := t.Adapter.Params()
-	loss, err = t.forwardBackward(b)
+	loss, err = t.forwardBackward(b, t.Opt.GradAccum)
 	if err != nil {
 		return 0, 0, err
 	}

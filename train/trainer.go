@@ -48,6 +48,14 @@ type Options struct {
 	Logf            func(format string, a ...any)
 	Threads         int // LibTorch intra-op threads; 0 = the number of CPUs
 	StopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs; for tests
+	// Optim is adamw_torch (torch.optim.AdamW, HF's default) or adamw_hf
+	// (transformers 4.x's own AdamW; see AdamWConfig.HF).
+	Optim string
+	// MetricForBest picks the best checkpoint: f1 (default), exact_match or
+	// loss (HF's default when metric_for_best_model is unset).
+	MetricForBest string
+	// EvalEveryEpoch false evaluates only after the last epoch.
+	EvalEveryEpoch bool
 }
 
 // DefaultOptions is the reference recipe: lr 2e-5, batch 8, 5 epochs, weight
@@ -55,7 +63,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Epochs: 5, BatchSize: 8, EvalBatchSize: 32, LR: 2e-5, WeightDecay: 0.01, Scheduler: "linear",
 		MaxGradNorm: 1, GradAccum: 1, Seed: 42, LogEvery: 10, NaNPolicy: "stop", SaveTotalLimit: 2,
-		LoadBestAtEnd: true, Postprocess: data.DefaultPostprocessOptions()}
+		LoadBestAtEnd: true, Postprocess: data.DefaultPostprocessOptions(), Optim: "adamw_torch", MetricForBest: "f1", EvalEveryEpoch: true}
 }
 
 // ErrInterrupted is returned when the context ends training early; a checkpoint
@@ -91,14 +99,40 @@ func (t *Trainer) logf(format string, a ...any) {
 	}
 }
 
-// TotalSteps is the number of optimizer steps of the whole run.
-func (t *Trainer) TotalSteps() int64 {
-	per := int64(math.Ceil(float64(t.batcher.Len()) / float64(t.Opt.GradAccum)))
-	total := per * int64(t.Opt.Epochs)
-	if t.Opt.MaxSteps > 0 && t.Opt.MaxSteps < total {
-		total = t.Opt.MaxSteps
+// Metric is the evaluation's value of metric_for_best_model.
+func (e EvalResult) Metric(name string) float64 {
+	switch name {
+	case "loss", "eval_loss":
+		return e.Loss
+	case "exact_match":
+		return e.ExactMatch
 	}
-	return total
+	return e.F1
+}
+
+// stepsPerEpoch is HF Trainer's ceil(batches / gradient_accumulation_steps):
+// the last, shorter accumulation of an epoch is a step of its own.
+func (t *Trainer) stepsPerEpoch() int64 {
+	return max64(1, int64(math.Ceil(float64(t.batcher.Len())/float64(t.Opt.GradAccum))))
+}
+
+// TotalSteps is the number of optimizer steps of the whole run: max_steps
+// when set (it overrides the epochs, as in HF), else epochs × steps per epoch.
+func (t *Trainer) TotalSteps() int64 {
+	if t.Opt.MaxSteps > 0 {
+		return t.Opt.MaxSteps
+	}
+	return t.stepsPerEpoch() * int64(t.Opt.Epochs)
+}
+
+// NumEpochs is the number of epochs the run goes through: with max_steps,
+// ceil(max_steps / steps per epoch), as HF.
+func (t *Trainer) NumEpochs() int {
+	if t.Opt.MaxSteps > 0 {
+		per := t.stepsPerEpoch()
+		return int((t.Opt.MaxSteps + per - 1) / per)
+	}
+	return t.Opt.Epochs
 }
 
 func (t *Trainer) schedule() LinearSchedule {
@@ -130,7 +164,18 @@ func (t *Trainer) init() error {
 	}
 	t.batcher = b
 	if t.opt == nil {
-		t.opt = NewAdamW(t.Adapter.Params(), AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: o.WeightDecay})
+		switch o.Optim {
+		case "", "adamw_torch":
+		case "adamw_hf":
+		default:
+			return fmt.Errorf("train.optim %q: want adamw_torch or adamw_hf", o.Optim)
+		}
+		switch o.MetricForBest {
+		case "", "f1", "exact_match", "loss", "eval_loss":
+		default:
+			return fmt.Errorf("train.metric_for_best_model %q: want f1, exact_match or loss", o.MetricForBest)
+		}
+		t.opt = NewAdamW(t.Adapter.Params(), AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: o.WeightDecay, HF: o.Optim == "adamw_hf"})
 	}
 	return nil
 }
@@ -181,19 +226,30 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 	total := sched.Total
 	params := t.Adapter.Params()
 	bar := newProgress(t.Opt.Progress, total, t.state.GlobalStep)
+	epochs := t.NumEpochs()
 	t.logf("training: %d windows, %d batches/epoch, %d epochs, %d optimizer steps; %s",
-		len(t.Train), t.batcher.Len(), t.Opt.Epochs, total, t.Adapter.TrainableReport())
+		len(t.Train), t.batcher.Len(), epochs, total, t.Adapter.TrainableReport())
 	var lossSum float64
 	var lossN int64
-	for epoch := t.state.Epoch; epoch < t.Opt.Epochs && t.state.GlobalStep < total; epoch++ {
+	for epoch := t.state.Epoch; epoch < epochs && t.state.GlobalStep < total; epoch++ {
 		plan := t.batcher.Plan(epoch)
 		accum := 0
+		// HF divides each loss by the number of batches in its accumulation:
+		// gradient_accumulation_steps, or the remainder for the epoch's last step.
+		tail := len(plan) % t.Opt.GradAccum
+		if tail == 0 {
+			tail = t.Opt.GradAccum
+		}
 		for bi := t.state.BatchInEpoch; bi < len(plan); bi++ {
 			if err := ctx.Err(); err != nil && accum == 0 {
 				return t.interrupt(epoch, bi)
 			}
 			torch.ManualSeed(t.Opt.Seed*1_000_003 + t.state.GlobalStep*1009 + int64(bi))
-			loss, err := t.forwardBackward(t.batcher.Make(plan[bi]))
+			div := t.Opt.GradAccum
+			if bi >= len(plan)-tail {
+				div = tail
+			}
+			loss, err := t.forwardBackward(t.batcher.Make(plan[bi]), div)
 			if err != nil {
 				return nil, err
 			}
@@ -240,6 +296,13 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 		}
 		bar.finish()
 		t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
+		last := epoch+1 >= epochs || t.state.GlobalStep >= total
+		if !t.Opt.EvalEveryEpoch && !last {
+			if err := t.checkpoint(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		ev, err := t.Evaluate(ctx)
 		if err != nil && ctx.Err() != nil {
 			// Interrupted during the evaluation: keep the epoch's training.
@@ -248,17 +311,17 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 		if err != nil {
 			return nil, err
 		}
-		t.state.recordEval(t.state.GlobalStep, epoch+1, ev)
+		t.state.recordEval(t.state.GlobalStep, epoch+1, ev, t.Opt.MetricForBest)
 		t.metrics.log(map[string]any{"type": "eval", "step": t.state.GlobalStep, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
-		t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, t.Opt.Epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
+		t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
 		if err := t.checkpoint(); err != nil {
 			return nil, err
 		}
 		if t.Opt.EarlyStopping > 0 && t.state.EvalsSinceBest >= t.Opt.EarlyStopping {
-			t.logf("early stopping: F1 has not improved for %d evaluations", t.state.EvalsSinceBest)
+			t.logf("early stopping: %s has not improved for %d evaluations", t.Opt.MetricForBest, t.state.EvalsSinceBest)
 			break
 		}
-		if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < t.Opt.Epochs {
+		if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < epochs {
 			return &t.state, ErrInterrupted
 		}
 	}
@@ -266,7 +329,7 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 		if err := t.loadAdapterFrom(t.state.BestCheckpoint); err != nil {
 			return nil, fmt.Errorf("load best checkpoint: %w", err)
 		}
-		t.logf("loaded the best adapter (F1 %.2f) from %s", t.state.BestF1, t.state.BestCheckpoint)
+		t.logf("loaded the best adapter (%s %.4f, F1 %.2f) from %s", t.Opt.MetricForBest, t.state.BestMetric, t.state.BestF1, t.state.BestCheckpoint)
 	}
 	return &t.state, nil
 }
@@ -290,7 +353,7 @@ func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
 
 // forwardBackward runs one batch in train mode, backpropagates loss/accum and
 // returns the loss. Every tensor it makes is dropped before it returns.
-func (t *Trainer) forwardBackward(b *data.Batch) (float64, error) {
+func (t *Trainer) forwardBackward(b *data.Batch, accum int) (float64, error) {
 	in := toDevice(b, t.Model.Device, true)
 	defer in.Drop()
 	out := t.Model.Forward(in, true)
@@ -300,8 +363,8 @@ func (t *Trainer) forwardBackward(b *data.Batch) (float64, error) {
 		return loss, nil
 	}
 	l := out.Loss
-	if t.Opt.GradAccum > 1 {
-		l = out.Loss.MustDivScalar(ts.FloatScalar(float64(t.Opt.GradAccum)), false)
+	if accum > 1 {
+		l = out.Loss.MustDivScalar(ts.FloatScalar(float64(accum)), false)
 		defer l.MustDrop()
 	}
 	l.MustBackward()

@@ -140,3 +140,19 @@ func TestNoBaseGradientsAndNoLeak(t *testing.T) {
 		assert.False(t, p.Tensor.MustRequiresGrad(), p.Name)
 	}
 }
+
+// TestMaxStepsOverridesEpochs: train.epochs 0 with max_steps 3 runs 3 steps
+// (HF: max_steps overrides num_train_epochs), over more than one epoch when an
+// epoch is shorter, with eval_every_epoch off evaluating once, at the end.
+func TestMaxStepsOverridesEpochs(t *testing.T) {
+	m, a, ex, feats := setup(t, 6, false, peft.DefaultConfig())
+	opts := train.DefaultOptions()
+	opts.Epochs, opts.MaxSteps, opts.BatchSize, opts.EvalEveryEpoch = 0, 3, len(feats), false
+	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats, EvalExamples: ex, Opt: opts}
+	defer tr.Close()
+	st, err := tr.Run(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), st.GlobalStep)
+	assert.Equal(t, 3, st.Epoch, "one step per epoch: three epochs")
+	assert.Len(t, st.Evals, 1, "evaluated once, after the last epoch")
+}

@@ -66,6 +66,7 @@ func loraConfig(c config.LoRA, base string) peft.Config {
 	pc.InitLoraWeights = string(c.InitLoRAWeights)
 	pc.LayersToTransform = c.LayersToTransform
 	pc.ModulesToSave = c.ModulesToSave
+	pc.UseDoRA, pc.LoraBias = c.UseDoRA, c.LoraBias
 	pc.BaseModel = base
 	return pc
 }

@@ -165,6 +165,7 @@ func trainOptions(cfg *config.Config) train.Options {
 	o.OutputDir, o.SaveTotalLimit, o.LoadBestAtEnd, o.EarlyStopping = cfg.OutputDir, t.SaveTotalLimit, t.LoadBestModelAtEnd, t.EarlyStoppingPatience
 	o.Postprocess = postOptions(cfg.Data)
 	o.Threads = t.Threads
+	o.Optim, o.MetricForBest, o.EvalEveryEpoch = t.Optim, t.MetricForBestModel, t.EvalEveryEpoch
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}

@@ -81,30 +81,44 @@ func RefScript(t testing.TB, name string) string {
 	return filepath.Join(RepoRoot(t), "scripts", "ref", name)
 }
 
-// PEFTCheck runs scripts/ref/peft_check.py (HF PEFT / transformers in the
-// reference environment) on req and returns the largest logit difference and
-// the architecture transformers loaded.
-func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+// RunRef runs scripts/ref/<script> in the reference environment with req as
+// JSON on stdin and decodes its stdout into out.
+func RunRef(t testing.TB, script string, req, out any) {
 	t.Helper()
 	py := RefPython(t)
 	b, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, RefScript(t, "peft_check.py"))
+	cmd := exec.Command(py, RefScript(t, script))
 	cmd.Stdin = bytes.NewReader(b)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	o, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("peft_check.py: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
-	var res struct {
-		MaxAbsDiff   float64 `json:"max_abs_diff"`
-		Architecture string  `json:"architecture"`
+	if err := json.Unmarshal(o, out); err != nil {
+		t.Fatalf("%s printed %q: %v", script, o, err)
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("peft_check.py printed %q: %v", out, err)
+}
+
+// PEFTResult is what scripts/ref/peft_check.py reports.
+type PEFTResult struct {
+	MaxAbsDiff   float64  `json:"max_abs_diff"`
+	Architecture string   `json:"architecture"`
+	Warnings     []string `json:"warnings"`
+}
+
+// PEFTCheck runs scripts/ref/peft_check.py (HF PEFT / transformers in the
+// reference environment) on req and returns the largest logit difference and
+// the architecture transformers loaded. A warning while loading fails the test.
+func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+	t.Helper()
+	var res PEFTResult
+	RunRef(t, "peft_check.py", req, &res)
+	if len(res.Warnings) > 0 {
+		t.Errorf("the reference warned while loading: %q", res.Warnings)
 	}
 	return res.MaxAbsDiff, res.Architecture
 }

@@ -11,7 +11,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 all: build
 
-## setup: find LibTorch (LIBTORCH, else Debian's libtorch-dev), install a fast BLAS,
+## setup: find LibTorch (LIBTORCH, else PyPI's torch wheel, or Debian's libtorch-dev with LIBTORCH_SOURCE=debian),
 ## and generate the project-local gotch copy + go.work. Re-runs only when LibTorch changes.
 setup:
 	GOWORK=off $(GO) run ./scripts/setup

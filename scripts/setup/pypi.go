@@ -265,7 +265,7 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 				return err
 			}
 		}
-		added := false
+		add := map[string]string{}
 		for d := range want {
 			w := wheelFile(cache, d)
 			if w == "" {
@@ -281,11 +281,14 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 			}
 			for n, spec := range sub {
 				if !want[n] {
-					want[n], reqs[n], added = true, spec, true
+					add[n] = spec
 				}
 			}
 		}
-		if !added || round > 4 {
+		for n, spec := range add {
+			want[n], reqs[n] = true, spec
+		}
+		if len(add) == 0 || round > 4 {
 			break
 		}
 	}

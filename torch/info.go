@@ -80,8 +80,8 @@ func LoadedBLAS() []string {
 		}
 		p := fields[len(fields)-1]
 		base := strings.ToLower(filepath.Base(p))
-		if !strings.Contains(base, "blas") && !strings.Contains(base, "mkl") && !strings.Contains(base, "lapack") {
-			continue
+		if !strings.Contains(base, "blas") && !strings.Contains(base, "mkl") && !strings.Contains(base, "lapack") || strings.HasPrefix(base, "libcublas") {
+			continue // cuBLAS is the GPU's, not the CPU's BLAS
 		}
 		if r, err := filepath.EvalSymlinks(p); err == nil {
 			p = r

@@ -9,6 +9,7 @@ import (
 
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
 )
 
 // LoadAdapterRequest is the body of POST /v1/adapters: the name to serve
@@ -164,6 +165,7 @@ func (s *Server) onWorkerDrop(sv *served) error {
 		}
 		sv.adapter.Drop()
 		s.active = nil
+		torch.ReleaseMemory()
 		return nil
 	})
 }

@@ -2,6 +2,9 @@ package bert
 
 import (
 	"math"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -113,7 +116,12 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
 
-	mask := additiveMask(b.AttentionMask, m.DType, cfg.Heads)
+	var mask *ts.Tensor
+	if sdpa {
+		mask = additiveMask4(b.AttentionMask, m.DType)
+	} else {
+		mask = additiveMask(b.AttentionMask, m.DType, cfg.Heads)
+	}
 	defer mask.MustDrop()
 	for _, blk := range m.Blocks {
 		h = m.block(blk, h, mask, train)
@@ -138,6 +146,32 @@ func additiveMask(mask *ts.Tensor, dtype gotch.DType, heads int64) *ts.Tensor {
 	return add.MustView([]int64{size[0], 1, 1, size[1]}, true).
 		MustExpand([]int64{size[0], heads, 1, size[1]}, false, true).
 		MustReshape([]int64{size[0] * heads, 1, size[1]}, true)
+}
+
+// sdpa: attention runs through LibTorch's fused scaled_dot_product_attention
+// (PyTorch ≥ 2.0; transformers 5 runs DistilBERT and BERT through it too),
+// about 8% faster than baddbmm + softmax + bmm on the CPU; Debian's 1.13 has
+// no such op and keeps that path. LORAQA_ATTENTION=math forces it anywhere.
+var sdpa = hasSDPA(torch.LibTorchVersion()) && os.Getenv("LORAQA_ATTENTION") != "math"
+
+func hasSDPA(version string) bool {
+	major, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n >= 2
+}
+
+// additiveMask4 is the [B, 1, 1, L] additive key mask scaled_dot_product_attention takes.
+func additiveMask4(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
+	size := mask.MustSize()
+	minVal := -math.MaxFloat32
+	if dtype == gotch.BFloat16 {
+		minVal = -3.3895313892515355e38
+	} else if dtype == gotch.Half {
+		minVal = -65504
+	}
+	inv := mask.MustTotype(dtype, false).MustRsubScalar(ts.FloatScalar(1), true)
+	add := inv.MustMulScalar(ts.FloatScalar(minVal), true)
+	return add.MustView([]int64{size[0], 1, 1, size[1]}, true)
 }
 
 func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
@@ -168,26 +202,30 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	size := x.MustSize()
 	B, L := size[0], size[1]
 	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
-	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B·H, L, dh]
-		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true).MustReshape([]int64{B * H, L, dh}, true)
-	}
 	xh := m.half(x)
-	q := heads(blk.Q.Forward(xh, train))
-	k := heads(blk.K.Forward(xh, train))
-	v := heads(blk.V.Forward(xh, train))
-	if xh != x {
-		xh.MustDrop()
+	var ctx *ts.Tensor
+	if sdpa {
+		split := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B, H, L, dh] (a view)
+			return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true)
+		}
+		q := split(blk.Q.Forward(xh, train))
+		k := split(blk.K.Forward(xh, train))
+		v := split(blk.V.Forward(xh, train))
+		if xh != x {
+			xh.MustDrop()
+		}
+		p := 0.0
+		if train {
+			p = cfg.AttentionDropout
+		}
+		ctx = ts.MustScaledDotProductAttention(q, k, v, mask, p, false, nil)
+		q.MustDrop()
+		k.MustDrop()
+		v.MustDrop()
+		ctx = ctx.MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
+	} else {
+		ctx = m.attention(blk, x, xh, mask, B, L, train)
 	}
-	kt := k.MustTranspose(-1, -2, true)
-	// scores = mask + (q·kᵀ)/√dh in one GEMM call.
-	scores := mask.MustBaddbmm(q, kt, ts.FloatScalar(1), ts.FloatScalar(1/math.Sqrt(float64(dh))), false)
-	q.MustDrop()
-	kt.MustDrop()
-	w := scores.MustSoftmax(-1, scores.DType(), true)
-	w = dropout(w, cfg.AttentionDropout, train)
-	ctx := w.MustBmm(v, true)
-	v.MustDrop()
-	ctx = ctx.MustView([]int64{B, H, L, dh}, true).MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
 	attn := blk.O.Forward(ctx, train)
 	ctx.MustDrop()
 	if cfg.ModelType == "bert" { // BertSelfOutput drops out here; DistilBERT's block does not
@@ -216,4 +254,30 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	out := blk.OutNorm.Forward(res2)
 	res2.MustDrop()
 	return out
+}
+
+// attention is softmax(q·kᵀ/√dh + mask)·v with baddbmm and bmm; x is the
+// block input, xh its half-precision copy (or x), mask [B·H, 1, L].
+func (m *Model) attention(blk *Block, x, xh, mask *ts.Tensor, B, L int64, train bool) *ts.Tensor {
+	cfg := m.Config
+	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
+	heads := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B·H, L, dh]
+		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true).MustReshape([]int64{B * H, L, dh}, true)
+	}
+	q := heads(blk.Q.Forward(xh, train))
+	k := heads(blk.K.Forward(xh, train))
+	v := heads(blk.V.Forward(xh, train))
+	if xh != x {
+		xh.MustDrop()
+	}
+	kt := k.MustTranspose(-1, -2, true)
+	// scores = mask + (q·kᵀ)/√dh in one GEMM call.
+	scores := mask.MustBaddbmm(q, kt, ts.FloatScalar(1), ts.FloatScalar(1/math.Sqrt(float64(dh))), false)
+	q.MustDrop()
+	kt.MustDrop()
+	w := scores.MustSoftmax(-1, scores.DType(), true)
+	w = dropout(w, cfg.AttentionDropout, train)
+	ctx := w.MustBmm(v, true)
+	v.MustDrop()
+	return ctx.MustView([]int64{B, H, L, dh}, true).MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
 }

@@ -16,6 +16,9 @@ import (
 // LibTorchVersion is the version of the LibTorch this binary was built against.
 func LibTorchVersion() string { return lib.LoraqaLibtorchVersion }
 
+// Source is where the build's LibTorch came from: pypi, debian, LIBTORCH or flag.
+func Source() string { return lib.LoraqaSource }
+
 // CUDABuild reports whether the binary links a CUDA LibTorch.
 func CUDABuild() bool { return lib.LoraqaCUDABuild }
 
@@ -45,7 +48,7 @@ func Info() BuildInfo {
 		GoVersion:   runtime.Version(),
 		LibTorch:    LibTorchVersion(),
 		LibTorchLib: lib.LoraqaLibtorchLib,
-		Source:      lib.LoraqaSource,
+		Source:      Source(),
 		Flavour:     lib.LoraqaFlavour,
 		CXX11ABI:    lib.LoraqaCXX11ABI,
 		CUDABuild:   CUDABuild(),

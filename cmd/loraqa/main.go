@@ -65,7 +65,7 @@ func main() {
 //     of a server flat; training keeps glibc's default, which is faster there.
 func tuneRuntime() {
 	var add []string
-	if os.Getenv("OMP_WAIT_POLICY") == "" {
+	if os.Getenv("OMP_WAIT_POLICY") == "" && torch.Source() == "debian" {
 		add = append(add, "OMP_WAIT_POLICY=PASSIVE")
 	}
 	if len(os.Args) > 1 && os.Getenv("MALLOC_MMAP_THRESHOLD_") == "" {

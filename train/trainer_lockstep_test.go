@@ -310,7 +310,7 @@ func TestHFTrainerLockstep(t *testing.T) {
 			wrong.LR = opts.LR * 1.1
 			dLoss, _, dW, _ = lockstepDiffs(t, runLoraqa(t, base, initDir, trF, evF, evEx, wrong), hf, hfWeights)
 			t.Logf("control lr ×1.1: step loss |Δ| %.2e, weights |Δ| %.2e", dLoss, dW)
-			assert.Greater(t, dLoss, lockstepLossTol, "a learning rate 10%% off shows in the losses")
+			assert.Greater(t, dLoss, lockstepLossTol, "a learning rate 10 percent off shows in the losses")
 			if !tc.wdControl {
 				return
 			}

@@ -4,10 +4,12 @@
 # venv, .venv-ref/. Idempotent: re-installs only when the pins change.
 # Needs python3 with venv (Debian: python3-venv; installed here when run as root).
 # Usage: scripts/setup-reference.sh [VENV_DIR]
+#   env: LORAQA_REF_REQ (another pin file: scripts/setup-bench-ref.sh),
+#        LORAQA_REF_PIP_ARGS (more pip install arguments, e.g. --find-links DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(realpath -m "${1:-.venv-ref}")  # absolute: the checks run from /
-REQ=$(realpath scripts/ref/requirements.txt)
+REQ=$(realpath "${LORAQA_REF_REQ:-scripts/ref/requirements.txt}")
 STAMP="$VENV/.loraqa-reference-ok"
 WANT=$(sha256sum "$REQ" | cut -d' ' -f1)
 
@@ -40,7 +42,8 @@ fi
 PY="$VENV/bin/python"
 log "installing $(grep -v '^#' "$REQ" | tr '\n' ' ')into $VENV (PyPI; a few minutes the first time)"
 "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-"$PY" -m pip install -q --disable-pip-version-check -r "$REQ"
+# shellcheck disable=SC2086 # LORAQA_REF_PIP_ARGS: words on purpose
+"$PY" -m pip install -q --disable-pip-version-check ${LORAQA_REF_PIP_ARGS:-} -r "$REQ"
 (cd / && HF_HUB_OFFLINE=1 "$PY" - "$REQ" <<'PY'
 import sys, re, importlib
 pins = {}

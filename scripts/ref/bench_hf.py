@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""loraqa's Python reference benchmark: HF transformers DistilBertForQuestionAnswering + PEFT LoRA.
+
+The counterpart of `loraqa bench train|infer` (scripts/bench_compare.sh runs both):
+
+  --mode train   one training step as HF's Trainer takes it, on random tokens:
+                 forward with start/end positions (the loss) -> backward ->
+                 clip_grad_norm_(1.0) -> AdamW step (lr 2e-5, weight decay 0.01, no decay
+                 for biases and LayerNorm weights) -> linear schedule step -> zero_grad
+  --mode infer   eval-mode forward latency (no_grad), batch --batch (default 1)
+
+  --dtype bf16   forward (and with it the loss) under torch.autocast("cpu", bfloat16);
+                 the weights, gradients and optimizer stay fp32, as HF's Trainer does with --bf16
+
+Model: distilbert-base shapes (dim 768, 6 layers, 12 heads, FFN 3072, vocab 30522, max
+positions 512, the config's default dropouts), random init; PEFT LoRA r 16, alpha 32,
+dropout 0.05 on q_lin and v_lin, task QUESTION_ANS (qa_outputs trained too).
+Runs under transformers 4.30 + PEFT 0.6 (torch 2.1) and transformers 5 + PEFT 0.21.
+
+Prints one JSON object on stdout (progress goes to stderr): median step seconds,
+examples/s, peak RSS (ru_maxrss), the versions and the essentials of torch.__config__.show().
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+
+
+def peak_rss_mb():
+    # ru_maxrss: KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def torch_build(torch):
+    """The lines of torch.__config__.show() that say how fast the CPU path can be."""
+    show = torch.__config__.show()
+    out = {}
+    for key in ("BLAS_INFO", "LAPACK_INFO", "USE_MKL", "USE_MKLDNN", "USE_OPENMP", "TORCH_VERSION"):
+        m = re.search(r"\b" + key + r"=([^,\s]+)", show)
+        if m:
+            out[key.lower()] = m.group(1)
+    for key, pat in (("mkl", r"Math Kernel Library Version ([^\n]+)"),
+                     ("onednn", r"MKL-DNN (v[^\s]+)"),
+                     ("openmp", r"OpenMP (\d+)"),
+                     ("cpu_capability_usage", r"CPU capability usage: (\S+)")):
+        m = re.search(pat, show)
+        if m:
+            out[key] = m.group(1).strip()
+    cpu = getattr(torch.backends, "cpu", None)
+    if cpu is not None and hasattr(cpu, "get_cpu_capability"):
+        out["cpu_capability"] = cpu.get_cpu_capability()
+    out["mkldnn_available"] = torch.backends.mkldnn.is_available()
+    try:
+        out["mkldnn_bf16_supported"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        pass
+    return out
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def build_model(torch, a):
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    torch.manual_seed(a.seed)
+    cfg = DistilBertConfig(vocab_size=30522, max_position_embeddings=512, dim=768, n_layers=6,
+                           n_heads=12, hidden_dim=3072)  # dropouts: the defaults (0.1)
+    base = DistilBertForQuestionAnswering(cfg)
+    lora = LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32, lora_dropout=0.05,
+                      target_modules=["q_lin", "v_lin"])
+    # transformers 5 picks SDPA attention where it can; 4.30's DistilBERT has only its own (eager)
+    a.attention = getattr(base.config, "_attn_implementation", None) or "eager"
+    return cfg, base, get_peft_model(base, lora)
+
+
+def random_inputs(torch, gen, batch, seq, vocab, labels):
+    ids = torch.randint(1000, vocab, (batch, seq), generator=gen)
+    ids[:, 0] = 101   # [CLS]
+    ids[:, -1] = 102  # [SEP]
+    x = {"input_ids": ids, "attention_mask": torch.ones(batch, seq, dtype=torch.long)}
+    if labels:
+        start = torch.randint(1, seq - 1, (batch,), generator=gen)
+        x["start_positions"] = start
+        x["end_positions"] = torch.minimum(start + torch.randint(0, 16, (batch,), generator=gen),
+                                           torch.tensor(seq - 2))
+    return x
+
+
+def param_groups(torch, model, weight_decay):
+    """HF Trainer's groups: weight decay for every trainable weight except biases and
+    LayerNorm parameters (written out here: the helper moved between transformers releases)."""
+    decay, no_decay = [], []
+    for mod in model.modules():
+        for name, p in mod.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if isinstance(mod, torch.nn.LayerNorm) or name.endswith("bias"):
+                no_decay.append(p)
+            else:
+                decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def autocast(torch, dtype):
+    if dtype == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def run_train(torch, a):
+    from transformers import get_linear_schedule_with_warmup
+
+    cfg, _, model = build_model(torch, a)
+    model.train()
+    groups = param_groups(torch, model, a.weight_decay)
+    params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    total = a.warmup + a.steps
+    sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=total)
+    gen = torch.Generator().manual_seed(a.seed + 1)
+    batches = [random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, True) for _ in range(total)]
+
+    times, losses = [], []
+    for i, x in enumerate(batches):
+        t0 = time.perf_counter()
+        with autocast(torch, a.dtype):
+            loss = model(**x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm)
+        opt.step()
+        sched.step()
+        model.zero_grad(set_to_none=True)
+        dt = time.perf_counter() - t0
+        losses.append(loss.item())
+        if i >= a.warmup:
+            times.append(dt)
+        print(f"step {i + 1}/{total}: {dt:.3f} s loss {losses[-1]:.4f}{' (warmup)' if i < a.warmup else ''}",
+              file=sys.stderr, flush=True)
+    med = statistics.median(times)
+    return {
+        "step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
+        "examples_per_s": a.batch / med, "tokens_per_s": a.batch * a.seq / med, "losses": losses,
+        "trainable_params": sum(p.numel() for p in params),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "recipe": {"optimizer": "torch.optim.AdamW", "lr": a.lr, "weight_decay": a.weight_decay,
+                   "no_decay": "biases, LayerNorm", "max_grad_norm": a.max_grad_norm,
+                   "scheduler": "linear, no warmup", "lora": "r 16, alpha 32, dropout 0.05, q_lin v_lin"},
+    }
+
+
+def run_infer(torch, a):
+    cfg, _, model = build_model(torch, a)
+    model.eval()
+    gen = torch.Generator().manual_seed(a.seed + 1)
+    x = random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, False)
+    times = []
+    with torch.no_grad():
+        for i in range(a.warmup + a.steps):
+            t0 = time.perf_counter()
+            with autocast(torch, a.dtype):
+                out = model(**x)
+            out.start_logits.sum().item()  # the answer is read, as a caller would
+            dt = time.perf_counter() - t0
+            if i >= a.warmup:
+                times.append(dt)
+            print(f"forward {i + 1}/{a.warmup + a.steps}: {dt * 1000:.1f} ms{' (warmup)' if i < a.warmup else ''}",
+                  file=sys.stderr, flush=True)
+    med = statistics.median(times)
+    return {"step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
+            "latency_ms_median": med * 1000, "examples_per_s": a.batch / med}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=["train", "infer"], required=True)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--batch", type=int, help="default: 8 (train), 1 (infer)")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=6, help="timed steps (train) or forwards (infer)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--max-grad-norm", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+    if a.batch is None:
+        a.batch = 8 if a.mode == "train" else 1
+    if a.steps < 1 or a.warmup < 0 or a.batch < 1 or not 4 <= a.seq <= 512:
+        ap.error("need --steps >= 1, --warmup >= 0, --batch >= 1, 4 <= --seq <= 512")
+
+    import torch
+    import transformers
+    import peft
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+
+    t0 = time.time()
+    res = (run_train if a.mode == "train" else run_infer)(torch, a)
+    out = {"impl": "hf-peft", "mode": a.mode, "dtype": a.dtype, "batch": a.batch, "seq": a.seq,
+           "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
+           "interop_threads": torch.get_num_interop_threads()}
+    out.update(res)
+    out["attention"] = a.attention
+    out.update({"peak_rss_mb": peak_rss_mb(), "wall_s": time.time() - t0,
+                "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                "python": platform.python_version(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+                "torch_build": torch_build(torch)})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

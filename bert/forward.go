@@ -129,10 +129,11 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	return h
 }
 
-// additiveMask turns a [B, L] 0/1 attention mask into [B·H, 1, L] with 0 for
-// keys to attend and the dtype's most negative value for padding, which equals
-// HF's masked_fill with finfo.min after the softmax.
-func additiveMask(mask *ts.Tensor, dtype gotch.DType, heads int64) *ts.Tensor {
+// additiveMask4 turns a [B, L] 0/1 attention mask into the [B, 1, 1, L]
+// additive mask scaled_dot_product_attention takes: 0 for keys to attend and
+// the dtype's most negative value for padding, which equals HF's masked_fill
+// with finfo.min after the softmax.
+func additiveMask4(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
 	size := mask.MustSize()
 	minVal := -math.MaxFloat32
 	if dtype == gotch.BFloat16 {
@@ -143,7 +144,13 @@ func additiveMask(mask *ts.Tensor, dtype gotch.DType, heads int64) *ts.Tensor {
 	// (1 - mask) * min
 	inv := mask.MustTotype(dtype, false).MustRsubScalar(ts.FloatScalar(1), true)
 	add := inv.MustMulScalar(ts.FloatScalar(minVal), true)
-	return add.MustView([]int64{size[0], 1, 1, size[1]}, true).
+	return add.MustView([]int64{size[0], 1, 1, size[1]}, true)
+}
+
+// additiveMask is additiveMask4 as [B·H, 1, L], for baddbmm.
+func additiveMask(mask *ts.Tensor, dtype gotch.DType, heads int64) *ts.Tensor {
+	size := mask.MustSize()
+	return additiveMask4(mask, dtype).
 		MustExpand([]int64{size[0], heads, 1, size[1]}, false, true).
 		MustReshape([]int64{size[0] * heads, 1, size[1]}, true)
 }
@@ -158,20 +165,6 @@ func hasSDPA(version string) bool {
 	major, _, _ := strings.Cut(version, ".")
 	n, err := strconv.Atoi(major)
 	return err == nil && n >= 2
-}
-
-// additiveMask4 is the [B, 1, 1, L] additive key mask scaled_dot_product_attention takes.
-func additiveMask4(mask *ts.Tensor, dtype gotch.DType) *ts.Tensor {
-	size := mask.MustSize()
-	minVal := -math.MaxFloat32
-	if dtype == gotch.BFloat16 {
-		minVal = -3.3895313892515355e38
-	} else if dtype == gotch.Half {
-		minVal = -65504
-	}
-	inv := mask.MustTotype(dtype, false).MustRsubScalar(ts.FloatScalar(1), true)
-	add := inv.MustMulScalar(ts.FloatScalar(minVal), true)
-	return add.MustView([]int64{size[0], 1, 1, size[1]}, true)
 }
 
 func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {

@@ -108,7 +108,12 @@ func pip(install bool, args ...string) error {
 			return err
 		}
 	}
-	cmd := exec.Command(py, append([]string{"-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-q"}, args...)...)
+	// The wheels are asked for as for CPython 3.11 on x86-64 Linux, whatever
+	// python3 runs pip: only their C++ libraries are used, and every torch
+	// release from 2.0 to 2.15 has cp311 wheels.
+	base := []string{"-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-q",
+		"--python-version", "3.11", "--platform", "manylinux1_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64"}
+	cmd := exec.Command(py, append(base, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("pip download %s: %w", strings.Join(args, " "), err)

@@ -165,21 +165,26 @@ func TestServeTimeout(t *testing.T) {
 // Options that cannot work are refused at load time, with the reason.
 func TestLoadServerRefusesBadOptions(t *testing.T) {
 	_, fix := tinyFixture(t)
-	cases := map[string]func(o *ServerOptions){
-		"adapter name":   func(o *ServerOptions) { o.Adapters[0].Name = "a b" },
-		"duplicate name": func(o *ServerOptions) { o.Adapters = append(o.Adapters, o.Adapters[0]) },
-		"queue":          func(o *ServerOptions) { o.Queue = 0 },
-		"timeout":        func(o *ServerOptions) { o.Timeout = 0 },
-		"windows":        func(o *ServerOptions) { o.Features.DocStride = 200 },
-		"missing dir":    func(o *ServerOptions) { o.Adapters[0].Dir = t.TempDir() },
+	cases := map[string]struct {
+		mod  func(o *ServerOptions)
+		want string // what the error must say
+	}{
+		"adapter name":   {func(o *ServerOptions) { o.Adapters[0].Name = "a b" }, "adapter name \"a b\": use letters, digits"},
+		"duplicate name": {func(o *ServerOptions) { o.Adapters = append(o.Adapters, o.Adapters[0]) }, "adapter name \"fix\" is given twice"},
+		"queue":          {func(o *ServerOptions) { o.Queue = 0 }, "queue 0"},
+		"timeout":        {func(o *ServerOptions) { o.Timeout = 0 }, "timeout 0s must be positive"},
+		"windows":        {func(o *ServerOptions) { o.Features.DocStride = 200 }, "doc_stride 200 leaves no room"},
+		"past positions": {func(o *ServerOptions) { o.Features.MaxSeqLength = 256 }, "max_seq_length 256 is longer than the model's max_position_embeddings 128"},
+		"missing dir":    {func(o *ServerOptions) { o.Adapters[0].Dir = t.TempDir() }, "adapter_config.json: no such file"},
 	}
-	for name, mod := range cases {
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			o := tinyServerOptions(t, NamedAdapter{"fix", fix})
-			mod(&o)
+			c.mod(&o)
 			s, err := LoadServer(context.Background(), o)
-			assert.Error(t, err)
+			require.Error(t, err)
 			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), c.want)
 		})
 	}
 }

@@ -194,3 +194,44 @@ func TestLogitsReturnsLibTorchFailures(t *testing.T) {
 	assert.Len(t, starts, 4)
 	assert.Len(t, ends[3], 16)
 }
+
+// TestNaNStopsAndKeepsTheGoodCheckpoint: a run that turns NaN after a
+// checkpoint was written stops, names that checkpoint, and the checkpoint holds
+// finite values that load (peft.Load rejects NaN/Inf).
+func TestNaNStopsAndKeepsTheGoodCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	m, a := tinyModel(t, gotch.Float)
+	feats := syntheticFeatures(8, 16, m.Config.VocabSize, 5)
+	o := train.DefaultOptions()
+	o.Epochs, o.StopAfterEpochs, o.OutputDir, o.LR = 3, 1, dir, 1e-3
+	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
+	_, err := tr.Run(context.Background())
+	require.ErrorIs(t, err, train.ErrInterrupted)
+	tr.Close()
+	cks, err := train.Checkpoints(dir)
+	require.NoError(t, err)
+	require.Len(t, cks, 1)
+
+	o.StopAfterEpochs, o.LR, o.MaxGradNorm = 0, 1e30, 0
+	tr = &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
+	_, err = tr.Resume("latest")
+	require.NoError(t, err)
+	_, runErr := tr.Run(context.Background())
+	tr.Close()
+	require.Error(t, runErr)
+	assert.Regexp(t, `(loss|gradient norm) is (NaN|\+Inf|-Inf)`, runErr.Error())
+	after, err := train.Checkpoints(dir)
+	require.NoError(t, err)
+	require.NotEmpty(t, after)
+	assert.Equal(t, cks[0], after[0], "the checkpoint from before the divergence is kept")
+	assert.Contains(t, runErr.Error(), after[len(after)-1], "the error names the last good checkpoint")
+
+	fresh, err := bert.New(bert.TinyDistilBERTConfig(), gotch.CPU, gotch.Float)
+	require.NoError(t, err)
+	defer fresh.Drop()
+	for _, c := range after {
+		loaded, err := peft.Load(c, fresh)
+		require.NoError(t, err, "checkpoint %s loads: its tensors are finite", c)
+		loaded.Drop()
+	}
+}

@@ -131,6 +131,22 @@ func TestBF16LossFalls(t *testing.T) {
 	}
 }
 
+// firstEpoch trains one epoch of an epochs-long run into dir, stops as if
+// interrupted, and returns the options and the one checkpoint written.
+func firstEpoch(t *testing.T, m *bert.Model, a *peft.Adapter, feats []data.Feature, dir string, epochs int) (train.Options, []string) {
+	t.Helper()
+	o := train.DefaultOptions()
+	o.Epochs, o.StopAfterEpochs, o.OutputDir, o.LR = epochs, 1, dir, 1e-3
+	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
+	_, err := tr.Run(context.Background())
+	require.ErrorIs(t, err, train.ErrInterrupted)
+	tr.Close()
+	cks, err := train.Checkpoints(dir)
+	require.NoError(t, err)
+	require.Len(t, cks, 1)
+	return o, cks
+}
+
 // TestLibTorchFailureKeepsCheckpoint: a run that LibTorch fails in (a token id
 // past the vocabulary: "index out of range" inside the embedding) ends with an
 // error that names the checkpoint kept, and that checkpoint still resumes.
@@ -138,27 +154,18 @@ func TestLibTorchFailureKeepsCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	m, a := tinyModel(t, gotch.Float)
 	good := syntheticFeatures(8, 16, m.Config.VocabSize, 3)
-	o := train.DefaultOptions()
-	o.Epochs, o.StopAfterEpochs, o.OutputDir, o.LR = 2, 1, dir, 1e-3
-	tr := &train.Trainer{Model: m, Adapter: a, Train: good, Opt: o}
-	_, err := tr.Run(context.Background())
-	require.ErrorIs(t, err, train.ErrInterrupted)
-	tr.Close()
-	cks, err := train.Checkpoints(dir)
-	require.NoError(t, err)
-	require.Len(t, cks, 1)
+	o, cks := firstEpoch(t, m, a, good, dir, 2)
 
 	bad := syntheticFeatures(8, 16, m.Config.VocabSize, 3)
 	bad[3].InputIDs[4] = m.Config.VocabSize + 5
 	o.StopAfterEpochs = 0
-	tr = &train.Trainer{Model: m, Adapter: a, Train: bad, Opt: o}
-	_, err = tr.Resume("latest")
+	tr := &train.Trainer{Model: m, Adapter: a, Train: bad, Opt: o}
+	_, err := tr.Resume("latest")
 	require.NoError(t, err)
 	_, err = tr.Run(context.Background())
 	tr.Close()
 	require.Error(t, err)
 	var le *torch.Error
-	t.Log(err)
 	require.ErrorAs(t, err, &le, "the LibTorch failure is in the error chain")
 	assert.Contains(t, err.Error(), "index out of range")
 	assert.Contains(t, err.Error(), cks[0]+", is kept")
@@ -202,19 +209,11 @@ func TestNaNStopsAndKeepsTheGoodCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	m, a := tinyModel(t, gotch.Float)
 	feats := syntheticFeatures(8, 16, m.Config.VocabSize, 5)
-	o := train.DefaultOptions()
-	o.Epochs, o.StopAfterEpochs, o.OutputDir, o.LR = 3, 1, dir, 1e-3
-	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
-	_, err := tr.Run(context.Background())
-	require.ErrorIs(t, err, train.ErrInterrupted)
-	tr.Close()
-	cks, err := train.Checkpoints(dir)
-	require.NoError(t, err)
-	require.Len(t, cks, 1)
+	o, cks := firstEpoch(t, m, a, feats, dir, 3)
 
 	o.StopAfterEpochs, o.LR, o.MaxGradNorm = 0, 1e30, 0
-	tr = &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
-	_, err = tr.Resume("latest")
+	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
+	_, err := tr.Resume("latest")
 	require.NoError(t, err)
 	_, runErr := tr.Run(context.Background())
 	tr.Close()

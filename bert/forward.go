@@ -186,36 +186,18 @@ func (m *Model) half(x *ts.Tensor) *ts.Tensor {
 }
 
 // block is one post-LN transformer layer; it consumes x. mask is the additive
-// key mask as [B·H, 1, L]. With a half-precision base (bf16, fp16) it runs as
-// autocast runs HF's layer: the linears and the attention in the base's dtype,
+// key mask, [B, 1, 1, L] for fusedAttention or [B·H, 1, L] for attention.
+// With a half-precision base (bf16, fp16) it runs as autocast runs HF's layer: the linears and the attention in the base's dtype,
 // the residual sums and the LayerNorms in float32, so x and the result are
 // float32 whatever the base.
 func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	cfg := m.Config
 	size := x.MustSize()
 	B, L := size[0], size[1]
-	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
 	xh := m.half(x)
 	var ctx *ts.Tensor
 	if sdpa {
-		split := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B, H, L, dh] (a view)
-			return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true)
-		}
-		q := split(blk.Q.Forward(xh, train))
-		k := split(blk.K.Forward(xh, train))
-		v := split(blk.V.Forward(xh, train))
-		if xh != x {
-			xh.MustDrop()
-		}
-		p := 0.0
-		if train {
-			p = cfg.AttentionDropout
-		}
-		ctx = ts.MustScaledDotProductAttention(q, k, v, mask, p, false, nil)
-		q.MustDrop()
-		k.MustDrop()
-		v.MustDrop()
-		ctx = ctx.MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
+		ctx = m.fusedAttention(blk, x, xh, mask, B, L, train)
 	} else {
 		ctx = m.attention(blk, x, xh, mask, B, L, train)
 	}
@@ -249,8 +231,33 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
 	return out
 }
 
+// fusedAttention is attention through scaled_dot_product_attention; mask is
+// [B, 1, 1, L]. It drops xh when it is a copy of x.
+func (m *Model) fusedAttention(blk *Block, x, xh, mask *ts.Tensor, B, L int64, train bool) *ts.Tensor {
+	cfg := m.Config
+	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
+	split := func(t *ts.Tensor) *ts.Tensor { // [B, L, D] -> [B, H, L, dh] (a view)
+		return t.MustView([]int64{B, L, H, dh}, true).MustTranspose(1, 2, true)
+	}
+	q := split(blk.Q.Forward(xh, train))
+	k := split(blk.K.Forward(xh, train))
+	v := split(blk.V.Forward(xh, train))
+	if xh != x {
+		xh.MustDrop()
+	}
+	p := 0.0
+	if train {
+		p = cfg.AttentionDropout
+	}
+	ctx := ts.MustScaledDotProductAttention(q, k, v, mask, p, false, nil)
+	q.MustDrop()
+	k.MustDrop()
+	v.MustDrop()
+	return ctx.MustTranspose(1, 2, true).MustContiguous(true).MustView([]int64{B, L, cfg.Dim}, true)
+}
+
 // attention is softmax(q·kᵀ/√dh + mask)·v with baddbmm and bmm; x is the
-// block input, xh its half-precision copy (or x), mask [B·H, 1, L].
+// block input, xh its half-precision copy (or x, dropped when a copy), mask [B·H, 1, L].
 func (m *Model) attention(blk *Block, x, xh, mask *ts.Tensor, B, L int64, train bool) *ts.Tensor {
 	cfg := m.Config
 	H, dh := cfg.Heads, cfg.Dim/cfg.Heads

@@ -1,12 +1,21 @@
 // Command gensample writes loraqa's demo data: Q&A pairs about the filings of
-// invented companies, in the qa-text format (Q:/A: blocks). Deterministic.
+// invented companies. Deterministic.
 //
 //	go run ./scripts/gensample > examples/sample-qa.txt
+//	go run ./scripts/gensample -format squad > examples/sample-filings.json
+//
+// The qa-text form (Q:/A: blocks) is the reference recipe's input: the answers,
+// joined, are the only context. The squad form gives each company a filing
+// summary as its context (the same facts, each told in one of several
+// phrasings, in a shuffled order) and every question's answer as a span of it.
 package main
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand"
+	"os"
 	"strings"
 )
 
@@ -29,9 +38,20 @@ func money(r *rand.Rand, lo, hi int) string {
 	return fmt.Sprintf("$%.1f million", v)
 }
 
+// fact is one question about a company, its answer and the sentences that can
+// state it in a filing summary ({C} company, {Y} fiscal year, {A} answer).
+type fact struct {
+	question, answer string
+	sentences        []string
+}
+
 func main() {
+	format := flag.String("format", "qa-text", "qa-text (Q:/A: pairs) or squad (filing summaries as contexts)")
+	flag.Parse()
 	r := rand.New(rand.NewSource(20261124))
+	phr := rand.New(rand.NewSource(20261201)) // phrasings and order: a stream of their own, so the facts equal qa-text's
 	var b strings.Builder
+	var articles []article
 	for _, c := range companies {
 		year := 2019 + r.Intn(5)
 		rev := money(r, 120, 4800)
@@ -67,6 +87,110 @@ func main() {
 		for _, p := range pairs {
 			fmt.Fprintf(&b, "Q: %s\nA: %s\n\n", p[0], p[1])
 		}
+		articles = append(articles, filing(phr, c, year, pairs))
 	}
-	fmt.Print(b.String())
+	switch *format {
+	case "qa-text":
+		fmt.Print(b.String())
+	case "squad":
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", " ")
+		if err := enc.Encode(map[string]any{"version": "loraqa-sample-1", "data": articles}); err != nil {
+			fmt.Fprintln(os.Stderr, "gensample:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "gensample: -format %q: want qa-text or squad\n", *format)
+		os.Exit(2)
+	}
+}
+
+// sentences holds, for each question of pairs (same order), the ways a filing
+// summary states its answer.
+var sentences = [][]string{
+	{"{C} reported total revenue of {A} for fiscal {Y}.", "Total revenue for fiscal {Y} came to {A}.", "Revenue in fiscal {Y} totalled {A}, the company said."},
+	{"Net income for fiscal {Y} was {A}.", "The company earned net income of {A} in fiscal {Y}.", "Net income reached {A}."},
+	{"Capital expenditures in {Y} amounted to {A}.", "It spent {A} on capital expenditures during {Y}.", "Capital spending was {A} in {Y}."},
+	{"At year end, long-term debt stood at {A}.", "{C} carried long-term debt of {A} at the close of the year.", "Long-term borrowings totalled {A} at year end."},
+	{"The board declared a quarterly dividend of {A}.", "Shareholders receive a quarterly dividend of {A}.", "A quarterly dividend of {A} was declared."},
+	{"{C} employs {A}.", "The company had {A} at year end.", "Its workforce numbers {A}."},
+	{"The largest business segment is {A}.", "{A} is the company's largest segment.", "Most sales come from its largest segment, {A}."},
+	{"The financial statements are audited by {A}.", "{A} serves as the independent auditor.", "Its auditor is {A}."},
+	{"The company is headquartered in {A}.", "{C} has its head office in {A}.", "Headquarters are located in {A}."},
+	{"The operating margin for {Y} was {A}.", "It achieved an operating margin of {A} in {Y}.", "Operating margin came in at {A} for {Y}."},
+	{"Revenue grew {A} year over year.", "Year-over-year revenue growth was {A}.", "Compared with the prior year, revenue changed by {A}."},
+	{"The fiscal year ends in {A}.", "Its fiscal year closes in {A}.", "{C} ends its fiscal year in {A}."},
+	{"The board authorized a share repurchase program of {A}.", "A buyback of up to {A} was approved.", "{C} may repurchase shares worth {A} under its program."},
+	{"The effective tax rate was {A}.", "Income taxes came to an effective rate of {A}.", "It reported an effective tax rate of {A}."},
+}
+
+type (
+	article struct {
+		Title      string      `json:"title"`
+		Paragraphs []paragraph `json:"paragraphs"`
+	}
+	paragraph struct {
+		Context string `json:"context"`
+		QAs     []qa   `json:"qas"`
+	}
+	qa struct {
+		ID       string   `json:"id"`
+		Question string   `json:"question"`
+		Answers  []answer `json:"answers"`
+	}
+	answer struct {
+		Text  string `json:"text"`
+		Start int    `json:"answer_start"` // in bytes; the texts are ASCII, so also in characters
+	}
+)
+
+// filing builds company c's summary: one sentence per fact, phrasing and order
+// drawn from r, cut into passages of three or four sentences (the chunks a
+// retriever hands a reader); each question goes with the passage holding its
+// answer.
+func filing(r *rand.Rand, c string, year int, pairs [][2]string) article {
+	if len(pairs) != len(sentences) {
+		panic("gensample: a question without phrasings")
+	}
+	a := article{Title: c}
+	order := r.Perm(len(pairs))
+	for len(order) > 0 {
+		n := 3 + r.Intn(2)
+		if n > len(order) || len(order)-n < 3 {
+			n = len(order)
+		}
+		a.Paragraphs = append(a.Paragraphs, passage(r, c, year, pairs, order[:n]))
+		order = order[n:]
+	}
+	return a
+}
+
+// passage states the facts idx of pairs, in that order, and asks their questions.
+func passage(r *rand.Rand, c string, year int, pairs [][2]string, idx []int) paragraph {
+	var ctx strings.Builder
+	var p paragraph
+	for _, i := range idx {
+		tmpl := sentences[i][r.Intn(len(sentences[i]))]
+		s := strings.NewReplacer("{C}", c, "{Y}", fmt.Sprint(year)).Replace(tmpl)
+		ans := pairs[i][1]
+		if strings.HasPrefix(s, "{A}") {
+			ans = upperFirst(ans)
+		}
+		if ctx.Len() > 0 {
+			ctx.WriteByte(' ')
+		}
+		start := ctx.Len() + strings.Index(s, "{A}")
+		ctx.WriteString(strings.Replace(s, "{A}", ans, 1))
+		p.QAs = append(p.QAs, qa{ID: fmt.Sprintf("%s-%02d", strings.ToLower(strings.ReplaceAll(c, " ", "-")), i),
+			Question: pairs[i][0], Answers: []answer{{Text: ans, Start: start}}})
+	}
+	p.Context = ctx.String()
+	return p
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -48,6 +49,16 @@ type fact struct {
 func main() {
 	format := flag.String("format", "qa-text", "qa-text (Q:/A: pairs) or squad (filing summaries as contexts)")
 	flag.Parse()
+	out, err := generate(*format)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gensample:", err)
+		os.Exit(2)
+	}
+	os.Stdout.Write(out)
+}
+
+// generate returns the sample in format qa-text or squad.
+func generate(format string) ([]byte, error) {
 	r := rand.New(rand.NewSource(20261124))
 	phr := rand.New(rand.NewSource(20261201)) // phrasings and order: a stream of their own, so the facts equal qa-text's
 	var b strings.Builder
@@ -89,20 +100,17 @@ func main() {
 		}
 		articles = append(articles, filing(phr, c, year, pairs))
 	}
-	switch *format {
+	switch format {
 	case "qa-text":
-		fmt.Print(b.String())
+		return []byte(b.String()), nil
 	case "squad":
-		enc := json.NewEncoder(os.Stdout)
+		var out bytes.Buffer
+		enc := json.NewEncoder(&out)
 		enc.SetIndent("", " ")
-		if err := enc.Encode(map[string]any{"version": "loraqa-sample-1", "data": articles}); err != nil {
-			fmt.Fprintln(os.Stderr, "gensample:", err)
-			os.Exit(1)
-		}
-	default:
-		fmt.Fprintf(os.Stderr, "gensample: -format %q: want qa-text or squad\n", *format)
-		os.Exit(2)
+		err := enc.Encode(map[string]any{"version": "loraqa-sample-1", "data": articles})
+		return out.Bytes(), err
 	}
+	return nil, fmt.Errorf("-format %q: want qa-text or squad", format)
 }
 
 // sentences holds, for each question of pairs (same order), the ways a filing
@@ -145,7 +153,7 @@ type (
 )
 
 // filing builds company c's summary: one sentence per fact, phrasing and order
-// drawn from r, cut into passages of three or four sentences (the chunks a
+// drawn from r, cut into passages of three to six sentences (the chunks a
 // retriever hands a reader); each question goes with the passage holding its
 // answer.
 func filing(r *rand.Rand, c string, year int, pairs [][2]string) article {

@@ -5,9 +5,10 @@
 //	go run ./scripts/gensample -format squad > examples/sample-filings.json
 //
 // The qa-text form (Q:/A: blocks) is the reference recipe's input: the answers,
-// joined, are the only context. The squad form gives each company a filing
-// summary as its context (the same facts, each told in one of several
-// phrasings, in a shuffled order) and every question's answer as a span of it.
+// joined, are the only context. The squad form tells the same facts in a
+// filing summary per company (each fact in one of several phrasings, in a
+// shuffled order), cut into passages of three to six sentences: each question
+// has the passage that holds its answer as context, its answer a span of it.
 package main
 
 import (

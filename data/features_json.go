@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,7 +77,7 @@ func EncodeFeaturesJSONL(w io.Writer, feats []Feature) error {
 
 // WriteFeaturesJSONL writes features to path as JSON lines, atomically.
 func WriteFeaturesJSONL(path string, feats []Feature) error {
-	return writeFileAtomic(path, func(w *bufio.Writer) error { return EncodeFeaturesJSONL(w, feats) })
+	return writeFileAtomic(path, func(w io.Writer) error { return EncodeFeaturesJSONL(w, feats) })
 }
 
 // ReadFeaturesJSONL reads a file written by WriteFeaturesJSONL.

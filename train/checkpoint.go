@@ -14,6 +14,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
@@ -94,7 +95,7 @@ func (t *Trainer) checkpoint() error {
 	}
 	st.RNG = fmt.Sprintf("reseeded before every batch from seed %d, step and batch", t.Opt.Seed)
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := writeFileSync(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -103,7 +104,7 @@ func (t *Trainer) checkpoint() error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	syncDir(t.Opt.OutputDir)
+	atomicfile.SyncDir(t.Opt.OutputDir)
 	t.state = st
 	return t.prune()
 }
@@ -256,29 +257,6 @@ func (t *Trainer) loadOptimizer(path string) error {
 	}
 	t.opt.Step = step
 	return nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // metricsWriter appends one JSON object per line to metrics.jsonl.

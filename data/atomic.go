@@ -2,8 +2,6 @@ package data
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/loraqa/loraqa/internal/atomicfile"
@@ -38,19 +36,3 @@ func WriteExamplesJSONL(path string, examples []Example) error {
 		return nil
 	})
 }
-
-// ReadExamplesJSONL reads a file written by WriteExamplesJSONL (or any
-// hf-jsonl file). A record that is skipped is an error here: these files are
-// expected to be clean.
-func ReadExamplesJSONL(path string) ([]Example, error) {
-	r, err := ReadFile(path, FormatHFJSONL)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Skipped) > 0 || len(r.DroppedAnswers) > 0 {
-		return nil, fmt.Errorf("%s: %w (skipped %v, dropped answers %v)", path, errUnclean, r.Skipped, r.DroppedAnswers)
-	}
-	return r.Examples, nil
-}
-
-var errUnclean = errors.New("records were skipped or answers dropped")

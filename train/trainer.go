@@ -175,7 +175,9 @@ func (t *Trainer) init() error {
 		default:
 			return fmt.Errorf("train.metric_for_best_model %q: want f1, exact_match or loss", o.MetricForBest)
 		}
-		t.opt = NewAdamW(t.Adapter.Params(), AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: o.WeightDecay, HF: o.Optim == "adamw_hf"})
+		c := DefaultAdamWConfig()
+		c.WeightDecay, c.HF = o.WeightDecay, o.Optim == "adamw_hf"
+		t.opt = NewAdamW(t.Adapter.Params(), c)
 	}
 	return nil
 }

@@ -36,15 +36,6 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	return nil
 }
 
-// Encode writes tensors and metadata in safetensors format to w.
-func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
-	header, order, err := buildHeader("<buffer>", tensors, metadata)
-	if err != nil {
-		return err
-	}
-	return writeBody(w, header, order)
-}
-
 func writeBody(w io.Writer, header []byte, order []Tensor) error {
 	var prefix [8]byte
 	binary.LittleEndian.PutUint64(prefix[:], uint64(len(header)))

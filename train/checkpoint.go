@@ -287,12 +287,19 @@ func openMetrics(dir string, from int64) (*metricsWriter, error) {
 			f.Close()
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	// The kept lines replace the file atomically: a crash here leaves the
+	// old history, not a truncated one. New lines are appended after them.
+	var b strings.Builder
+	for _, l := range kept {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if err := atomicfile.Write(path, []byte(b.String())); err != nil {
 		return nil, err
 	}
-	for _, l := range kept {
-		fmt.Fprintln(f, l)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
 	}
 	return &metricsWriter{f: f}, nil
 }

@@ -2,10 +2,10 @@ package bert
 
 import (
 	"encoding/json"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
 )

@@ -16,7 +16,8 @@ import (
 	"github.com/loraqa/loraqa/torch/safetensors"
 )
 
-// HostTensor is a checkpoint tensor read into Go memory as float32.
+// HostTensor is a tensor of a weights file (a model's or an adapter's) read
+// into Go memory as float32.
 type HostTensor struct {
 	Shape []int64
 	Data  []float32
@@ -26,10 +27,10 @@ type HostTensor struct {
 	NonFloat string
 }
 
-// ReadCheckpoint reads every tensor of a model directory: model.safetensors, a
+// readModelWeights reads every tensor of a model directory: model.safetensors, a
 // sharded model.safetensors.index.json, or pytorch_model.bin (in that order of
 // preference). F16, BF16 and F64 are converted to float32.
-func ReadCheckpoint(dir string) (map[string]HostTensor, error) {
+func readModelWeights(dir string) (map[string]HostTensor, error) {
 	if p := filepath.Join(dir, "model.safetensors"); fileExists(p) {
 		return ReadSafetensors(p)
 	}
@@ -169,7 +170,7 @@ func Load(dir string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ReadCheckpoint(dir)
+	w, err := readModelWeights(dir)
 	if err != nil {
 		return nil, err
 	}

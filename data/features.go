@@ -46,24 +46,6 @@ type Feature struct {
 // HasAnswer reports whether the feature is labelled with an answer span.
 func (f *Feature) HasAnswer() bool { return f.StartPosition > 0 }
 
-// ContextRange returns the first and last token index of the context in the
-// feature (last < first when the window holds no context token).
-func (f *Feature) ContextRange() (first, last int) {
-	first, last = -1, -2
-	for i, o := range f.Offsets {
-		if o != NoOffset {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return 0, -1
-	}
-	return first, last
-}
-
 // FeatureOptions configures Featurize.
 type FeatureOptions struct {
 	MaxSeqLength int  // tokens per window, special tokens included (384)

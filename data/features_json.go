@@ -1,11 +1,9 @@
 package data
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 )
 
 // featureJSON is the JSON form of a Feature: one object per line of
@@ -78,23 +76,5 @@ func EncodeFeaturesJSONL(w io.Writer, feats []Feature) error {
 
 // WriteFeaturesJSONL writes features to path as JSON lines, atomically.
 func WriteFeaturesJSONL(path string, feats []Feature) error {
-	return writeFileAtomic(path, func(w *bufio.Writer) error { return EncodeFeaturesJSONL(w, feats) })
-}
-
-// ReadFeaturesJSONL reads a file written by WriteFeaturesJSONL.
-func ReadFeaturesJSONL(path string) ([]Feature, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read features: %w", err)
-	}
-	var feats []Feature
-	err = forEachLine(data, func(n int, line []byte) error {
-		var f Feature
-		if err := json.Unmarshal(line, &f); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, jsonErrorAt(line, err))
-		}
-		feats = append(feats, f)
-		return nil
-	})
-	return feats, err
+	return writeFileAtomic(path, func(w io.Writer) error { return EncodeFeaturesJSONL(w, feats) })
 }

@@ -1,9 +1,9 @@
 package data
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -133,7 +133,7 @@ func TestWriteFileAtomicFailureLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.jsonl")
 	require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
-	err := writeFileAtomic(p, func(w *bufio.Writer) error { return assert.AnError })
+	err := writeFileAtomic(p, func(w io.Writer) error { return assert.AnError })
 	assert.ErrorIs(t, err, assert.AnError)
 	b, _ := os.ReadFile(p)
 	assert.Equal(t, "old", string(b), "a failed write keeps the old file")

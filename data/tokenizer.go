@@ -139,31 +139,11 @@ func (t *Tokenizer) CLS() int64 { return t.cls }
 // SEP is the id of the separator token.
 func (t *Tokenizer) SEP() int64 { return t.sep }
 
-// PAD is the id of the padding token.
-func (t *Tokenizer) PAD() int64 { return t.pad }
-
-// UNK is the id of the unknown token.
-func (t *Tokenizer) UNK() int64 { return t.unk }
-
 // VocabSize is one more than the largest id.
 func (t *Tokenizer) VocabSize() int { return len(t.inv) }
 
 // ModelMaxLength is the longest sequence the model takes (0: unknown).
 func (t *Tokenizer) ModelMaxLength() int { return t.maxLen }
-
-// IDToToken returns the token of id ("" if none).
-func (t *Tokenizer) IDToToken(id int64) string {
-	if id < 0 || id >= int64(len(t.inv)) {
-		return ""
-	}
-	return t.inv[id]
-}
-
-// TokenToID returns the id of a token.
-func (t *Tokenizer) TokenToID(tok string) (int64, bool) {
-	id, ok := t.vocab[tok]
-	return int64(id), ok
-}
 
 // Encode tokenizes text without adding special tokens.
 func (t *Tokenizer) Encode(text string) (*Encoding, error) {

@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // repoCache is one repository's directory in the hub cache.
@@ -51,7 +52,7 @@ func (rc repoCache) writeRef(rev, commit string) error {
 		return nil
 	}
 	path := filepath.Join(rc.dir, "refs", filepath.FromSlash(rev))
-	if err := writeFileAtomic(path, []byte(commit)); err != nil {
+	if err := atomicfile.Write(path, []byte(commit)); err != nil {
 		return fmt.Errorf("hub: writing ref %s: %w", path, err)
 	}
 	return nil
@@ -130,10 +131,6 @@ func sha256File(path string) (string, error) {
 		return "", fmt.Errorf("hub: reading %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	return atomicfile.Write(path, data)
 }
 
 func copyFile(src, dst string) error {

@@ -26,7 +26,7 @@
 // Content-Length) is always checked, and so is the sha256 when the ETag is
 // one (LFS files), both for fresh downloads and for blobs already in the
 // cache, where a truncated or corrupt blob is downloaded again (online) or
-// reported (offline). Downloads are written to <blob>.<random>.incomplete,
+// reported (offline). Downloads are written to .<blob>.<random>.tmp,
 // synced, then renamed, so concurrent downloads of the same blob cannot
 // corrupt it; partial downloads are not resumed.
 //

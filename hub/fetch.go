@@ -8,11 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // fileMeta is what a HEAD on the resolve endpoint tells about a file.
@@ -136,7 +136,8 @@ func statusErr(resp *http.Response, u string) error {
 }
 
 // download fetches m into blob, checking its size and (for a sha256 ETag)
-// its hash; the data goes to a temporary .incomplete file first.
+// its hash; the data goes through internal/atomicfile (a hidden temporary
+// file beside blob, renamed into place only when both checks pass).
 func (c *client) download(ctx context.Context, m *fileMeta, blob string) error {
 	req, err := c.newRequest(ctx, http.MethodGet, m.location)
 	if err != nil {
@@ -152,58 +153,41 @@ func (c *client) download(ctx context.Context, m *fileMeta, blob string) error {
 	if resp.StatusCode != http.StatusOK {
 		return statusErr(resp, m.location)
 	}
-	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(blob), filepath.Base(blob)+".*.incomplete")
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	// dlErr is the download's own failure, returned as it is (a netError or
+	// ErrCorrupt); other errors are atomicfile's, about the file.
+	var dlErr error
+	err = atomicfile.WriteFunc(blob, func(f io.Writer) error {
+		hash := sha256.New()
+		var body io.Reader = resp.Body
+		if m.size >= 0 {
+			body = io.LimitReader(body, m.size+1) // a longer answer is an error, not a full disk
 		}
-	}()
-	hash := sha256.New()
-	var body io.Reader = resp.Body
-	if m.size >= 0 {
-		body = io.LimitReader(body, m.size+1) // a longer answer is an error, not a full disk
-	}
-	w := io.MultiWriter(tmp, hash)
-	var prog *progress
-	if c.s.progress != nil && (m.size < 0 || m.size >= progressMinSize) {
-		prog = newProgress(c.s.progress, m.name, m.size)
-		w = io.MultiWriter(w, prog)
-	}
-	n, err := io.Copy(w, body)
-	if prog != nil {
-		prog.finish(err == nil)
+		w := io.MultiWriter(f, hash)
+		var prog *progress
+		if c.s.progress != nil && (m.size < 0 || m.size >= progressMinSize) {
+			prog = newProgress(c.s.progress, m.name, m.size)
+			w = io.MultiWriter(w, prog)
+		}
+		n, err := io.Copy(w, body)
+		if prog != nil {
+			prog.finish(err == nil)
+		}
+		switch {
+		case err != nil:
+			dlErr = &netError{fmt.Errorf("hub: downloading %s: %w", m.location, err)}
+		case m.size >= 0 && n != m.size:
+			dlErr = fmt.Errorf("hub: downloading %s: %w: got %d bytes, want %d", m.name, ErrCorrupt, n, m.size)
+		case sha256RE.MatchString(m.etag):
+			if got := hex.EncodeToString(hash.Sum(nil)); got != m.etag {
+				dlErr = fmt.Errorf("hub: downloading %s: %w: sha256 %s, want %s", m.name, ErrCorrupt, got, m.etag)
+			}
+		}
+		return dlErr
+	})
+	if dlErr != nil {
+		return dlErr
 	}
 	if err != nil {
-		return &netError{fmt.Errorf("hub: downloading %s: %w", m.location, err)}
-	}
-	if m.size >= 0 && n != m.size {
-		return fmt.Errorf("hub: downloading %s: %w: got %d bytes, want %d", m.name, ErrCorrupt, n, m.size)
-	}
-	if sha256RE.MatchString(m.etag) {
-		if got := hex.EncodeToString(hash.Sum(nil)); got != m.etag {
-			return fmt.Errorf("hub: downloading %s: %w: sha256 %s, want %s", m.name, ErrCorrupt, got, m.etag)
-		}
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	name := tmp.Name()
-	tmp = nil
-	if err := os.Rename(name, blob); err != nil {
-		os.Remove(name)
 		return fmt.Errorf("hub: %w", err)
 	}
 	return nil

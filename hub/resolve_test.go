@@ -96,7 +96,7 @@ func TestDownloadIntoCacheLayout(t *testing.T) {
 	assert.NoError(t, err, "a missing optional file is recorded as huggingface_hub does")
 	_, err = os.Stat(filepath.Join(dir, "tokenizer.json"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	leftovers, _ := filepath.Glob(filepath.Join(repoDir, "blobs", "*.incomplete"))
+	leftovers, _ := filepath.Glob(filepath.Join(repoDir, "blobs", ".*.tmp"))
 	assert.Empty(t, leftovers)
 
 	assert.Contains(t, prog.String(), "model.safetensors: 100% 1.1/1.1 MB")
@@ -311,6 +311,8 @@ func TestDownloadErrors(t *testing.T) {
 	}
 	_, err = os.Stat(filepath.Join(cache, "models--org--tiny", "refs", "main"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "no ref to an incomplete snapshot")
+	leftovers, _ := filepath.Glob(filepath.Join(cache, "models--org--tiny", "blobs", ".*.tmp"))
+	assert.Empty(t, leftovers, "the rejected download's temporary file is removed")
 
 	_, err = Resolve(context.Background(), "org/missing", opts)
 	assert.ErrorIs(t, err, ErrNotFound)

@@ -32,6 +32,7 @@ func (l *Linear) weightNorm() *ts.Tensor {
 		sum := w.MustAdd(ba, false)
 		ba.MustDrop()
 		n = sum.MustNormScalaroptDim(ts.FloatScalar(2), []int64{1}, false, true)
+		sum.MustDrop()
 	})
 	return n
 }

@@ -3,13 +3,13 @@ package peft
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
 )

@@ -114,6 +114,11 @@ var QAModulesToSave = []string{"qa_outputs"}
 // and alpha_pattern; with use_dora its magnitude starts at the row norms of the
 // base weight; with lora_bias lora_B gets a zero bias. Without target_modules it
 // takes PEFT's default targets for the model type. The base model stays frozen.
+//
+// Inject is all-or-nothing: when it fails (a module already wrapped, a target
+// that cannot take the adapter, no target matched, a LibTorch error), every
+// module slot holds what it held before, the base biases are as they were and
+// the tensors it made are freed.
 func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 	if len(cfg.TargetModules) == 0 && cfg.TargetRegex == "" {
 		cfg.TargetModules = DefaultTargets(m.Config.ModelType)
@@ -131,6 +136,31 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, torch.DTypeName(m.DType))
 	}
 	a := &Adapter{Config: cfg, Layers: map[string]*Linear{}, Saved: map[string]*bert.Linear{}, model: m}
+	in := injection{a: a, replaced: map[string]Module{}}
+	if err := in.run(); err != nil {
+		in.rollback()
+		return nil, err
+	}
+	sort.Slice(a.params, func(i, j int) bool { return a.params[i].Key < a.params[j].Key })
+	return a, nil
+}
+
+// injection is one Inject call: the adapter being built and, for rollback,
+// what each slot it replaced held before.
+type injection struct {
+	a        *Adapter
+	replaced map[string]Module // module name -> the slot's value before
+}
+
+// run replaces the modules to save and the targets, then makes the base
+// biases trainable; a LibTorch panic becomes an error.
+func (in *injection) run() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("injecting the adapter: %v", r)
+		}
+	}()
+	a, m, cfg := in.a, in.a.model, in.a.Config
 	toSave := append([]string(nil), cfg.ModulesToSave...)
 	if cfg.TaskType == "QUESTION_ANS" {
 		for _, q := range QAModulesToSave {
@@ -145,84 +175,113 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var err error
 	torch.NoGrad(func() {
 		for _, name := range names {
-			slot := modules[name]
-			if matchesAny(name, toSave) {
-				base, ok := (*slot).(*bert.Linear)
-				if !ok {
-					err = fmt.Errorf("module %q is already wrapped", name)
-					return
-				}
-				cp := &bert.Linear{Weight: trainableCopy(base.Weight), Bias: trainableCopy(base.Bias)}
-				*slot = cp
-				a.Saved[name] = cp
-				a.add(keyPrefix+name+".weight", cp.Weight, true)
-				a.add(keyPrefix+name+".bias", cp.Bias, false)
-				continue
+			switch {
+			case matchesAny(name, toSave):
+				err = in.save(name, modules[name])
+			case cfg.Targets(name):
+				err = in.wrap(name, modules[name])
 			}
-			if !cfg.Targets(name) {
-				continue
-			}
-			base, ok := (*slot).(*bert.Linear)
-			if !ok {
-				err = fmt.Errorf("module %q is already wrapped", name)
+			if err != nil {
 				return
-			}
-			if cfg.LoraBias && base.Bias == nil {
-				err = fmt.Errorf("lora_bias: module %q has no bias to merge lora_B's into", name)
-				return
-			}
-			size := base.Weight.MustSize()
-			out, in := size[0], size[1]
-			r := int64(cfg.RankFor(name))
-			l := &Linear{Base: base, Scaling: cfg.ScalingFor(name), Dropout: cfg.LoraDropout,
-				A: ts.MustZeros([]int64{r, in}, gotch.Float, m.Device),
-				B: ts.MustZeros([]int64{out, r}, gotch.Float, m.Device)}
-			switch cfg.InitLoraWeights {
-			case "gaussian":
-				l.A.MustNormal_(0, 1/float64(r))
-			case "false":
-				// PEFT leaves nn.Linear's own init: kaiming-uniform for both.
-				l.A.MustUniform_(-1/math.Sqrt(float64(in)), 1/math.Sqrt(float64(in)))
-				l.B.MustUniform_(-1/math.Sqrt(float64(r)), 1/math.Sqrt(float64(r)))
-			default:
-				// kaiming_uniform_(a=√5): bound = gain·√(3/fan_in) = 1/√fan_in.
-				l.A.MustUniform_(-1/math.Sqrt(float64(in)), 1/math.Sqrt(float64(in)))
-			}
-			l.A = l.A.MustSetRequiresGrad(true, true)
-			l.B = l.B.MustSetRequiresGrad(true, true)
-			*slot = l
-			a.Layers[name] = l
-			a.add(keyPrefix+name+".lora_A.weight", l.A, true)
-			a.add(keyPrefix+name+".lora_B.weight", l.B, true)
-			if cfg.LoraBias {
-				l.BiasB = ts.MustZeros([]int64{out}, gotch.Float, m.Device).MustSetRequiresGrad(true, true)
-				a.add(keyPrefix+name+".lora_B.bias", l.BiasB, false)
-			}
-			if cfg.UseDoRA {
-				n := l.weightNorm()
-				l.Magnitude = n.MustSetRequiresGrad(true, true)
-				a.add(keyPrefix+name+".lora_magnitude_vector", l.Magnitude, true)
 			}
 		}
 	})
 	if err != nil {
-		a.Drop()
-		return nil, err
+		return err
 	}
 	if len(a.Layers) == 0 {
-		a.Drop()
-		return nil, fmt.Errorf("target_modules %s matched no module of this %s model (its linear modules end in %s)",
+		return fmt.Errorf("target_modules %s matched no module of this %s model (its linear modules end in %s)",
 			a.targetsString(), m.Config.ModelType, moduleSuffixes(names))
 	}
-	if err := a.trainBiases(); err != nil {
-		a.Drop()
-		return nil, err
+	return a.trainBiases()
+}
+
+// save replaces the module in slot by a trainable copy (modules_to_save).
+func (in *injection) save(name string, slot *Module) error {
+	base, ok := (*slot).(*bert.Linear)
+	if !ok {
+		return fmt.Errorf("module %q is already wrapped", name)
 	}
-	sort.Slice(a.params, func(i, j int) bool { return a.params[i].Key < a.params[j].Key })
-	return a, nil
+	cp := &bert.Linear{Weight: trainableCopy(base.Weight)}
+	in.a.Saved[name] = cp // from here on, rollback frees it
+	cp.Bias = trainableCopy(base.Bias)
+	in.replaced[name] = *slot
+	*slot = cp
+	in.a.add(keyPrefix+name+".weight", cp.Weight, true)
+	in.a.add(keyPrefix+name+".bias", cp.Bias, false)
+	return nil
+}
+
+// wrap replaces the linear in slot by a LoRA layer around it.
+func (in *injection) wrap(name string, slot *Module) error {
+	a, cfg := in.a, in.a.Config
+	base, ok := (*slot).(*bert.Linear)
+	if !ok {
+		return fmt.Errorf("module %q is already wrapped", name)
+	}
+	if cfg.LoraBias && base.Bias == nil {
+		return fmt.Errorf("lora_bias: module %q has no bias to merge lora_B's into", name)
+	}
+	size := base.Weight.MustSize()
+	out, inDim := size[0], size[1]
+	r := int64(cfg.RankFor(name))
+	dev := a.model.Device
+	l := &Linear{Base: base, Scaling: cfg.ScalingFor(name), Dropout: cfg.LoraDropout}
+	a.Layers[name] = l // from here on, rollback frees its tensors
+	l.A = ts.MustZeros([]int64{r, inDim}, gotch.Float, dev)
+	l.B = ts.MustZeros([]int64{out, r}, gotch.Float, dev)
+	switch cfg.InitLoraWeights {
+	case "gaussian":
+		l.A.MustNormal_(0, 1/float64(r))
+	case "false":
+		// PEFT leaves nn.Linear's own init: kaiming-uniform for both.
+		l.A.MustUniform_(-1/math.Sqrt(float64(inDim)), 1/math.Sqrt(float64(inDim)))
+		l.B.MustUniform_(-1/math.Sqrt(float64(r)), 1/math.Sqrt(float64(r)))
+	default:
+		// kaiming_uniform_(a=√5): bound = gain·√(3/fan_in) = 1/√fan_in.
+		l.A.MustUniform_(-1/math.Sqrt(float64(inDim)), 1/math.Sqrt(float64(inDim)))
+	}
+	l.A.MustRequiresGrad_(true)
+	l.B.MustRequiresGrad_(true)
+	a.add(keyPrefix+name+".lora_A.weight", l.A, true)
+	a.add(keyPrefix+name+".lora_B.weight", l.B, true)
+	if cfg.LoraBias {
+		l.BiasB = ts.MustZeros([]int64{out}, gotch.Float, dev)
+		l.BiasB.MustRequiresGrad_(true)
+		a.add(keyPrefix+name+".lora_B.bias", l.BiasB, false)
+	}
+	if cfg.UseDoRA {
+		l.Magnitude = l.weightNorm()
+		l.Magnitude.MustRequiresGrad_(true)
+		a.add(keyPrefix+name+".lora_magnitude_vector", l.Magnitude, true)
+	}
+	in.replaced[name] = *slot
+	*slot = l
+	return nil
+}
+
+// rollback puts back what every replaced slot held, restores the base biases
+// made trainable and frees the tensors the injection made.
+func (in *injection) rollback() {
+	a := in.a
+	mods := a.model.Modules()
+	for name, prev := range in.replaced {
+		*mods[name] = prev
+	}
+	for _, l := range a.Layers {
+		l.drop()
+	}
+	for _, s := range a.Saved {
+		for _, t := range []*ts.Tensor{s.Weight, s.Bias} {
+			if t != nil {
+				t.MustDrop()
+			}
+		}
+	}
+	a.restoreBiases()
+	a.params, a.Layers, a.Saved = nil, map[string]*Linear{}, map[string]*bert.Linear{}
 }
 
 func (a *Adapter) targetsString() string {
@@ -380,6 +439,13 @@ func (a *Adapter) Drop() {
 			}
 		}
 	}
+	a.restoreBiases()
+	a.params, a.Layers, a.Saved = nil, map[string]*Linear{}, map[string]*bert.Linear{}
+}
+
+// restoreBiases puts back the base biases' values from before training and
+// freezes them again.
+func (a *Adapter) restoreBiases() {
 	torch.NoGrad(func() {
 		for _, b := range a.biases {
 			b.t.MustRequiresGrad_(false)
@@ -387,7 +453,7 @@ func (a *Adapter) Drop() {
 			b.orig.MustDrop()
 		}
 	})
-	a.params, a.biases, a.Layers, a.Saved = nil, nil, map[string]*Linear{}, map[string]*bert.Linear{}
+	a.biases = nil
 }
 
 func (l *Linear) drop() {

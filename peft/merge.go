@@ -3,12 +3,12 @@ package peft
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
 	"path/filepath"
 
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
 )

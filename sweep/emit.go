@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // EmitOptions shape the cluster files written instead of running the trials.
@@ -101,7 +103,7 @@ func (s *Sweep) Emit(kind string, o EmitOptions, w io.Writer) (string, error) {
 		return "", nil
 	}
 	path := filepath.Join(s.Out, name)
-	return path, writeFileAtomic(path, data)
+	return path, atomicfile.Write(path, data)
 }
 
 // sq quotes s for a POSIX shell.

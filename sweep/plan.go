@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/loraqa/loraqa/config"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // FlagError is a mistake in one command-line flag of the sweep.
@@ -324,33 +325,9 @@ func (s *Sweep) writeTrialFiles() error {
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
-		if err := writeFileAtomic(p, append(s.trialJSON(t), '\n')); err != nil {
+		if err := atomicfile.Write(p, append(s.trialJSON(t), '\n')); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/loraqa/loraqa/config"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // Result is one trial's row of results.csv.
@@ -146,17 +147,17 @@ func (s *Sweep) WriteReport(results []Result) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.Out, "results.csv"), csvData); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Out, "results.csv"), csvData); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.Out, "results.md"), s.resultsMarkdown(results)); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Out, "results.md"), s.resultsMarkdown(results)); err != nil {
 		return err
 	}
 	png, err := plotF1(s.plotBars(results))
 	if err != nil {
 		return fmt.Errorf("f1_per_trial.png: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(s.Out, "f1_per_trial.png"), png); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Out, "f1_per_trial.png"), png); err != nil {
 		return err
 	}
 	if len(results) == 0 || results[0].Status != StatusDone {
@@ -166,7 +167,7 @@ func (s *Sweep) WriteReport(results []Result) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.Out, "best_config.yaml"), y)
+	return atomicfile.Write(filepath.Join(s.Out, "best_config.yaml"), y)
 }
 
 func fmtMetric(x float64, ok bool) string {

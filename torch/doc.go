@@ -1,7 +1,6 @@
 // Package torch is loraqa's thin layer over gotch (LibTorch): device choice,
-// reproducible seeding, a NoGrad that restores the previous grad mode, a scope
-// that drops every tensor made in it, a live-tensor count for leak tests, and the
-// conversion of safetensors tensors to and from gotch tensors.
+// reproducible seeding, a NoGrad that restores the previous grad mode, a
+// live-tensor count for leak tests, and the conversion of safetensors tensors to and from gotch tensors.
 //
 // It needs the project-local gotch copy that `make setup` generates (see
 // scripts/setup): that copy adds the small cgo shims gotch lacks

@@ -17,12 +17,6 @@ type Error struct {
 
 func (e *Error) Error() string { return "libtorch: " + e.Msg }
 
-// IsOutOfMemory reports whether the failure was an allocation that did not fit.
-func (e *Error) IsOutOfMemory() bool {
-	m := strings.ToLower(e.Msg)
-	return strings.Contains(m, "out of memory") || strings.Contains(m, "can't allocate memory") || strings.Contains(m, "defaultcpuallocator")
-}
-
 // Catch runs fn and returns a LibTorch failure inside it as an *Error. Any
 // other panic is passed on unchanged.
 func Catch(fn func()) (err error) {

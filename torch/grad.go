@@ -15,10 +15,3 @@ func NoGrad(fn func()) {
 	defer gradSetEnabled(prev)
 	fn()
 }
-
-// GradEnabled reports LibTorch's grad mode on the calling OS thread.
-func GradEnabled() bool {
-	prev := gradSetEnabled(true)
-	gradSetEnabled(prev)
-	return prev
-}

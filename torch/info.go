@@ -99,9 +99,6 @@ func LoadedBLAS() []string {
 	return out
 }
 
-// BuildConfig is LibTorch's own account of how it was built (at::show_config).
-func BuildConfig() string { return lib.LoraqaShowConfig() }
-
 var blasInfoRe = regexp.MustCompile(`\bBLAS_INFO=([^, ]+)`)
 
 // parseConfig reads the CPU capability in use, MKL, the oneDNN version and

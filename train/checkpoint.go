@@ -14,6 +14,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
@@ -94,7 +95,7 @@ func (t *Trainer) checkpoint() error {
 	}
 	st.RNG = fmt.Sprintf("reseeded before every batch from seed %d, step and batch", t.Opt.Seed)
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := writeFileSync(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -103,7 +104,7 @@ func (t *Trainer) checkpoint() error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	syncDir(t.Opt.OutputDir)
+	atomicfile.SyncDir(t.Opt.OutputDir)
 	t.state = st
 	return t.prune()
 }
@@ -258,29 +259,6 @@ func (t *Trainer) loadOptimizer(path string) error {
 	return nil
 }
 
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
 // metricsWriter appends one JSON object per line to metrics.jsonl.
 type metricsWriter struct {
 	f *os.File
@@ -309,12 +287,19 @@ func openMetrics(dir string, from int64) (*metricsWriter, error) {
 			f.Close()
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	// The kept lines replace the file atomically: a crash here leaves the
+	// old history, not a truncated one. New lines are appended after them.
+	var b strings.Builder
+	for _, l := range kept {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if err := atomicfile.Write(path, []byte(b.String())); err != nil {
 		return nil, err
 	}
-	for _, l := range kept {
-		fmt.Fprintln(f, l)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
 	}
 	return &metricsWriter{f: f}, nil
 }

@@ -6,14 +6,17 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // PlotCurves draws dir/metrics.jsonl into dir/training_curve.png: the training
 // loss by step on the left panel (blue), eval loss (red) and eval F1 / 100
-// (green) by step on the right one. It writes through a temporary file.
+// (green) by step on the right one. It writes through internal/atomicfile.
 func PlotCurves(dir string) error {
 	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
@@ -55,19 +58,8 @@ func PlotCurves(dir string) error {
 	plotLine(img, left, trainPts, color.RGBA{31, 119, 180, 255})
 	plotLine(img, right, evalLoss, color.RGBA{214, 39, 40, 255})
 	plotLine(img, right, evalF1, color.RGBA{44, 160, 44, 255})
-	tmp, err := os.CreateTemp(dir, ".training_curve*.png")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, "training_curve.png"))
+	out := filepath.Join(dir, "training_curve.png")
+	return atomicfile.WriteFunc(out, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 func axes(img *image.RGBA, r image.Rectangle) {

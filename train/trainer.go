@@ -175,7 +175,9 @@ func (t *Trainer) init() error {
 		default:
 			return fmt.Errorf("train.metric_for_best_model %q: want f1, exact_match or loss", o.MetricForBest)
 		}
-		t.opt = NewAdamW(t.Adapter.Params(), AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: o.WeightDecay, HF: o.Optim == "adamw_hf"})
+		c := DefaultAdamWConfig()
+		c.WeightDecay, c.HF = o.WeightDecay, o.Optim == "adamw_hf"
+		t.opt = NewAdamW(t.Adapter.Params(), c)
 	}
 	return nil
 }
@@ -211,6 +213,41 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 			st, err = nil, t.failed(le)
 		}
 	}()
+	r, err := t.begin()
+	if err != nil {
+		return nil, err
+	}
+	for epoch := t.state.Epoch; epoch < r.epochs && t.state.GlobalStep < r.sched.Total; epoch++ {
+		if st, err := t.runEpoch(ctx, r, epoch); err != nil {
+			return st, err
+		}
+		st, stop, err := t.endEpoch(ctx, r, epoch)
+		if err != nil {
+			return st, err
+		}
+		if stop {
+			break
+		}
+	}
+	if err := t.loadBestAtEnd(); err != nil {
+		return nil, err
+	}
+	return &t.state, nil
+}
+
+// run is what one Run call carries from step to step.
+type run struct {
+	sched   LinearSchedule
+	epochs  int
+	params  []peft.Param
+	bar     *progress
+	lossSum float64 // training loss since the last "train" metrics line
+	lossN   int64
+}
+
+// begin prepares a Run: options and batcher (init), threads, metrics.jsonl
+// (truncated to the resumed step), schedule and progress bar.
+func (t *Trainer) begin() (*run, error) {
 	if err := t.init(); err != nil {
 		return nil, err
 	}
@@ -222,116 +259,162 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 		}
 		t.metrics = mw
 	}
-	sched := t.schedule()
-	total := sched.Total
-	params := t.Adapter.Params()
-	bar := newProgress(t.Opt.Progress, total, t.state.GlobalStep)
-	epochs := t.NumEpochs()
+	r := &run{sched: t.schedule(), epochs: t.NumEpochs(), params: t.Adapter.Params()}
+	r.bar = newProgress(t.Opt.Progress, r.sched.Total, t.state.GlobalStep)
 	t.logf("training: %d windows, %d batches/epoch, %d epochs, %d optimizer steps; %s",
-		len(t.Train), t.batcher.Len(), epochs, total, t.Adapter.TrainableReport())
-	var lossSum float64
-	var lossN int64
-	for epoch := t.state.Epoch; epoch < epochs && t.state.GlobalStep < total; epoch++ {
-		plan := t.batcher.Plan(epoch)
-		accum := 0
-		// HF divides each loss by the number of batches in its accumulation:
-		// gradient_accumulation_steps, or the remainder for the epoch's last step.
-		tail := len(plan) % t.Opt.GradAccum
-		if tail == 0 {
-			tail = t.Opt.GradAccum
+		len(t.Train), t.batcher.Len(), r.epochs, r.sched.Total, t.Adapter.TrainableReport())
+	return r, nil
+}
+
+// runEpoch trains over epoch's batches from where the state stands, one
+// optimizer step per accumulation. A cancelled context between accumulations
+// saves a checkpoint and returns ErrInterrupted; any other error ends the run.
+func (t *Trainer) runEpoch(ctx context.Context, r *run, epoch int) (*State, error) {
+	plan := t.batcher.Plan(epoch)
+	// HF divides each loss by the number of batches in its accumulation:
+	// gradient_accumulation_steps, or the remainder for the epoch's last step.
+	tail := len(plan) % t.Opt.GradAccum
+	if tail == 0 {
+		tail = t.Opt.GradAccum
+	}
+	accum := 0
+	for bi := t.state.BatchInEpoch; bi < len(plan); bi++ {
+		if err := ctx.Err(); err != nil && accum == 0 {
+			return t.interrupt(epoch, bi)
 		}
-		for bi := t.state.BatchInEpoch; bi < len(plan); bi++ {
-			if err := ctx.Err(); err != nil && accum == 0 {
-				return t.interrupt(epoch, bi)
-			}
-			torch.ManualSeed(t.Opt.Seed*1_000_003 + t.state.GlobalStep*1009 + int64(bi))
-			div := t.Opt.GradAccum
-			if bi >= len(plan)-tail {
-				div = tail
-			}
-			loss, err := t.forwardBackward(t.batcher.Make(plan[bi]), div)
-			if err != nil {
-				return nil, err
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				if t.Opt.NaNPolicy != "skip" {
-					ZeroGrad(params)
-					return nil, fmt.Errorf("loss is %v at step %d (epoch %d, batch %d): stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
-						loss, t.state.GlobalStep+1, epoch+1, bi+1, t.state.LastCheckpoint)
-				}
-				t.logf("warning: loss is %v at step %d: step skipped (nan_policy=skip)", loss, t.state.GlobalStep+1)
-				ZeroGrad(params)
-				accum = 0
-				continue
-			}
-			lossSum += loss
-			lossN++
-			accum++
-			if accum < t.Opt.GradAccum && bi < len(plan)-1 {
-				continue
-			}
-			accum = 0
-			norm := ClipGradNorm(params, t.Opt.MaxGradNorm)
-			if math.IsNaN(norm) || math.IsInf(norm, 0) {
-				ZeroGrad(params)
-				if t.Opt.NaNPolicy != "skip" {
-					return nil, fmt.Errorf("gradient norm is %v at step %d: stopping; the last good checkpoint is %q", norm, t.state.GlobalStep+1, t.state.LastCheckpoint)
-				}
-				t.logf("warning: gradient norm is %v at step %d: step skipped", norm, t.state.GlobalStep+1)
-				continue
-			}
-			lr := sched.LR(t.state.GlobalStep)
-			t.opt.Update(lr)
-			ZeroGrad(params)
-			t.state.GlobalStep++
-			bar.update(t.state.GlobalStep, epoch, loss, lr)
-			if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && lossN > 0 {
-				t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + float64(bi+1)/float64(len(plan)),
-					"loss": lossSum / float64(lossN), "learning_rate": lr, "grad_norm": norm})
-				lossSum, lossN = 0, 0
-			}
-			if t.state.GlobalStep >= total {
-				break
-			}
+		div := t.Opt.GradAccum
+		if bi >= len(plan)-tail {
+			div = tail
 		}
-		bar.finish()
-		t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
-		last := epoch+1 >= epochs || t.state.GlobalStep >= total
-		if !t.Opt.EvalEveryEpoch && !last {
-			if err := t.checkpoint(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		ev, err := t.Evaluate(ctx)
-		if err != nil && ctx.Err() != nil {
-			// Interrupted during the evaluation: keep the epoch's training.
-			return t.interrupt(epoch+1, 0)
-		}
+		loss, err := t.accumulate(plan[bi], bi, div)
 		if err != nil {
 			return nil, err
 		}
-		t.state.recordEval(t.state.GlobalStep, epoch+1, ev, t.Opt.MetricForBest)
-		t.metrics.log(map[string]any{"type": "eval", "step": t.state.GlobalStep, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
-		t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
-		if err := t.checkpoint(); err != nil {
+		if !finite(loss) {
+			stop := fmt.Errorf("loss is %v at step %d (epoch %d, batch %d): stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
+				loss, t.state.GlobalStep+1, epoch+1, bi+1, t.state.LastCheckpoint)
+			if err := t.handleNonFinite(r, stop, fmt.Sprintf("warning: loss is %v at step %d: step skipped (nan_policy=skip)", loss, t.state.GlobalStep+1)); err != nil {
+				return nil, err
+			}
+			accum = 0
+			continue
+		}
+		r.lossSum += loss
+		r.lossN++
+		accum++
+		if accum < t.Opt.GradAccum && bi < len(plan)-1 {
+			continue
+		}
+		accum = 0
+		if err := t.step(r, epoch, float64(bi+1)/float64(len(plan)), loss); err != nil {
 			return nil, err
 		}
-		if t.Opt.EarlyStopping > 0 && t.state.EvalsSinceBest >= t.Opt.EarlyStopping {
-			t.logf("early stopping: %s has not improved for %d evaluations", t.Opt.MetricForBest, t.state.EvalsSinceBest)
+		if t.state.GlobalStep >= r.sched.Total {
 			break
 		}
-		if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < epochs {
-			return &t.state, ErrInterrupted
-		}
 	}
-	if t.Opt.LoadBestAtEnd && t.Opt.OutputDir != "" && t.state.BestCheckpoint != "" && t.state.BestCheckpoint != t.state.LastCheckpoint {
-		if err := t.loadAdapterFrom(t.state.BestCheckpoint); err != nil {
-			return nil, fmt.Errorf("load best checkpoint: %w", err)
-		}
-		t.logf("loaded the best adapter (%s %.4f, F1 %.2f) from %s", t.Opt.MetricForBest, t.state.BestMetric, t.state.BestF1, t.state.BestCheckpoint)
+	r.bar.finish()
+	t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
+	return nil, nil
+}
+
+// accumulate runs batch bi (the batcher's indices idx) forward and backward,
+// adding loss/div's gradient to the accumulated ones. Dropout is reseeded
+// from (seed, step, batch) first, so a resumed run draws the same masks.
+func (t *Trainer) accumulate(idx []int, bi, div int) (float64, error) {
+	torch.ManualSeed(t.Opt.Seed*1_000_003 + t.state.GlobalStep*1009 + int64(bi))
+	return t.forwardBackward(t.batcher.Make(idx), div)
+}
+
+// handleNonFinite drops the accumulated gradients of a step whose loss or
+// gradient norm is NaN or Inf. With nan_policy stop it returns stop, the
+// error that ends the run; with skip it logs skipped and training goes on.
+func (t *Trainer) handleNonFinite(r *run, stop error, skipped string) error {
+	ZeroGrad(r.params)
+	if t.Opt.NaNPolicy != "skip" {
+		return stop
 	}
-	return &t.state, nil
+	t.logf("%s", skipped)
+	return nil
+}
+
+// step ends an accumulation: clips the gradients, updates the adapter at
+// the schedule's learning rate, and logs; a non-finite gradient norm is
+// handled as a non-finite loss. at is how far into the epoch the step is.
+func (t *Trainer) step(r *run, epoch int, at, loss float64) error {
+	norm := ClipGradNorm(r.params, t.Opt.MaxGradNorm)
+	if !finite(norm) {
+		stop := fmt.Errorf("gradient norm is %v at step %d: stopping; the last good checkpoint is %q", norm, t.state.GlobalStep+1, t.state.LastCheckpoint)
+		return t.handleNonFinite(r, stop, fmt.Sprintf("warning: gradient norm is %v at step %d: step skipped", norm, t.state.GlobalStep+1))
+	}
+	lr := r.sched.LR(t.state.GlobalStep)
+	t.opt.Update(lr)
+	ZeroGrad(r.params)
+	t.state.GlobalStep++
+	r.bar.update(t.state.GlobalStep, epoch, loss, lr)
+	if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && r.lossN > 0 {
+		t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + at,
+			"loss": r.lossSum / float64(r.lossN), "learning_rate": lr, "grad_norm": norm})
+		r.lossSum, r.lossN = 0, 0
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// endEpoch evaluates after the epoch (every epoch, or only after the last one
+// when EvalEveryEpoch is off) and saves a checkpoint. stop reports early
+// stopping; a non-nil error (ErrInterrupted included, with the state) ends Run.
+func (t *Trainer) endEpoch(ctx context.Context, r *run, epoch int) (st *State, stop bool, err error) {
+	last := epoch+1 >= r.epochs || t.state.GlobalStep >= r.sched.Total
+	if !t.Opt.EvalEveryEpoch && !last {
+		return nil, false, t.checkpoint()
+	}
+	if err := t.evaluateEpoch(ctx, r, epoch); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted during the evaluation: keep the epoch's training.
+			st, err := t.interrupt(epoch+1, 0)
+			return st, false, err
+		}
+		return nil, false, err
+	}
+	if err := t.checkpoint(); err != nil {
+		return nil, false, err
+	}
+	if t.Opt.EarlyStopping > 0 && t.state.EvalsSinceBest >= t.Opt.EarlyStopping {
+		t.logf("early stopping: %s has not improved for %d evaluations", t.Opt.MetricForBest, t.state.EvalsSinceBest)
+		return nil, true, nil
+	}
+	if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < r.epochs {
+		return &t.state, false, ErrInterrupted
+	}
+	return nil, false, nil
+}
+
+// evaluateEpoch evaluates the adapter after epoch and records the result in
+// the state (best checkpoint tracking), metrics.jsonl and the log.
+func (t *Trainer) evaluateEpoch(ctx context.Context, r *run, epoch int) error {
+	ev, err := t.Evaluate(ctx)
+	if err != nil {
+		return err
+	}
+	t.state.recordEval(t.state.GlobalStep, epoch+1, ev, t.Opt.MetricForBest)
+	t.metrics.log(map[string]any{"type": "eval", "step": t.state.GlobalStep, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
+	t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, r.epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
+	return nil
+}
+
+// loadBestAtEnd puts the best checkpoint's adapter back (load_best_model_at_end)
+// when it is not the last one.
+func (t *Trainer) loadBestAtEnd() error {
+	if !t.Opt.LoadBestAtEnd || t.Opt.OutputDir == "" || t.state.BestCheckpoint == "" || t.state.BestCheckpoint == t.state.LastCheckpoint {
+		return nil
+	}
+	if err := t.loadAdapterFrom(t.state.BestCheckpoint); err != nil {
+		return fmt.Errorf("load best checkpoint: %w", err)
+	}
+	t.logf("loaded the best adapter (%s %.4f, F1 %.2f) from %s", t.Opt.MetricForBest, t.state.BestMetric, t.state.BestF1, t.state.BestCheckpoint)
+	return nil
 }
 
 // failed says where a LibTorch failure stopped training and which checkpoint is kept.

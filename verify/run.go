@@ -23,7 +23,7 @@ type Check struct {
 	Note      string  `json:"note,omitempty"`
 }
 
-// Report is the outcome of Run.
+// Report is the outcome of RunDType.
 type Report struct {
 	Fixture string   `json:"fixture"`
 	Device  string   `json:"device"`
@@ -43,16 +43,11 @@ func (r *Report) add(name string, diff, tol float64, note string) {
 // move by a few hundredths; fp16 (11 bits) moves less.
 var HalfTolerance = map[gotch.DType]float64{gotch.BFloat16: 6e-2, gotch.Half: 1e-2}
 
-// Run runs every check whose files the fixture holds: logits of base, base +
-// adapter (safetensors and .bin) and merged, and the AdamW training steps.
-// Files that are present but unreadable are errors.
-func Run(dir string, dev gotch.Device) (*Report, error) {
-	return RunDType(dir, dev, gotch.Float)
-}
-
-// RunDType is Run with the frozen base in dtype. With bf16 or fp16 the logits
-// are compared at HalfTolerance and the training steps (exact to 1e-5 in
-// float32) are skipped.
+// RunDType runs every check whose files the fixture holds: logits of base,
+// base + adapter (safetensors and .bin) and merged, and the AdamW training
+// steps, with the frozen base in dtype. Files that are present but unreadable
+// are errors. With bf16 or fp16 the logits are compared at HalfTolerance and
+// the training steps (exact to 1e-5 in float32) are skipped.
 func RunDType(dir string, dev gotch.Device, dtype gotch.DType) (*Report, error) {
 	r := &Report{Fixture: dir, Device: torch.DeviceName(dev), DType: torch.DTypeName(dtype)}
 	has := func(p ...string) bool {

@@ -1,43 +1,81 @@
 // Package atomicfile writes files so that a reader (or a crash) sees either the
 // old content or the new one: a synced temporary file in the same directory,
-// then a rename.
+// then a rename, then a sync of the directory. It is the only place in the
+// module that writes a file this way; it is pure Go (no cgo), so packages that
+// must not depend on LibTorch (data, scripts/setup) use it too.
 package atomicfile
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 )
 
-// WriteReader writes r to path through a synced temporary file and a rename,
-// creating the directory if needed. On error nothing is left behind.
-func WriteReader(path string, r io.Reader) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+// TempPattern is the os.CreateTemp pattern of the temporary file written next
+// to path: hidden, and ending in ".tmp", so that leftovers are easy to find.
+func TempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
+
+// WriteFunc creates path's directory if needed, calls write with a buffered
+// writer on a temporary file in that directory, then flushes, syncs and
+// renames it over path (mode 0644). When write (or any step) fails, path keeps
+// its old content and the temporary file is removed. Errors name path.
+func WriteFunc(path string, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(dir, TempPattern(path))
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = write(bw); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	SyncDir(dir)
+	return nil
 }
 
-// Write writes b to path as WriteReader does.
+// WriteReader writes what r yields to path as WriteFunc does.
+func WriteReader(path string, r io.Reader) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+}
+
+// Write writes b to path as WriteFunc does.
 func Write(path string, b []byte) error { return WriteReader(path, bytes.NewReader(b)) }
+
+// SyncDir makes renames in dir durable where the platform allows it (a
+// directory fsync); failures are ignored, the files themselves being synced.
+func SyncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // PinnedPyPIVersion is the one place the default PyPI LibTorch version is pinned
@@ -79,7 +81,7 @@ func fromPyPI(version, flavour, out string, install bool) (LibTorch, error) {
 		if err := unpackPyPI(version, flavour, root, install); err != nil {
 			return LibTorch{}, fmt.Errorf("LibTorch %s (%s) from PyPI: %w", version, flavour, err)
 		}
-		if err := os.WriteFile(done, []byte(version+" "+flavour+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(done, []byte(version+" "+flavour+"\n")); err != nil {
 			return LibTorch{}, err
 		}
 	}

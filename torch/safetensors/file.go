@@ -1,7 +1,6 @@
 package safetensors
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -43,12 +42,6 @@ func Open(path string) (*File, error) {
 	}
 	sf.closer = f
 	return sf, nil
-}
-
-// Parse validates an in-memory safetensors buffer. The File reads from
-// data, which must not be modified while the File is in use.
-func Parse(data []byte) (*File, error) {
-	return newFile("<buffer>", bytes.NewReader(data), int64(len(data)))
 }
 
 func newFile(path string, r io.ReaderAt, size int64) (*File, error) {

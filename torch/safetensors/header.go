@@ -27,15 +27,6 @@ type TensorInfo struct {
 	End   int64
 }
 
-// NumElements is the product of the shape (1 for a scalar).
-func (t TensorInfo) NumElements() int64 {
-	n := int64(1)
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
 // headerLen checks the 8-byte prefix against the file size and returns N.
 func headerLen(path string, prefix []byte, fileSize int64) (int64, error) {
 	if fileSize < 8 {

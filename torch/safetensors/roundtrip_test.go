@@ -185,3 +185,21 @@ func TestWriteReplacesAtomically(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "temp file renamed away")
 }
+
+// TestWriteFailureKeepsTarget: when the final rename fails (path is a
+// non-empty directory), the write is refused, nothing is left behind and the
+// target is untouched.
+func TestWriteFailureKeepsTarget(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	require.NoError(t, os.MkdirAll(filepath.Join(path, "inside"), 0o755))
+	err := Write(path, []Tensor{{Name: "x", DType: U8, Shape: []int64{1}, Data: []byte{5}}}, nil)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, path)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left behind")
+	assert.True(t, entries[0].IsDir())
+	_, err = os.Stat(filepath.Join(path, "inside"))
+	assert.NoError(t, err)
+}

@@ -1,18 +1,17 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // Tensor is a named tensor with its raw little-endian data.
@@ -23,64 +22,18 @@ type Tensor struct {
 	Data  []byte
 }
 
-// Write writes tensors and metadata to path atomically: the file is
-// written to a temporary file in the same directory, synced, then renamed.
+// Write writes tensors and metadata to path atomically (internal/atomicfile:
+// a synced temporary file in the same directory, then a rename). An invalid
+// tensor or a failed write leaves path as it was.
 func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	header, order, err := buildHeader(path, tensors, metadata)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
+	if err := atomicfile.WriteFunc(path, func(w io.Writer) error { return writeBody(w, header, order) }); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := writeBody(w, header, order); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	done = true
-	syncDir(filepath.Dir(path))
 	return nil
-}
-
-// syncDir makes the rename durable where the platform allows; failures
-// are ignored because the file itself is already safely written.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
-// Encode writes tensors and metadata in safetensors format to w.
-func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
-	header, order, err := buildHeader("<buffer>", tensors, metadata)
-	if err != nil {
-		return err
-	}
-	return writeBody(w, header, order)
 }
 
 func writeBody(w io.Writer, header []byte, order []Tensor) error {

@@ -1,0 +1,297 @@
+package apicheck
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
+)
+
+// libraryPackages are the packages whose exports are checked: all but the
+// commands, the scripts and the HTTP side (infer), whose own tests cover them.
+var libraryPackages = []string{"bert", "config", "data", "hub", "internal/atomicfile", "peft", "sweep", "torch", "torch/safetensors", "train", "verify"}
+
+// allowed are exports that no production code uses yet, each with its reason.
+var allowed = map[string]string{
+	"peft.Adapter.ExportMerged": "the merged-model export the README lists: no command exposes it yet",
+}
+
+// TestNoTestOnlyExports: every export of the library packages has a
+// production user; test helpers live in _test.go files.
+func TestNoTestOnlyExports(t *testing.T) {
+	got, err := testOnlyExports(testutil.RepoRoot(t), "github.com/loraqa/loraqa", libraryPackages)
+	require.NoError(t, err)
+	var bad []string
+	for _, g := range got {
+		if _, ok := allowed[g]; !ok {
+			bad = append(bad, g)
+		}
+	}
+	assert.Empty(t, bad, "exported but used only by tests: move them into a _test.go file (export_test.go pattern) or unexport them")
+	for k := range allowed {
+		assert.Contains(t, got, k, "%s has a production user now: take it off the allowed list", k)
+	}
+}
+
+// TestTestOnlyExportsFinds runs the check on a made-up module.
+func TestTestOnlyExportsFinds(t *testing.T) {
+	a := `package a
+
+const C = 1 // used by nobody
+var V = 2   // used by its own package
+
+type T struct{ F int }
+
+func (T) M()    {} // used by a test only
+func (*T) N()   {} // used by b
+func (T) Error() string { return "" }
+
+func Used()      {}
+func OnlyTests() {}
+func Internal() int { var t T; t.F = V; return t.F }
+func helper()    { Internal() }
+`
+	aTest := `package a
+
+import "testing"
+
+func TestA(t *testing.T) { OnlyTests(); T{}.M(); _ = C }
+`
+	cases := []struct {
+		name string
+		b    string
+		want []string
+	}{
+		{"plain import", `package b
+
+import "example.com/m/a"
+
+func B() { a.Used(); (&a.T{}).N() }
+`, []string{"a.C", "a.OnlyTests", "a.T.M"}},
+		{"renamed import, a test helper used in production", `package b
+
+import aa "example.com/m/a"
+
+func B() { aa.Used(); aa.OnlyTests(); var t aa.T; t.N(); t.M() }
+`, []string{"a.C"}},
+		{"a's identifiers named in b's own scope do not count", `package b
+
+import "example.com/m/a"
+
+func OnlyTests() {}
+func B() { a.Used(); OnlyTests(); (&a.T{}).N() }
+`, []string{"a.C", "a.OnlyTests", "a.T.M"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			for p, src := range map[string]string{
+				"a/a.go": a, "a/a_test.go": aTest, "b/b.go": c.b,
+				"b/b_test.go":          "package b\n\nimport \"example.com/m/a\"\n\nvar _ = a.C\n",
+				"a/testdata/broken.go": "package broken\n\nthis is not Go\n",
+				".build/x/x.go":        "package x\n\nfunc Unused() {}\n",
+			} {
+				require.NoError(t, os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(root, p), []byte(src), 0o644))
+			}
+			got, err := testOnlyExports(root, "example.com/m", []string{"a"})
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+}
+
+func TestTestOnlyExportsReportsSyntaxErrors(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "a", "a.go")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte("package a\n\nfunc {\n"), 0o644))
+	_, err := testOnlyExports(root, "example.com/m", []string{"a"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), p)
+}
+
+// interfaceMethods are satisfied implicitly (json, errors, fmt, net/http,
+// sort): nothing calls them by name.
+var interfaceMethods = map[string]bool{
+	"Error": true, "Unwrap": true, "Is": true, "As": true, "String": true, "GoString": true, "Format": true,
+	"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true,
+	"MarshalYAML": true, "UnmarshalYAML": true, "ServeHTTP": true,
+	"Read": true, "Write": true, "Close": true, "Len": true, "Less": true, "Swap": true,
+}
+
+type goFile struct {
+	dir  string // package directory, relative to the root, slash-separated
+	test bool
+	f    *ast.File
+}
+
+// testOnlyExports parses the Go files under root (module path modPath) and
+// returns, sorted, the exported functions, methods, variables, constants and
+// types declared in the non-test files of pkgs (directories relative to root)
+// that no non-test file uses: "dir.Name" for top-level identifiers,
+// "dir.Recv.Name" for methods. A top-level identifier counts as used when
+// another package's production code selects it through an import of its
+// package, or its own package's production code names it; a method counts as
+// used when any production code selects a method of that name. Directories
+// whose name starts with "." or "_" and testdata are skipped.
+func testOnlyExports(root, modPath string, pkgs []string) ([]string, error) {
+	files, err := parseTree(root)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, p := range pkgs {
+		want[p] = true
+	}
+	selected := map[string]bool{} // "dir.Name" selected through an import, by production code
+	named := map[string]int{}     // "dir.Name": idents in dir's production code
+	methods := map[string]bool{}  // selector names in production code
+	for _, gf := range files {
+		if gf.test {
+			continue
+		}
+		imports := map[string]string{}
+		for _, im := range gf.f.Imports {
+			path, _ := strconv.Unquote(im.Path.Value)
+			dir, ok := strings.CutPrefix(path, modPath+"/")
+			if !ok {
+				continue
+			}
+			name := dir[strings.LastIndex(dir, "/")+1:]
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			imports[name] = dir
+		}
+		var visit func(n ast.Node) bool
+		visit = func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				// x.Sel: Sel names a method, a field or another package's
+				// identifier, never one of this package's top-level ones.
+				methods[n.Sel.Name] = true
+				if x, ok := n.X.(*ast.Ident); ok {
+					if dir, ok := imports[x.Name]; ok {
+						selected[dir+"."+n.Sel.Name] = true
+					}
+				}
+				ast.Inspect(n.X, visit)
+				return false
+			case *ast.Ident:
+				named[gf.dir+"."+n.Name]++
+			}
+			return true
+		}
+		ast.Inspect(gf.f, visit)
+	}
+	var out []string
+	for _, gf := range files {
+		if gf.test || !want[gf.dir] {
+			continue
+		}
+		for _, d := range gf.f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() {
+					continue
+				}
+				if d.Recv != nil {
+					if !methods[d.Name.Name] && !interfaceMethods[d.Name.Name] {
+						out = append(out, gf.dir+"."+recvName(d.Recv)+"."+d.Name.Name)
+					}
+					continue
+				}
+				if unused(gf.dir, d.Name.Name, selected, named) {
+					out = append(out, gf.dir+"."+d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					var ids []*ast.Ident
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						ids = []*ast.Ident{s.Name}
+					case *ast.ValueSpec:
+						ids = s.Names
+					}
+					for _, id := range ids {
+						if id.IsExported() && unused(gf.dir, id.Name, selected, named) {
+							out = append(out, gf.dir+"."+id.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// unused: not selected from another package and named only by its own
+// declaration in its package's production code.
+func unused(dir, name string, selected map[string]bool, named map[string]int) bool {
+	k := dir + "." + name
+	return !selected[k] && named[k] <= 1
+}
+
+func recvName(fl *ast.FieldList) string {
+	t := fl.List[0].Type
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	switch t := t.(type) {
+	case *ast.Ident:
+		return t.Name
+	case *ast.IndexExpr: // generic receiver
+		if id, ok := t.X.(*ast.Ident); ok {
+			return id.Name
+		}
+	}
+	return "?"
+}
+
+func parseTree(root string) ([]goFile, error) {
+	fset := token.NewFileSet()
+	var files []goFile
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			n := d.Name()
+			if p != root && (strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return fmt.Errorf("apicheck: %w", err)
+		}
+		rel, err := filepath.Rel(root, filepath.Dir(p))
+		if err != nil {
+			return fmt.Errorf("apicheck: %s: %w", p, err)
+		}
+		files = append(files, goFile{dir: filepath.ToSlash(rel), test: strings.HasSuffix(p, "_test.go"), f: f})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}

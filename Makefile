@@ -32,7 +32,7 @@ test: build reference
 
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup
-	$(GO) test -race -count=1 ./infer/...
+	$(GO) test -race -count=1 ./engine/... ./serve/...
 
 demo: build
 	scripts/demo.sh

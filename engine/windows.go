@@ -19,8 +19,8 @@ const WindowsFile = "loraqa_windows.json"
 
 // TrainedWindows are the windows an adapter was trained with.
 type TrainedWindows struct {
-	MaxSeqLength int `json:"max_seq_length"`
-	DocStride    int `json:"doc_stride"`
+	MaxSeqLength int `json:"max_seq_length" yaml:"max_seq_length"`
+	DocStride    int `json:"doc_stride" yaml:"doc_stride"`
 }
 
 // WriteTrainedWindows records w in dir's WindowsFile.

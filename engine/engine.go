@@ -225,6 +225,9 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	}
 	if !opt.NoTune {
 		Tune(opt.TuneServing)
+		if NeedsWaitPolicy() && opt.Logf != nil {
+			opt.Logf("notice: Debian's LibTorch runs much slower unless the process starts with OMP_WAIT_POLICY=PASSIVE in its environment (see engine.Tune)")
+		}
 	}
 	dev, err := torch.ParseDevice(opt.Device)
 	if err != nil {

@@ -172,7 +172,7 @@ func (e *Engine) cycle(batch []*job) {
 }
 
 // runGroup answers the jobs of one adapter. A panic in the model fails these
-// jobs, not the server.
+// jobs, not the engine.
 func (e *Engine) runGroup(sv *served, jobs []*job) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -7,7 +7,7 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-go test-ref test-race reference demo bench fuzz clean doctor
+.PHONY: all setup build test test-go test-ref test-race reference demo example bench fuzz clean doctor
 
 all: build
 
@@ -32,10 +32,16 @@ test: build reference
 
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup
-	$(GO) test -race -count=1 ./infer/...
+	$(GO) test -race -count=1 ./engine/... ./serve/...
 
 demo: build
 	scripts/demo.sh
+
+## example: build examples/ (its own module, importing loraqa as an outside module does; GOWORK=off so that
+## go.work hides nothing) and answer a few questions with the demo's adapter (EXAMPLE_ADAPTER; run make demo first).
+example: setup
+	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o ../bin/answer ./answer
+	bin/answer --adapter $${EXAMPLE_ADAPTER:-out/demo/adapter}
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/

@@ -12,6 +12,13 @@ static void loraqa_malloc_trim(void) {
 	malloc_trim(0);
 #endif
 }
+static int loraqa_mmap_threshold(int bytes) {
+#ifdef __GLIBC__
+	return mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+	return 0;
+#endif
+}
 */
 import "C"
 
@@ -33,4 +40,13 @@ func gradSetEnabled(on bool) bool {
 func ReleaseMemory() {
 	debug.FreeOSMemory()
 	C.loraqa_malloc_trim()
+}
+
+// SetMmapThreshold sets glibc malloc's mmap threshold: blocks of at least
+// bytes are mapped on their own and go back to the OS when freed (as
+// MALLOC_MMAP_THRESHOLD_ in the environment does, and it turns off glibc's
+// dynamic threshold). It reports whether the C library took it (false
+// without glibc).
+func SetMmapThreshold(bytes int) bool {
+	return C.loraqa_mmap_threshold(C.int(bytes)) == 1
 }

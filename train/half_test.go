@@ -14,6 +14,7 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/qa"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/train"
 )
@@ -190,13 +191,13 @@ func TestLogitsReturnsLibTorchFailures(t *testing.T) {
 	good := syntheticFeatures(4, 16, m.Config.VocabSize, 4)
 	bad := syntheticFeatures(4, 16, m.Config.VocabSize, 4)
 	bad[2].InputIDs[3] = m.Config.VocabSize
-	_, _, _, err := train.Logits(context.Background(), m, bad, 2, false)
+	_, _, _, err := qa.Logits(context.Background(), m, bad, 2, false)
 	require.Error(t, err)
 	var le *torch.Error
 	require.ErrorAs(t, err, &le)
 	assert.Contains(t, err.Error(), "forward pass: libtorch: ")
 	assert.Contains(t, le.Msg, "index out of range")
-	starts, ends, _, err := train.Logits(context.Background(), m, good, 2, false)
+	starts, ends, _, err := qa.Logits(context.Background(), m, good, 2, false)
 	require.NoError(t, err)
 	assert.Len(t, starts, 4)
 	assert.Len(t, ends[3], 16)

@@ -13,12 +13,12 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/qa"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -437,7 +437,7 @@ func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
 // forwardBackward runs one batch in train mode, backpropagates loss/accum and
 // returns the loss. Every tensor it makes is dropped before it returns.
 func (t *Trainer) forwardBackward(b *data.Batch, accum int) (float64, error) {
-	in := toDevice(b, t.Model.Device, true)
+	in := qa.ToDevice(b, t.Model.Device, true)
 	defer in.Drop()
 	out := t.Model.Forward(in, true)
 	defer out.Drop()
@@ -454,30 +454,13 @@ func (t *Trainer) forwardBackward(b *data.Batch, accum int) (float64, error) {
 	return loss, nil
 }
 
-// toDevice copies a data batch into int64 tensors on dev.
-func toDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
-	shape := b.Shape()
-	in := bert.Batch{
-		InputIDs:      torch.FromInt64(b.InputIDs, shape, dev),
-		AttentionMask: torch.FromInt64(b.AttentionMask, shape, dev),
-	}
-	if b.TokenTypeIDs != nil {
-		in.TokenTypeIDs = torch.FromInt64(b.TokenTypeIDs, shape, dev)
-	}
-	if labels {
-		in.StartPositions = torch.FromInt64(b.StartPositions, []int64{shape[0]}, dev)
-		in.EndPositions = torch.FromInt64(b.EndPositions, []int64{shape[0]}, dev)
-	}
-	return in
-}
-
 // Evaluate runs the model in eval mode over the evaluation windows: mean loss,
 // and SQuAD exact match and F1 of the best span over all windows of each example.
 func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	if len(t.Eval) == 0 {
 		return EvalResult{}, nil
 	}
-	starts, ends, loss, err := Logits(ctx, t.Model, t.Eval, t.Opt.EvalBatchSize, true)
+	starts, ends, loss, err := qa.Logits(ctx, t.Model, t.Eval, t.Opt.EvalBatchSize, true)
 	if err != nil {
 		return EvalResult{}, err
 	}
@@ -487,52 +470,6 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	}
 	m := data.Evaluate(preds, t.EvalExamples)
 	return EvalResult{Loss: loss, ExactMatch: m.ExactMatch, F1: m.F1, N: m.N}, nil
-}
-
-// Logits runs the model in eval mode over feats and returns each window's start
-// and end logits (trimmed to the window's length) and, with withLoss, the mean
-// QA loss over the batches.
-func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, withLoss bool) (starts, ends [][]float32, meanLoss float64, err error) {
-	b, err := data.NewBatcher(feats, data.BatchOptions{BatchSize: batchSize, BucketBatches: 0, PadID: m.Config.PadTokenID})
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	starts, ends = make([][]float32, len(feats)), make([][]float32, len(feats))
-	var lossSum float64
-	var n int
-	// A LibTorch failure (out of memory, a bad index) is returned as an error.
-	lerr := torch.Catch(func() {
-		torch.NoGrad(func() {
-			for _, idx := range b.Plan(0) {
-				if err = ctx.Err(); err != nil {
-					return
-				}
-				batch := b.Make(idx)
-				in := toDevice(batch, m.Device, withLoss)
-				out := m.Forward(in, false)
-				s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
-				if withLoss {
-					lossSum += float64(torch.ToFloat32(out.Loss)[0]) * float64(len(idx))
-					n += len(idx)
-				}
-				out.Drop()
-				in.Drop()
-				L := batch.SeqLen
-				for r, fi := range idx {
-					fl := len(feats[fi].InputIDs)
-					starts[fi] = s[r*L : r*L+fl]
-					ends[fi] = e[r*L : r*L+fl]
-				}
-			}
-		})
-	})
-	if lerr != nil {
-		return nil, nil, 0, fmt.Errorf("forward pass: %w", lerr)
-	}
-	if n > 0 {
-		meanLoss = lossSum / float64(n)
-	}
-	return starts, ends, meanLoss, err
 }
 
 // progress is a one-line progress bar: step, loss, lr, it/s, ETA.

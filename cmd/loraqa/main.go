@@ -66,6 +66,10 @@ func main() {
 //     OS when freed, which keeps a long-running server's RSS flat. It costs
 //     latency (an eval forward 1 x 384: 344 ms against 268-282 ms with glibc's
 //     default, for 5% less peak RSS), so predict, eval and bench keep the default.
+//
+// A program that imports package engine gets what can be set in-process
+// from engine.Tune (the mmap threshold, through mallopt); the wait policy
+// only from its environment.
 func tuneRuntime() {
 	var add []string
 	if _, set := os.LookupEnv("OMP_WAIT_POLICY"); !set && torch.Source() == "debian" {

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/loraqa/loraqa/data"
-	"github.com/loraqa/loraqa/infer"
+	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -33,24 +33,31 @@ func (p *predictorFlags) register(fs interface {
 	fs.StringVar(&p.model, "model", "", "base model directory or hub id (overrides the adapter's; alone: a QA model)")
 	fs.StringVar(&p.device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); the adapter stays fp32")
-	fs.IntVar(&p.maxSeq, "max-seq-length", 384, "tokens per window")
-	fs.IntVar(&p.stride, "doc-stride", 128, "tokens of overlap between windows")
+	fs.IntVar(&p.maxSeq, "max-seq-length", 0, windowsFlagDoc)
+	fs.IntVar(&p.stride, "doc-stride", 0, strideFlagDoc)
 	fs.BoolVar(&p.merge, "merge", false, "fold the adapter into the weights before running")
 }
 
-func (p *predictorFlags) load(ctx context.Context) (*infer.Predictor, error) {
+// windowsFlagDoc and strideFlagDoc describe --max-seq-length and
+// --doc-stride of predict, eval and serve.
+const (
+	windowsFlagDoc = "tokens per window (0: the adapter's training windows, else 384; capped by the model's positions)"
+	strideFlagDoc  = "tokens of overlap between windows (0: the adapter's, else min(max-seq-length/2, 128))"
+)
+
+func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	dev, err := torch.ParseDevice(p.device)
 	if err != nil {
 		return nil, err
 	}
-	dt, err := torch.ParseDType(p.dtype, dev)
-	if err != nil {
+	if _, err := torch.ParseDType(p.dtype, dev); err != nil {
 		return nil, usagef("--dtype: %v", err)
 	}
-	o := infer.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, p.adapter, dev, dt, p.merge, hubOptions(), logf
+	o := engine.DefaultOptions()
+	o.Model, o.Adapter, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, p.adapter, torch.DeviceName(dev), p.dtype, p.merge, hubOptions(), logf
 	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
-	return infer.Load(ctx, o)
+	o.MaxBatch, o.BatchWindow = 1, 0
+	return engine.Load(ctx, o)
 }
 
 func runPredict(ctx context.Context, args []string) error {
@@ -86,13 +93,13 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	preds, err := p.Predict(ctx, []infer.Query{{Question: *question, Context: ctxText}})
+	preds, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText}})
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
-	a := infer.Answers(preds[0], *topK)
+	a := engine.Answers(preds[0], *topK)
 	if *topK == 1 {
 		return enc.Encode(a[0])
 	}
@@ -122,9 +129,9 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	qs := make([]infer.Query, len(ex))
+	qs := make([]engine.Query, len(ex))
 	for i, e := range ex {
-		qs[i] = infer.Query{ID: e.ID, Question: e.Question, Context: e.Context}
+		qs[i] = engine.Query{ID: e.ID, Question: e.Question, Context: e.Context}
 	}
 	preds, err := p.Predict(ctx, qs)
 	if err != nil {

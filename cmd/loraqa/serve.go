@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/loraqa/loraqa/infer"
+	"github.com/loraqa/loraqa/serve"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -20,7 +20,7 @@ func init() {
 
 func runServe(ctx context.Context, args []string) error {
 	fs := newFlags("serve", "--adapter NAME=DIR [--adapter NAME=DIR ...] [--model DIR|ID] [--addr HOST:PORT] [--device D] [--merge] [--auth-token-file F] [--tls-cert F --tls-key F]")
-	d := infer.DefaultServerOptions()
+	d := serve.DefaultServerOptions()
 	var adapters stringList
 	fs.Var(&adapters, "adapter", "NAME=DIR: serve the adapter in DIR as NAME (repeatable; the first is the default; DIR alone: named after the directory)")
 	model := fs.String("model", "", "base model directory or hub id (default: the first adapter's base_model_name_or_path; alone: a QA model)")
@@ -28,8 +28,8 @@ func runServe(ctx context.Context, args []string) error {
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); adapters stay fp32")
 	merge := fs.Bool("merge", false, "fold the adapter into the weights (one adapter only)")
-	maxSeq := fs.Int("max-seq-length", d.Features.MaxSeqLength, "tokens per window (as predict)")
-	stride := fs.Int("doc-stride", d.Features.DocStride, "tokens of overlap between windows (as predict)")
+	maxSeq := fs.Int("max-seq-length", 0, windowsFlagDoc)
+	stride := fs.Int("doc-stride", 0, strideFlagDoc)
 	maxBatch := fs.Int("max-batch", d.MaxBatch, "most queries the model worker takes in one cycle")
 	window := fs.Duration("batch-window", d.BatchWindow, "how long the worker waits for more queries after the first (0: take only those queued)")
 	fuse := fs.Bool("fuse", false, "run all queries of one adapter in a cycle through one forward (faster on a GPU; scores may then differ from predict's in the last float32 bits)")
@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
-	if err := infer.CheckListen(*addr, *authFile != "", *insecure); err != nil {
+	if err := serve.CheckListen(*addr, *authFile != "", *insecure); err != nil {
 		return err
 	}
 	dev, err := torch.ParseDevice(*device)
@@ -70,12 +70,12 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	var users, admins []string
 	if *authFile != "" {
-		if users, err = infer.ReadTokens(*authFile); err != nil {
+		if users, err = serve.ReadTokens(*authFile); err != nil {
 			return fmt.Errorf("serve: --auth-token-file: %w", err)
 		}
 	}
 	if *adminFile != "" {
-		if admins, err = infer.ReadTokens(*adminFile); err != nil {
+		if admins, err = serve.ReadTokens(*adminFile); err != nil {
 			return fmt.Errorf("serve: --admin-token-file: %w", err)
 		}
 	}
@@ -91,11 +91,10 @@ func runServe(ctx context.Context, args []string) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	o := d
-	dt, err := torch.ParseDType(*dtype, dev)
-	if err != nil {
+	if _, err := torch.ParseDType(*dtype, dev); err != nil {
 		return usagef("--dtype: %v", err)
 	}
-	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, dev, dt, *merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, torch.DeviceName(dev), *dtype, *merge, hubOptions(), logf
 	o.Features.MaxSeqLength, o.Features.DocStride = *maxSeq, *stride
 	o.MaxBatch, o.BatchWindow, o.Fuse = *maxBatch, *window, *fuse
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue, o.Timeout, o.Threads = *maxBody, *maxContext, *maxItems, *queue, *timeout, *threads
@@ -108,7 +107,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		o.Adapters = append(o.Adapters, na)
 	}
-	srv, err := infer.LoadServer(ctx, o)
+	srv, err := serve.LoadServer(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -134,14 +133,14 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 // parseAdapterFlag reads NAME=DIR, or DIR named after its last element.
-func parseAdapterFlag(s string) (infer.NamedAdapter, error) {
+func parseAdapterFlag(s string) (serve.NamedAdapter, error) {
 	name, dir, ok := strings.Cut(s, "=")
 	if !ok {
 		dir = s
 		name = filepath.Base(filepath.Clean(s))
 	}
 	if name == "" || dir == "" {
-		return infer.NamedAdapter{}, usagef("--adapter %q: want NAME=DIR", s)
+		return serve.NamedAdapter{}, usagef("--adapter %q: want NAME=DIR", s)
 	}
-	return infer.NamedAdapter{Name: name, Dir: dir}, nil
+	return serve.NamedAdapter{Name: name, Dir: dir}, nil
 }

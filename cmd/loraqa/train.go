@@ -15,6 +15,7 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/hub"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -234,6 +235,12 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 	if err := peft.CopyTokenizerFiles(baseDir, out); err != nil {
 		return err
 	}
+	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
+		return err
+	}
+	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
+		return err
+	}
 	if y, err := cfg.YAML(); err == nil {
 		if err := atomicfile.Write(filepath.Join(out, "loraqa_config.yaml"), y); err != nil {
 			return err
@@ -247,6 +254,6 @@ func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.
 	if err := atomicfile.Write(filepath.Join(out, "metrics.json"), append(b, '\n')); err != nil {
 		return err
 	}
-	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, "tokenizer files"}, ", "))
+	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, engine.WindowsFile, "tokenizer files"}, ", "))
 	return nil
 }

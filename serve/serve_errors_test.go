@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"context"
@@ -56,7 +56,7 @@ var badRequests = []struct {
 // answers a good request afterwards.
 func TestServeBadRequests(t *testing.T) {
 	_, fix := tinyFixture(t)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.MaxBody, o.MaxContext, o.MaxBatchItems = 4096, 200, 4
 	_, hs := startServer(t, o)
 	require.GreaterOrEqual(t, len(badRequests), 10)
@@ -105,9 +105,9 @@ func TestServeBadRequests(t *testing.T) {
 func TestServeQueueFull(t *testing.T) {
 	_, fix := tinyFixture(t)
 	release, entered := make(chan struct{}), make(chan struct{}, 16)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Queue, o.MaxBatch, o.BatchWindow = 2, 1, 0
-	o.cycleHook = func() { entered <- struct{}{}; <-release }
+	o.BeforeCycle = func() { entered <- struct{}{}; <-release }
 	s, hs := startServer(t, o)
 	body := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	var wg sync.WaitGroup
@@ -147,9 +147,9 @@ func TestServeTimeout(t *testing.T) {
 	_, fix := tinyFixture(t)
 	release := make(chan struct{})
 	var once sync.Once
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Timeout = 300 * time.Millisecond
-	o.cycleHook = func() { once.Do(func() { <-release }) }
+	o.BeforeCycle = func() { once.Do(func() { <-release }) }
 	_, hs := startServer(t, o)
 	body := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	start := time.Now()
@@ -179,7 +179,7 @@ func TestLoadServerRefusesBadOptions(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+			o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 			c.mod(&o)
 			s, err := LoadServer(context.Background(), o)
 			require.Error(t, err)

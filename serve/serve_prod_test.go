@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"bytes"
@@ -25,7 +25,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch/ts"
 
+	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -115,7 +117,7 @@ func widerA(name string, v []float32, shape []int64) ([]float32, []int64) {
 func TestServeAuth(t *testing.T) {
 	_, fix := tinyFixture(t)
 	var logs syncBuffer
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.AuthTokens, o.AdminTokens, o.AdapterRoot = []string{userToken, "second-user-token-xxxxxx"}, []string{adminToken}, t.TempDir()
 	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	s, hs := startServer(t, o)
@@ -201,7 +203,7 @@ func (s *syncBuffer) String() string {
 // A server without admin tokens refuses every adapter change.
 func TestServeAdminOff(t *testing.T) {
 	_, fix := tinyFixture(t)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.AdapterRoot = t.TempDir()
 	_, hs := startServer(t, o)
 	code, b, _ := call(t, hs.Client(), "POST", hs.URL+pathAdapters, `{"name":"x","path":"x"}`, "")
@@ -292,10 +294,10 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 
 	var armed atomic.Bool
 	entered, release := make(chan struct{}, 16), make(chan struct{})
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.AdminTokens, o.AdapterRoot = []string{adminToken}, root
 	o.MaxBatch, o.BatchWindow = 1, 0
-	o.cycleHook = func() {
+	o.BeforeCycle = func() {
 		if armed.Load() {
 			entered <- struct{}{}
 			<-release
@@ -418,7 +420,7 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 // Loading is off without an adapter root.
 func TestServeLoadNeedsRoot(t *testing.T) {
 	_, fix := tinyFixture(t)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.AdminTokens = []string{adminToken}
 	_, hs := startServer(t, o)
 	code, b, _ := call(t, hs.Client(), "POST", hs.URL+pathAdapters, `{"name":"b","path":"x"}`, adminToken)
@@ -432,7 +434,7 @@ func TestServeV2(t *testing.T) {
 	_, fix := tinyFixture(t)
 	qs := testQueries(t, 3)
 	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.MaxBatchItems = 3
 	_, hs := startServer(t, o)
 	c := hs.Client()
@@ -547,7 +549,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	onDisk, err := os.ReadFile(file)
 	require.NoError(t, err)
-	require.Equal(t, string(OpenAPI()), string(onDisk), "docs/openapi.json is stale: run LORAQA_UPDATE_OPENAPI=1 go test ./infer -run TestOpenAPIMatchesRoutes")
+	require.Equal(t, string(OpenAPI()), string(onDisk), "docs/openapi.json is stale: run LORAQA_UPDATE_OPENAPI=1 go test ./serve -run TestOpenAPIMatchesRoutes")
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -565,7 +567,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 
 	_, fix := tinyFixture(t)
-	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{"fix", fix}))
+	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	code, served, h := getURL(t, hs.URL+pathOpenAPI)
 	require.Equal(t, 200, code)
 	assert.Equal(t, "application/json", h.Get("Content-Type"))
@@ -587,7 +589,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 func TestServeRequestLog(t *testing.T) {
 	_, fix := tinyFixture(t)
 	var logs syncBuffer
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	_, hs := startServer(t, o)
 	good := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
@@ -628,15 +630,16 @@ func TestServeRequestLog(t *testing.T) {
 // run on the model worker, so they do not race with it.
 func TestServeLibTorchFailure(t *testing.T) {
 	_, fix := tinyFixture(t)
-	s, hs := startServer(t, tinyServerOptions(t, NamedAdapter{"fix", fix}))
+	s, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	q := testQueries(t, 1)[0]
 	body := requestBody(t, q, "", 1)
 	code, want, _ := post(t, hs.Client(), hs.URL+pathAnswer, body)
 	require.Equal(t, 200, code, "%s", want)
 
-	var full = s.model.WordEmb
-	require.NoError(t, s.onWorker(func() error {
-		s.model.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
+	var full *ts.Tensor
+	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+		full = m.WordEmb
+		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
 	}))
 	code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, body)
@@ -645,9 +648,9 @@ func TestServeLibTorchFailure(t *testing.T) {
 	assert.Contains(t, msg, "libtorch")
 	assert.Contains(t, msg, "index out of range")
 	assert.NotContains(t, msg, "goroutine", "a Go trace in the reply")
-	require.NoError(t, s.onWorker(func() error {
-		s.model.WordEmb.MustDrop()
-		s.model.WordEmb = full
+	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+		m.WordEmb.MustDrop()
+		m.WordEmb = full
 		return nil
 	}))
 	code, b, _ = post(t, hs.Client(), hs.URL+pathAnswer, body)
@@ -659,7 +662,7 @@ func TestServeLibTorchFailure(t *testing.T) {
 func TestServeTLS(t *testing.T) {
 	_, fix := tinyFixture(t)
 	cert, pool := selfSigned(t)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	o.AuthTokens = []string{userToken}
 	s, err := LoadServer(context.Background(), o)

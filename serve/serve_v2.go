@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"context"
@@ -87,13 +87,13 @@ func (s *Server) routeV2Ready(w *responseWriter, _ *http.Request, _ map[string]s
 // model alone, on a server without adapters). The name returned is what
 // /v1 requests name ("" for the base).
 func (s *Server) v2Model(name string) (string, *apiError) {
-	if _, e := s.lookup(name); e == nil {
-		return name, nil
+	as := s.eng.Adapters()
+	for _, a := range as {
+		if a.Name == name {
+			return name, nil
+		}
 	}
-	s.amu.RLock()
-	alone := s.models[0].adapter == nil
-	s.amu.RUnlock()
-	if name == "base" && alone {
+	if name == "base" && len(as) == 0 {
 		return "", nil
 	}
 	return "", errorf(http.StatusNotFound, "unknown model %q (GET %s lists the adapters, which are the models)", name, pathAdapters)

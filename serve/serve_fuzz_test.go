@@ -1,8 +1,10 @@
-package infer
+package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,12 +12,55 @@ import (
 	"unicode/utf8"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/engine"
 )
 
-// fuzzServer is a Server without a model: two adapters over a small
-// in-memory WordPiece vocabulary, and a stand-in worker that answers every
-// query with zero logits, so that requests go the whole way through
-// ServeHTTP (decoding, validation, windows, post-processing, the reply).
+// fuzzEngine stands in for the engine: two adapters over a small in-memory
+// WordPiece vocabulary, whose "model" gives every window zero logits; the
+// windows and the post-processing are the data package's, as the engine's.
+type fuzzEngine struct {
+	backend // the methods the answer routes do not call
+	tok     *data.Tokenizer
+	feat    data.FeatureOptions
+	post    data.PostprocessOptions
+}
+
+func (f *fuzzEngine) AnswerBatch(ctx context.Context, qs []engine.Query) ([]engine.Result, error) {
+	out := make([]engine.Result, len(qs))
+	for i, q := range qs {
+		name := q.Adapter
+		switch name {
+		case "":
+			name = "a"
+		case "a", "b":
+		default:
+			return nil, &engine.QueryError{Index: i, Err: fmt.Errorf("%w %q", engine.ErrUnknownAdapter, q.Adapter)}
+		}
+		ex := []data.Example{{ID: "0", Question: q.Question, Context: q.Context}}
+		feats, _, err := data.Featurize(f.tok, ex, f.feat)
+		if err != nil {
+			return nil, &engine.QueryError{Index: i, Err: fmt.Errorf("%w: cannot cut the context into windows: %v", engine.ErrBadInput, err)}
+		}
+		starts, ends := make([][]float32, len(feats)), make([][]float32, len(feats))
+		for i, f := range feats {
+			starts[i], ends[i] = make([]float32, len(f.InputIDs)), make([]float32, len(f.InputIDs))
+		}
+		preds, err := data.Postprocess(ex, feats, starts, ends, f.post)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = engine.Result{Answers: engine.Answers(preds[0], max(q.TopK, 1)), Adapter: name}
+	}
+	return out, nil
+}
+
+func (f *fuzzEngine) Default() string   { return "a" }
+func (f *fuzzEngine) Queue() (int, int) { return 0, 64 }
+func (f *fuzzEngine) Closed() bool      { return false }
+
+// fuzzServer is a Server over a fuzzEngine, so that requests go the whole
+// way through ServeHTTP (decoding, validation, windows, post-processing, the
+// reply) without a model.
 func fuzzServer(t testing.TB) *Server {
 	vocab := map[string]int{"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}
 	for _, w := range strings.Fields("the what was revenue in million ? . , $ 2019 5 of a is") {
@@ -34,31 +79,7 @@ func fuzzServer(t testing.TB) *Server {
 	o := DefaultServerOptions()
 	o.Features.MaxSeqLength, o.Features.DocStride = 32, 8
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue = 8<<10, 2000, 8, 64
-	a, b := &served{Name: "a", tok: tok}, &served{Name: "b", tok: tok}
-	s := &Server{
-		opt: o, lim: limits{maxContext: o.MaxContext, maxBatchItems: o.MaxBatchItems, maxTopK: o.Post.NBestSize},
-		models: []*served{a, b}, byName: map[string]*served{"a": a, "b": b}, metrics: newMetrics(),
-		queue: make(chan *job, o.Queue), workerDone: make(chan struct{}),
-	}
-	go func() {
-		for j := range s.queue {
-			s.qmu.Lock()
-			s.pending--
-			s.qmu.Unlock()
-			starts, ends := make([][]float32, len(j.feats)), make([][]float32, len(j.feats))
-			for i, f := range j.feats {
-				starts[i], ends[i] = make([]float32, len(f.InputIDs)), make([]float32, len(f.InputIDs))
-			}
-			j.reply(jobResult{starts: starts, ends: ends})
-		}
-	}()
-	t.Cleanup(func() {
-		s.qmu.Lock()
-		s.closed = true
-		close(s.queue)
-		s.qmu.Unlock()
-	})
-	return s
+	return newServer(o, &fuzzEngine{tok: tok, feat: o.Features, post: o.Post}, newMetrics())
 }
 
 // FuzzAnswerRequest: whatever the body, the server never panics and answers

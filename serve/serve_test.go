@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func TestServeTwoAdaptersShareBase(t *testing.T) {
 	}
 	require.Positive(t, differ, "the two adapters answer alike: the test would prove nothing")
 
-	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{"a", fix}, NamedAdapter{"b", other}))
+	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "a", Dir: fix}, NamedAdapter{Name: "b", Dir: other}))
 	var wg sync.WaitGroup
 	for c := range 6 {
 		wg.Add(1)
@@ -150,7 +150,7 @@ func TestServeMerged(t *testing.T) {
 	_, fix := tinyFixture(t)
 	qs := testQueries(t, 6)
 	want := expectedAnswers(t, tinyPredictor(t, fix, true), qs, 1)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Merge = true
 	_, hs := startServer(t, o)
 	for i, q := range qs {
@@ -158,7 +158,7 @@ func TestServeMerged(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, "%s", b)
 		assert.Equal(t, want[i], decodeAnswer(t, b).Answers, "query %d", i)
 	}
-	o.Adapters = append(o.Adapters, NamedAdapter{"again", fix})
+	o.Adapters = append(o.Adapters, NamedAdapter{Name: "again", Dir: fix})
 	_, err := LoadServer(context.Background(), o)
 	assert.ErrorContains(t, err, "--merge folds one adapter")
 }
@@ -168,7 +168,7 @@ func TestServeFused(t *testing.T) {
 	_, fix := tinyFixture(t)
 	qs := testQueries(t, 16)
 	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Fuse, o.BatchWindow = true, 20*time.Millisecond
 	s, hs := startServer(t, o)
 	var wg sync.WaitGroup
@@ -196,7 +196,7 @@ func TestServeLiveTensorsSettle(t *testing.T) {
 	_, fix := tinyFixture(t)
 	other := scaledAdapter(t, fix, 2)
 	initial := torch.LiveTensors()
-	s, err := LoadServer(context.Background(), tinyServerOptions(t, NamedAdapter{"a", fix}, NamedAdapter{"b", other}))
+	s, err := LoadServer(context.Background(), tinyServerOptions(t, NamedAdapter{Name: "a", Dir: fix}, NamedAdapter{Name: "b", Dir: other}))
 	require.NoError(t, err)
 	hs := httptest.NewServer(s)
 	qs := testQueries(t, 10)
@@ -229,7 +229,7 @@ func TestServeLiveTensorsSettle(t *testing.T) {
 // The server's endpoints besides answers: health, metrics.
 func TestServeHealthAndMetrics(t *testing.T) {
 	_, fix := tinyFixture(t)
-	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{"fix", fix}))
+	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	code, b, _ := getURL(t, hs.URL+pathHealth)
 	assert.Equal(t, http.StatusOK, code)
 	assert.JSONEq(t, `{"status":"ok"}`, string(b))
@@ -282,9 +282,9 @@ func containsAll(s string, lines []string) bool {
 func TestServeGracefulShutdown(t *testing.T) {
 	_, fix := tinyFixture(t)
 	release, entered := make(chan struct{}), make(chan struct{}, 16)
-	o := tinyServerOptions(t, NamedAdapter{"fix", fix})
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.MaxBatch, o.BatchWindow = 1, 0
-	o.cycleHook = func() { entered <- struct{}{}; <-release }
+	o.BeforeCycle = func() { entered <- struct{}{}; <-release }
 	s, err := LoadServer(context.Background(), o)
 	require.NoError(t, err)
 	defer s.Close()

@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/sugarme/gotch"
 
+	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch/safetensors"
@@ -34,7 +34,7 @@ func tinyFixture(t *testing.T) (base, adapter string) {
 func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) ServerOptions {
 	base, _ := tinyFixture(t)
 	o := DefaultServerOptions()
-	o.Model, o.Device, o.Adapters = base, gotch.CPU, adapters
+	o.Model, o.Device, o.Adapters = base, "cpu", adapters
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	o.Timeout = 20 * time.Second
 	return o
@@ -55,13 +55,13 @@ func startServer(t *testing.T, o ServerOptions) (*Server, *httptest.Server) {
 
 // tinyPredictor loads a predictor as `loraqa predict` does, with the tiny
 // fixture's windows.
-func tinyPredictor(t *testing.T, adapter string, merge bool) *Predictor {
+func tinyPredictor(t *testing.T, adapter string, merge bool) *engine.Engine {
 	t.Helper()
 	base, _ := tinyFixture(t)
-	o := DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.Merge = base, adapter, gotch.CPU, merge
+	o := engine.DefaultOptions()
+	o.Model, o.Adapter, o.Device, o.Merge = base, adapter, "cpu", merge
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
-	p, err := Load(context.Background(), o)
+	p, err := engine.Load(context.Background(), o)
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	return p
@@ -69,7 +69,7 @@ func tinyPredictor(t *testing.T, adapter string, merge bool) *Predictor {
 
 // expectedAnswers are the predictor's answers to each query, one at a time
 // (as predict runs them), k best.
-func expectedAnswers(t *testing.T, p *Predictor, qs []Query, k int) [][]Answer {
+func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answer {
 	t.Helper()
 	out := make([][]Answer, len(qs))
 	for i, q := range qs {

@@ -1,16 +1,19 @@
-package infer
+package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/engine"
 )
 
 // AnswerRequest is the body of POST /v1/answer and one item of
@@ -24,12 +27,7 @@ type AnswerRequest struct {
 
 // Answer is one answer span, as `loraqa predict` prints it: start and end
 // are code-point offsets into the context.
-type Answer struct {
-	Answer string  `json:"answer"`
-	Score  float64 `json:"score"`
-	Start  int     `json:"start"`
-	End    int     `json:"end"`
-}
+type Answer = engine.Answer
 
 // AnswerResponse is the reply to one question.
 type AnswerResponse struct {
@@ -46,19 +44,7 @@ type BatchResponse struct {
 }
 
 // Answers lists the k best candidates of p, best first, as predict does.
-func Answers(p data.Prediction, k int) []Answer {
-	var out []Answer
-	for i, c := range p.NBest {
-		if i >= k {
-			break
-		}
-		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
-	}
-	if len(out) == 0 {
-		out = append(out, Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
-	}
-	return out
-}
+func Answers(p data.Prediction, k int) []Answer { return engine.Answers(p, k) }
 
 // apiError is a request that cannot be answered: an HTTP status and a message.
 type apiError struct {
@@ -201,4 +187,67 @@ func jsonKind(goType string) string {
 		return "an array"
 	}
 	return "an object"
+}
+
+// answer asks the engine for the answers to the requests.
+func (s *Server) answer(ctx context.Context, ps []parsed) ([]AnswerResponse, *apiError) {
+	qs := make([]engine.Query, len(ps))
+	for i, p := range ps {
+		q := p.Query
+		q.Adapter, q.TopK = p.adapter, p.topK
+		qs[i] = q
+	}
+	rs, err := s.eng.AnswerBatch(ctx, qs)
+	if err != nil {
+		return nil, s.engineError(ctx, err, len(ps) > 1)
+	}
+	out := make([]AnswerResponse, len(rs))
+	for i, r := range rs {
+		out[i] = AnswerResponse{Answers: r.Answers, Adapter: r.Adapter}
+	}
+	return out, nil
+}
+
+// engineError is the reply to a query the engine could not answer: 404 for
+// an unknown or unloaded adapter, 422 for a query it cannot cut into
+// windows, 429 when its queue is full, 503 while it shuts down, 504 (or
+// 499) when the request's context ended, else 500. In a batch the message
+// names the request.
+func (s *Server) engineError(ctx context.Context, err error, batch bool) *apiError {
+	where := ""
+	var qe *engine.QueryError
+	if errors.As(err, &qe) {
+		if batch {
+			where = fmt.Sprintf("request %d: ", qe.Index)
+		}
+		err = qe.Err
+	}
+	msg := where + err.Error()
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return ctxError(ctx, s.opt.Timeout)
+	case errors.Is(err, engine.ErrUnknownAdapter):
+		if !strings.Contains(msg, "base model only") {
+			msg += fmt.Sprintf(" (GET %s lists them)", pathAdapters)
+		}
+		return errorf(http.StatusNotFound, "%s", msg)
+	case errors.Is(err, engine.ErrUnloaded):
+		return errorf(http.StatusNotFound, "%s", msg)
+	case errors.Is(err, engine.ErrBusy):
+		return errorf(http.StatusTooManyRequests, "%s", msg)
+	case errors.Is(err, engine.ErrClosed):
+		return errorf(http.StatusServiceUnavailable, "the server is shutting down")
+	case errors.Is(err, engine.ErrBadInput):
+		return errorf(http.StatusUnprocessableEntity, "%s", msg)
+	}
+	return errorf(http.StatusInternalServerError, "%s", msg)
+}
+
+// ctxError is the reply to a request whose context ended: its timeout, or
+// the client going away (499, as nginx logs it; nobody reads it).
+func ctxError(ctx context.Context, timeout time.Duration) *apiError {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errorf(http.StatusGatewayTimeout, "no answer within the request timeout of %v", timeout)
+	}
+	return errorf(499, "the client closed the request")
 }

@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -105,10 +106,9 @@ type adapterInfo struct {
 	Merged        bool     `json:"merged"`
 }
 
-func (s *Server) adapterInfo(sv *served, isDefault bool) adapterInfo {
-	c := sv.adapter.Config
-	return adapterInfo{Name: sv.Name, Dir: sv.Dir, R: c.R, LoraAlpha: c.LoraAlpha,
-		TargetModules: c.TargetModules, Default: isDefault, Merged: s.opt.Merge}
+func toAdapterInfo(a engine.AdapterInfo) adapterInfo {
+	return adapterInfo{Name: a.Name, Dir: a.Dir, R: a.R, LoraAlpha: a.LoraAlpha,
+		TargetModules: a.TargetModules, Default: a.Default, Merged: a.Merged}
 }
 
 func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request, _ map[string]string) {
@@ -118,13 +118,9 @@ func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request, _ map[str
 		Default  string        `json:"default"`
 		Fused    bool          `json:"fused"`
 		Adapters []adapterInfo `json:"adapters"`
-	}{Base: s.baseDir, Device: torch.DeviceName(s.opt.Device), Default: s.Default(), Fused: s.opt.Fuse, Adapters: []adapterInfo{}}
-	s.amu.RLock()
-	defer s.amu.RUnlock()
-	for i, sv := range s.models {
-		if sv.adapter != nil {
-			out.Adapters = append(out.Adapters, s.adapterInfo(sv, i == 0))
-		}
+	}{Base: s.eng.BaseDir(), Device: s.eng.Device(), Default: s.Default(), Fused: s.eng.Fused(), Adapters: []adapterInfo{}}
+	for _, a := range s.eng.Adapters() {
+		out.Adapters = append(out.Adapters, toAdapterInfo(a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -137,11 +133,7 @@ func (s *Server) routeHealth(w *responseWriter, _ *http.Request, _ map[string]st
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) draining() bool {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	return s.closed
-}
+func (s *Server) draining() bool { return s.eng.Closed() }
 
 func (s *Server) routeMetrics(w *responseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -149,8 +141,6 @@ func (s *Server) routeMetrics(w *responseWriter, _ *http.Request, _ map[string]s
 }
 
 func (s *Server) gauges() gauges {
-	s.qmu.Lock()
-	depth := s.pending
-	s.qmu.Unlock()
-	return gauges{queueDepth: depth, queueCap: s.opt.Queue, inFlight: int(s.inFlight.Load()), liveTensors: torch.LiveTensors()}
+	depth, capacity := s.eng.Queue()
+	return gauges{queueDepth: depth, queueCap: capacity, inFlight: int(s.inFlight.Load()), liveTensors: torch.LiveTensors()}
 }

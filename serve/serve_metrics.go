@@ -1,4 +1,4 @@
-package infer
+package serve
 
 import (
 	"bytes"
@@ -207,3 +207,12 @@ func residentBytes() (int64, bool) {
 	}
 	return pages * int64(os.Getpagesize()), true
 }
+
+// The engine.Observer methods: the model worker reports its cycles.
+
+func (m *metrics) CycleStart(queries int) { m.cycleStart(queries) }
+func (m *metrics) Forward(adapter string, windows, queries int) {
+	m.forwardWindows(windows, adapter, queries)
+}
+func (m *metrics) CycleEnd(d time.Duration) { m.cycleEnd(d) }
+func (m *metrics) AdapterSwitch()           { m.adapterSwitch() }

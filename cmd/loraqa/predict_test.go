@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/engine"
+	"github.com/loraqa/loraqa/internal/testutil"
+)
+
+// tinyBERTAdapter copies the committed tiny BERT fixture's adapter (its base
+// takes 64 positions) into a temp dir with a small vocab.txt (the fixture
+// has no tokenizer) and returns the base and the copy.
+func tinyBERTAdapter(t *testing.T) (base, adapter string) {
+	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
+	adapter = t.TempDir()
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(adapter, f), b, 0o644))
+	}
+	toks := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "who", "works", "at", "acme", ".", "?"}
+	for c := 'a'; c <= 'z'; c++ {
+		toks = append(toks, string(c), "##"+string(c))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(adapter, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644))
+	return filepath.Join(fx, "base"), adapter
+}
+
+// stdout runs fn with os.Stdout captured.
+func stdout(t *testing.T, fn func() error) (string, error) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	err = fn()
+	os.Stdout = old
+	w.Close()
+	return string(<-done), err
+}
+
+// predict without window flags on a model of 64 positions: the windows
+// default to 64 with stride 32 (the old fixed 384/128 was refused), the
+// adapter's recorded windows win over that, and windows asked for
+// explicitly that cannot work are still refused.
+func TestPredictDefaultWindows(t *testing.T) {
+	base, adapter := tinyBERTAdapter(t)
+	context1 := "alice works at acme. " + strings.Repeat("bob works at the acme works. ", 10)
+	args := []string{"--model", base, "--adapter", adapter, "--device", "cpu", "--question", "who works at acme?", "--context", context1}
+	run := func(extra ...string) (string, error) {
+		return stdout(t, func() error {
+			return runPredict(context.Background(), append(append([]string(nil), args...), extra...))
+		})
+	}
+	explicit := map[string]string{}
+	for _, w := range [][]string{{"64", "32"}, {"48", "16"}} {
+		out, err := run("--max-seq-length", w[0], "--doc-stride", w[1])
+		require.NoError(t, err)
+		explicit[w[0]] = out
+	}
+	require.NotEqual(t, explicit["64"], explicit["48"], "the windows change nothing: the test would prove nothing")
+	cases := []struct {
+		name    string
+		extra   []string
+		trained *engine.TrainedWindows
+		want    string // the output of these explicit windows
+		err     string
+	}{
+		{"pipeline rule", nil, nil, explicit["64"], ""},
+		{"trained windows", nil, &engine.TrainedWindows{MaxSeqLength: 48, DocStride: 16}, explicit["48"], ""},
+		{"explicit stride that leaves no room", []string{"--doc-stride", "62"}, nil, "", "doc_stride 62 leaves no room"},
+		{"explicit window past the positions", []string{"--max-seq-length", "128"}, nil, "", "max_seq_length 128 is longer than the model's max_position_embeddings 64"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(filepath.Join(adapter, engine.WindowsFile))
+			if tc.trained != nil {
+				require.NoError(t, engine.WriteTrainedWindows(adapter, *tc.trained))
+			}
+			out, err := run(tc.extra...)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			var a engine.Answer
+			require.NoError(t, json.Unmarshal([]byte(out), &a), "%s", out)
+			require.GreaterOrEqual(t, a.Start, 0)
+			assert.Equal(t, a.Answer, context1[a.Start:a.End], "an answer that is not a span of the context")
+			assert.Equal(t, tc.want, out)
+		})
+	}
+}

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/loraqa/loraqa/data"
+)
+
+// Query is one question over one context.
+type Query struct {
+	ID       string // Predict: the prediction's id ("" = the query's index)
+	Question string
+	Context  string
+	Adapter  string // the adapter to answer with; "" = the default
+	TopK     int    // answers wanted, best first; 0 = 1 (at most MaxTopK)
+}
+
+// Answer is one answer span: start and end are code-point offsets into the
+// context, score the softmax over the n best candidates.
+type Answer struct {
+	Answer string  `json:"answer"`
+	Score  float64 `json:"score"`
+	Start  int     `json:"start"`
+	End    int     `json:"end"`
+}
+
+// Result is the answer to one query: its k best answers and the adapter
+// that gave them ("" for the base alone).
+type Result struct {
+	Answers []Answer
+	Adapter string
+}
+
+// Answers lists the k best candidates of p, best first (at least one: p's
+// own span when it has no candidates).
+func Answers(p data.Prediction, k int) []Answer {
+	var out []Answer
+	for i, c := range p.NBest {
+		if i >= k {
+			break
+		}
+		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	if len(out) == 0 {
+		out = append(out, Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
+	}
+	return out
+}
+
+// kindError is an error of one of the kinds (ErrBadInput, ...): its message
+// is err's, and errors.Is finds both the kind and what err wraps.
+type kindError struct {
+	kind, err error
+}
+
+func (k *kindError) Error() string   { return k.err.Error() }
+func (k *kindError) Unwrap() []error { return []error{k.kind, k.err} }
+
+func withKind(kind, err error) error { return &kindError{kind: kind, err: err} }
+
+func kindf(kind error, format string, a ...any) error {
+	return withKind(kind, fmt.Errorf(format, a...))
+}
+
+// QueryError is the failure of one query of a batch: its index and why.
+type QueryError struct {
+	Index int
+	Err   error
+}
+
+func (e *QueryError) Error() string { return fmt.Sprintf("query %d: %v", e.Index, e.Err) }
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// featurize cuts queries into windows as sv's windows say; the examples'
+// ids are the queries' (else their index).
+func featurize(sv *served, qs []Query) ([]data.Feature, []data.Example, error) {
+	ex := make([]data.Example, len(qs))
+	for i, q := range qs {
+		id := q.ID
+		if id == "" {
+			id = fmt.Sprint(i)
+		}
+		ex[i] = data.Example{ID: id, Question: q.Question, Context: q.Context}
+	}
+	fo := sv.feat
+	fo.NegativeFraction = 1
+	feats, _, err := data.Featurize(sv.tok, ex, fo)
+	if err != nil {
+		return nil, nil, kindf(ErrBadInput, "cannot cut the context into windows: %v", err)
+	}
+	if len(feats) == 0 {
+		return nil, nil, kindf(ErrBadInput, "cannot cut the context into windows: no window could be made (empty question or context?)")
+	}
+	return feats, ex, nil
+}
+
+// checkQuery refuses what no model can answer.
+func (e *Engine) checkQuery(q Query) error {
+	switch {
+	case strings.TrimSpace(q.Question) == "":
+		return kindf(ErrBadInput, "the question is empty")
+	case strings.TrimSpace(q.Context) == "":
+		return kindf(ErrBadInput, "the context is empty")
+	case q.TopK < 0 || q.TopK > e.opt.Post.NBestSize:
+		return kindf(ErrBadInput, "top_k %d: it must be between 1 and %d", q.TopK, e.opt.Post.NBestSize)
+	}
+	return nil
+}
+
+// Answer answers one query: its adapter's k best answers.
+func (e *Engine) Answer(ctx context.Context, q Query) (Result, error) {
+	rs, err := e.AnswerBatch(ctx, []Query{q})
+	if err != nil {
+		var qe *QueryError
+		if errors.As(err, &qe) {
+			err = qe.Err
+		}
+		return Result{}, err
+	}
+	return rs[0], nil
+}
+
+// AnswerBatch answers queries, each with its own adapter. They are queued
+// for the model worker all together or not at all (ErrBusy), and each runs
+// as a query alone would (so batching never changes an answer, unless
+// Options.Fuse). An error about one query is a *QueryError naming it.
+// When ctx ends first, its error is returned.
+func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) {
+	jobs := make([]*job, len(qs))
+	exs := make([]data.Example, len(qs))
+	for i, q := range qs {
+		if err := e.checkQuery(q); err != nil {
+			return nil, &QueryError{Index: i, Err: err}
+		}
+		sv, err := e.lookup(q.Adapter)
+		if err != nil {
+			return nil, &QueryError{Index: i, Err: err}
+		}
+		q.ID = ""
+		feats, ex, err := featurize(sv, []Query{q})
+		if err != nil {
+			return nil, &QueryError{Index: i, Err: err}
+		}
+		exs[i] = ex[0]
+		jobs[i] = &job{ctx: ctx, model: sv, feats: feats, done: make(chan jobResult, 1)}
+	}
+	if err := e.enqueue(jobs); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(qs))
+	for i, j := range jobs {
+		r, err := e.wait(ctx, j)
+		if err != nil {
+			return nil, &QueryError{Index: i, Err: err}
+		}
+		preds, err := data.Postprocess([]data.Example{exs[i]}, j.feats, r.starts, r.ends, e.opt.Post)
+		if err != nil {
+			return nil, &QueryError{Index: i, Err: err}
+		}
+		out[i] = Result{Answers: Answers(preds[0], max(qs[i].TopK, 1)), Adapter: j.model.Name}
+	}
+	return out, nil
+}
+
+// wait waits for a job's logits.
+func (e *Engine) wait(ctx context.Context, j *job) (jobResult, error) {
+	var r jobResult
+	select {
+	case r = <-j.done:
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
+	switch {
+	case r.err == nil:
+		return r, nil
+	case ctx.Err() != nil:
+		return r, ctx.Err()
+	case errors.Is(r.err, ErrUnloaded):
+		return r, kindf(ErrUnloaded, "adapter %q was unloaded", j.model.Name)
+	}
+	return r, fmt.Errorf("model: %w", r.err)
+}
+
+// Predict answers a whole set of queries (eval), all with the adapter of
+// the first (they must all name the same one): every window of every query
+// goes through the model in batches of BatchSize, as one job of the worker.
+// Each prediction carries up to Post.NBestSize candidates, best first, with
+// character offsets into its context, and the query's id (else its index).
+func (e *Engine) Predict(ctx context.Context, qs []Query) ([]data.Prediction, error) {
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	for i, q := range qs {
+		if q.Adapter != qs[0].Adapter {
+			return nil, &QueryError{Index: i, Err: kindf(ErrBadInput, "Predict runs one adapter: query 0 names %q, this one %q", qs[0].Adapter, q.Adapter)}
+		}
+	}
+	sv, err := e.lookup(qs[0].Adapter)
+	if err != nil {
+		return nil, err
+	}
+	feats, ex, err := featurize(sv, qs)
+	if err != nil {
+		return nil, err
+	}
+	j := &job{ctx: ctx, model: sv, feats: feats, done: make(chan jobResult, 1)}
+	if err := e.enqueue([]*job{j}); err != nil {
+		return nil, err
+	}
+	r, err := e.wait(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return data.Postprocess(ex, feats, r.starts, r.ends, e.opt.Post)
+}

@@ -1,0 +1,530 @@
+// Package engine answers extractive questions with one base model (BERT or
+// DistilBERT, on LibTorch) and any number of LoRA adapters over it. It is the
+// library behind `loraqa predict`, `eval` and `serve`, and what another Go
+// service imports to answer questions in-process.
+//
+// Load reads the base (a directory or a hub id; by default the first
+// adapter's base_model_name_or_path), injects every adapter, and starts one
+// model worker: the only goroutine that runs the model. Answer and
+// AnswerBatch queue their queries for it; it takes them in batches (up to
+// MaxBatch, gathered for at most BatchWindow) and runs them adapter by
+// adapter, attaching each adapter in turn. A context is cut into windows of
+// max_seq_length tokens overlapping by doc_stride (by default the windows the
+// adapter was trained with, see ResolveWindows), every window is run, and the
+// best spans over all windows are returned (Hugging Face's post-processing).
+// Predict runs a whole data set through one adapter at once (eval).
+//
+// Device and dtype are strings ("auto", "cpu", "cuda", "cuda:N"; "fp32" or
+// "float32", "bf16", "fp16"). Every long call takes a context.Context first.
+// Errors are plain Go errors; the sentinels ErrBadInput, ErrUnknownAdapter,
+// ErrUnloaded, ErrBusy, ErrClosed, ErrAdapterExists and ErrBadAdapter tell a
+// caller (the HTTP server in package serve, for one) what kind of failure it
+// was through errors.Is. A LibTorch failure wraps a *torch.Error.
+//
+// The HTTP API (routes, auth, metrics, OpenAPI) is package serve, a thin
+// layer over an Engine; this package knows nothing of HTTP.
+//
+// Load applies the runtime settings of Tune (see there) unless
+// Options.NoTune is set.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/hub"
+	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+)
+
+// The kinds of failure, for errors.Is. The errors returned wrap one of
+// them and say what exactly was wrong.
+var (
+	// ErrBadInput: a query that cannot be answered as given (an empty
+	// question or context, a question longer than a window).
+	ErrBadInput = errors.New("bad input")
+	// ErrUnknownAdapter: a query or call names an adapter that is not loaded.
+	ErrUnknownAdapter = errors.New("unknown adapter")
+	// ErrUnloaded: the query's adapter was unloaded after the query was
+	// queued.
+	ErrUnloaded = errors.New("the adapter was unloaded")
+	// ErrBusy: the queue has no room for the queries; retry later.
+	ErrBusy = errors.New("the queue is full")
+	// ErrClosed: the engine is shutting down or closed.
+	ErrClosed = errors.New("the engine is shutting down")
+	// ErrAdapterExists: LoadAdapter with a name already loaded.
+	ErrAdapterExists = errors.New("adapter already loaded")
+	// ErrBadAdapter: an adapter that cannot be loaded or unloaded here (a
+	// bad config, shapes that do not fit the base, trained biases that
+	// cannot share the base, the default adapter, a merged one).
+	ErrBadAdapter = errors.New("adapter refused")
+)
+
+// NamedAdapter is an adapter directory served under a name.
+type NamedAdapter struct {
+	Name, Dir string
+}
+
+// Observer hears what the model worker does (the server's metrics). Its
+// methods are called on the worker and must not block.
+type Observer interface {
+	CycleStart(queries int)                       // a batch of queries is about to run
+	Forward(adapter string, windows, queries int) // one forward pass over windows of queries
+	CycleEnd(d time.Duration)                     // the batch is answered
+	AdapterSwitch()                               // an adapter was attached or detached
+}
+
+// Options say what to load and how the worker batches.
+type Options struct {
+	Model string // base model dir or hub id; "" = the first adapter's base_model_name_or_path
+	// Adapter is one adapter directory, served under its directory's name
+	// before those of Adapters (predict and eval use it); "" = none.
+	Adapter  string
+	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
+	Device   string         // "auto" (also ""), "cpu", "cuda", "cuda:N"
+	DType    string         // of the frozen base: "fp32" (also ""), "bf16", "fp16" (CUDA)
+	Hub      hub.Options
+	Merge    bool // fold the adapter into the weights (faster; one adapter only)
+	// Features are the windows. MaxSeqLength or DocStride 0 take the
+	// default of ResolveWindows: the adapter's training windows, capped by
+	// the model's positions.
+	Features  data.FeatureOptions
+	Post      data.PostprocessOptions
+	BatchSize int // windows per forward pass
+	// MaxBatch is the most queries one batching cycle of the model worker
+	// takes; BatchWindow how long it waits for more after the first.
+	MaxBatch    int
+	BatchWindow time.Duration
+	// Fuse runs the windows of all queries of one adapter in a cycle through
+	// one forward (fewer, larger forwards). Without it each query runs on
+	// its own, so the answers are bit-identical to Predict's for that query
+	// alone; with it scores may differ in the last bits of float32.
+	Fuse    bool
+	Queue   int // queries waiting for the worker before ErrBusy
+	Threads int // LibTorch intra-op threads of the worker; 0 leaves the default
+	// NoTune leaves the process's runtime settings alone (see Tune).
+	NoTune bool
+	// TuneServing also applies Tune's settings for a long-running server.
+	TuneServing bool
+
+	Logf        func(format string, a ...any)
+	Observer    Observer
+	BeforeCycle func() // called by the worker before each cycle (tests; it may block the worker)
+}
+
+// DefaultOptions: the adapter's windows, batch 32 windows per forward, 32
+// queries per cycle gathered for at most 5 ms, 256 queued queries, fp32 on
+// the best device.
+func DefaultOptions() Options {
+	f := data.DefaultFeatureOptions()
+	f.MaxSeqLength, f.DocStride = 0, 0
+	return Options{
+		Device: "auto", Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
+		MaxBatch: 32, BatchWindow: 5 * time.Millisecond, Queue: 256,
+	}
+}
+
+var adapterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidAdapterName reports whether name may name an adapter: letters,
+// digits, '.', '_' and '-', at most 64, not starting with a sign.
+func ValidAdapterName(name string) bool { return adapterName.MatchString(name) }
+
+// adapters are the adapters to load: Adapter (named after its directory),
+// then Adapters.
+func (o *Options) adapters() []NamedAdapter {
+	if o.Adapter == "" {
+		return o.Adapters
+	}
+	return append([]NamedAdapter{{Name: filepath.Base(filepath.Clean(o.Adapter)), Dir: o.Adapter}}, o.Adapters...)
+}
+
+func (o *Options) check() error {
+	as := o.adapters()
+	switch {
+	case o.MaxBatch < 1 || o.Queue < 1 || o.BatchSize < 1:
+		return fmt.Errorf("max batch %d, queue %d and forward batch %d must all be positive", o.MaxBatch, o.Queue, o.BatchSize)
+	case o.BatchWindow < 0:
+		return fmt.Errorf("batch window %v must not be negative", o.BatchWindow)
+	case o.Merge && len(as) != 1:
+		return fmt.Errorf("--merge folds one adapter into the weights; %d adapters given", len(as))
+	}
+	seen := map[string]bool{}
+	for _, a := range as {
+		if o.Adapter != "" && a.Dir == o.Adapter {
+			continue // named after its directory: any name goes
+		}
+		if !adapterName.MatchString(a.Name) {
+			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", a.Name)
+		}
+		if seen[a.Name] {
+			return fmt.Errorf("adapter name %q is given twice", a.Name)
+		}
+		seen[a.Name] = true
+	}
+	return nil
+}
+
+// served is one way of answering: an adapter (nil: the base model alone),
+// the tokenizer and the windows that go with it.
+type served struct {
+	Name    string
+	Dir     string
+	adapter *peft.Adapter
+	tok     *data.Tokenizer
+	feat    data.FeatureOptions // resolved windows
+	gone    bool                // unloaded; the worker's alone
+}
+
+// Engine holds a base model, its adapters and the model worker. Its
+// methods are safe for concurrent use.
+type Engine struct {
+	opt     Options
+	dev     gotch.Device
+	dtype   gotch.DType
+	model   *bert.Model
+	baseDir string
+	obs     Observer
+	amu     sync.RWMutex // guards models and byName (adapters change at run time)
+	models  []*served    // in the order loaded; models[0] is the default
+	byName  map[string]*served
+	active  *served    // attached to the model; the worker's alone after loading
+	adminMu sync.Mutex // one adapter change at a time: at most one control job queued
+
+	qmu     sync.Mutex
+	queue   chan *job
+	pending int
+	closed  bool
+
+	workerDone chan struct{}
+	freeOnce   sync.Once
+}
+
+type nopObserver struct{}
+
+func (nopObserver) CycleStart(int)           {}
+func (nopObserver) Forward(string, int, int) {}
+func (nopObserver) CycleEnd(time.Duration)   {}
+func (nopObserver) AdapterSwitch()           {}
+
+// Load loads the base model once, every adapter over it, and starts the
+// model worker. Close frees them.
+func Load(ctx context.Context, opt Options) (*Engine, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	if !opt.NoTune {
+		Tune(opt.TuneServing)
+		if NeedsWaitPolicy() && opt.Logf != nil {
+			opt.Logf("notice: Debian's LibTorch runs much slower unless the process starts with OMP_WAIT_POLICY=PASSIVE in its environment (see engine.Tune)")
+		}
+	}
+	dev, err := torch.ParseDevice(opt.Device)
+	if err != nil {
+		return nil, err
+	}
+	dt, err := torch.ParseDType(opt.DType, dev)
+	if err != nil {
+		return nil, err
+	}
+	as := opt.adapters()
+	ref := opt.Model
+	if ref == "" {
+		if len(as) == 0 {
+			return nil, fmt.Errorf("give a model (--model) or an adapter (--adapter)")
+		}
+		cfg, err := peft.ReadConfig(as[0].Dir)
+		if err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
+		}
+		if cfg.BaseModel == "" {
+			return nil, fmt.Errorf("adapter %s: %s: base_model_name_or_path is empty; name the base model with --model", as[0].Name, filepath.Join(as[0].Dir, peft.ConfigFile))
+		}
+		ref = cfg.BaseModel
+	}
+	dir, err := hub.Resolve(ctx, ref, opt.Hub)
+	if err != nil {
+		return nil, err
+	}
+	logf := opt.Logf
+	if len(as) > 0 {
+		logf = nil // the adapter brings its own QA head: no notice about the base's
+	}
+	m, err := bert.Load(dir, bert.LoadOptions{Device: dev, DType: dt, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
+		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), // +1: a control job
+	}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	if err := e.loadAdapters(as); err != nil {
+		close(e.workerDone)
+		e.free()
+		return nil, err
+	}
+	go e.work()
+	return e, nil
+}
+
+// hasTokenizer reports whether dir holds tokenizer files of its own.
+func hasTokenizer(dir string) bool {
+	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) loadAdapters(as []NamedAdapter) error {
+	var baseTok *data.Tokenizer
+	tokenizer := func(adapterDir string) (*data.Tokenizer, error) {
+		if adapterDir != "" && hasTokenizer(adapterDir) {
+			return data.LoadTokenizer(adapterDir)
+		}
+		if baseTok != nil {
+			return baseTok, nil
+		}
+		var err error
+		baseTok, err = data.LoadTokenizer(e.baseDir)
+		return baseTok, err
+	}
+	if len(as) == 0 {
+		sv := &served{Dir: e.baseDir}
+		tok, err := tokenizer("")
+		if err != nil {
+			return err
+		}
+		if err := e.prepareServed(sv, tok); err != nil {
+			return err
+		}
+		e.models = []*served{sv}
+		e.active = sv
+	}
+	shared := len(as) > 1
+	for _, na := range as {
+		if shared {
+			cfg, err := peft.ReadConfig(na.Dir)
+			if err != nil {
+				return fmt.Errorf("adapter %s: %w", na.Name, err)
+			}
+			if cfg.Bias != "none" {
+				return fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, cfg.Bias)
+			}
+		}
+		a, err := peft.Load(na.Dir, e.model)
+		if err != nil {
+			return fmt.Errorf("adapter %s (%s): %w", na.Name, na.Dir, err)
+		}
+		sv := &served{Name: na.Name, Dir: na.Dir, adapter: a}
+		e.models = append(e.models, sv)
+		e.byName[na.Name] = sv
+		e.active = sv
+		if shared {
+			if err := a.Detach(); err != nil {
+				return fmt.Errorf("adapter %s: %w", na.Name, err)
+			}
+			e.active = nil
+		}
+		if e.opt.Merge {
+			if err := a.Merge(); err != nil {
+				return fmt.Errorf("adapter %s: %w", na.Name, err)
+			}
+		}
+		tok, err := tokenizer(na.Dir)
+		if err != nil {
+			return fmt.Errorf("adapter %s: %w", na.Name, err)
+		}
+		if err := e.prepareServed(sv, tok); err != nil {
+			return fmt.Errorf("adapter %s: %w", na.Name, err)
+		}
+	}
+	return nil
+}
+
+// prepareServed resolves sv's windows, checks them and the tokenizer
+// against the model, and cuts a one-word query to check the window options
+// before any query does.
+func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer) error {
+	sv.tok = tok
+	adapterDir := ""
+	if sv.adapter != nil || sv.Name != "" {
+		adapterDir = sv.Dir
+	}
+	fo, err := ResolveWindows(e.opt.Features, adapterDir, e.model.Config.MaxPositions, tok.ModelMaxLength())
+	if err != nil {
+		return err
+	}
+	sv.feat = fo
+	if err := e.model.Config.CheckInputs(fo.MaxSeqLength, tok.VocabSize()); err != nil {
+		return fmt.Errorf("%s: %w", e.baseDir, err)
+	}
+	if _, _, err := featurize(sv, []Query{{Question: "what", Context: "this"}}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Close shuts the engine down (waiting for the worker to answer what is
+// queued) and frees the model and adapters.
+func (e *Engine) Close() {
+	_ = e.Shutdown(context.Background())
+	e.free()
+}
+
+// Shutdown stops taking queries and waits until the worker has answered
+// those already queued (or ctx ends). It does not free the model (Close
+// does).
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.qmu.Lock()
+	if !e.closed {
+		e.closed = true
+		close(e.queue)
+	}
+	e.qmu.Unlock()
+	select {
+	case <-e.workerDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the model worker: %w", ctx.Err())
+	}
+}
+
+// Closed reports whether Shutdown (or Close) was called.
+func (e *Engine) Closed() bool {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	return e.closed
+}
+
+// free drops every adapter (each attached in turn, so that its layers are
+// freed) and the base model. Only with the worker stopped.
+func (e *Engine) free() {
+	e.freeOnce.Do(func() {
+		for _, sv := range e.models {
+			if sv.adapter == nil {
+				continue
+			}
+			if err := e.activate(sv); err == nil {
+				sv.adapter.Drop()
+			}
+			e.active = nil
+		}
+		if e.model != nil {
+			e.model.Drop()
+			e.model = nil
+		}
+	})
+}
+
+// Default is the name of the adapter answering queries that name none (""
+// when the base model answers alone).
+func (e *Engine) Default() string {
+	e.amu.RLock()
+	defer e.amu.RUnlock()
+	return e.models[0].Name
+}
+
+// BaseDir is the base model's directory.
+func (e *Engine) BaseDir() string { return e.baseDir }
+
+// Device is the device the model runs on, as ParseDevice reads it ("cpu",
+// "cuda:0").
+func (e *Engine) Device() string { return torch.DeviceName(e.dev) }
+
+// Merged reports whether the adapter was folded into the weights.
+func (e *Engine) Merged() bool { return e.opt.Merge }
+
+// Fused reports whether the worker fuses the queries of a cycle.
+func (e *Engine) Fused() bool { return e.opt.Fuse }
+
+// MaxTopK is the most answers a query may ask for (the n-best size).
+func (e *Engine) MaxTopK() int { return e.opt.Post.NBestSize }
+
+// Queue reports the queries waiting for the worker and the queue's size.
+func (e *Engine) Queue() (pending, capacity int) {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	return e.pending, e.opt.Queue
+}
+
+// Windows are the windows queries for adapter name ("" = the default) are
+// cut into.
+func (e *Engine) Windows(name string) (data.FeatureOptions, error) {
+	sv, err := e.lookup(name)
+	if err != nil {
+		return data.FeatureOptions{}, err
+	}
+	return sv.feat, nil
+}
+
+// AdapterInfo describes a loaded adapter.
+type AdapterInfo struct {
+	Name          string
+	Dir           string
+	R             int
+	LoraAlpha     float64
+	TargetModules []string
+	Default       bool
+	Merged        bool
+	MaxSeqLength  int
+	DocStride     int
+}
+
+func (e *Engine) info(sv *served, isDefault bool) AdapterInfo {
+	c := sv.adapter.Config
+	return AdapterInfo{Name: sv.Name, Dir: sv.Dir, R: c.R, LoraAlpha: c.LoraAlpha, TargetModules: c.TargetModules,
+		Default: isDefault, Merged: e.opt.Merge, MaxSeqLength: sv.feat.MaxSeqLength, DocStride: sv.feat.DocStride}
+}
+
+// Adapters lists the loaded adapters in the order loaded (none when the
+// base answers alone).
+func (e *Engine) Adapters() []AdapterInfo {
+	e.amu.RLock()
+	defer e.amu.RUnlock()
+	out := []AdapterInfo{}
+	for i, sv := range e.models {
+		if sv.adapter != nil {
+			out = append(out, e.info(sv, i == 0))
+		}
+	}
+	return out
+}
+
+// lookup finds the adapter called name ("" = the default).
+func (e *Engine) lookup(name string) (*served, error) {
+	e.amu.RLock()
+	defer e.amu.RUnlock()
+	if name == "" {
+		return e.models[0], nil
+	}
+	if sv := e.byName[name]; sv != nil {
+		return sv, nil
+	}
+	if len(e.byName) == 0 {
+		return nil, fmt.Errorf("%w %q: this engine answers with its base model only", ErrUnknownAdapter, name)
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
+}
+
+// WithModel runs fn on the model worker between two cycles, after the
+// queries already queued, with the base model (the adapter attached is
+// whichever the worker used last). It is for diagnostics and tests: fn must
+// not keep m. A panic in fn, LibTorch's included, is returned as an error.
+func (e *Engine) WithModel(fn func(m *bert.Model) error) error {
+	return e.onWorker(func() error { return fn(e.model) })
+}

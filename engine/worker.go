@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/qa"
+	"github.com/loraqa/loraqa/torch"
+)
+
+// job is one query queued for the model worker: its windows, and where the
+// logits go.
+type job struct {
+	ctx     context.Context
+	model   *served
+	feats   []data.Feature
+	done    chan jobResult // buffered: the worker never waits on it
+	replied bool           // the worker's own
+	ctrl    func()         // a control job (adapter load/unload): run by the worker between cycles
+}
+
+type jobResult struct {
+	starts, ends [][]float32
+	err          error
+}
+
+func (j *job) reply(r jobResult) {
+	if !j.replied {
+		j.replied = true
+		j.done <- r
+	}
+}
+
+// enqueue queues all jobs or none: ErrBusy when the queue has no room for
+// them, ErrClosed once the engine is shutting down.
+func (e *Engine) enqueue(jobs []*job) error {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if e.pending+len(jobs) > e.opt.Queue {
+		return fmt.Errorf("%w (%d of %d queries waiting); retry later", ErrBusy, e.pending, e.opt.Queue)
+	}
+	e.pending += len(jobs)
+	for _, j := range jobs {
+		e.queue <- j // never blocks: the channel holds Queue jobs
+	}
+	return nil
+}
+
+func (e *Engine) logf(format string, a ...any) {
+	if e.opt.Logf != nil {
+		e.opt.Logf(format, a...)
+	}
+}
+
+// take receives one job from the queue, waiting until the timer fires (nil:
+// for ever); ok is false when the queue is closed and empty or time is up.
+func (e *Engine) take(timer *time.Timer) (*job, bool) {
+	var j *job
+	var ok bool
+	if timer == nil {
+		j, ok = <-e.queue
+	} else {
+		select {
+		case j, ok = <-e.queue:
+		case <-timer.C:
+			return nil, false
+		}
+	}
+	if ok {
+		e.qmu.Lock()
+		e.pending--
+		e.qmu.Unlock()
+	}
+	return j, ok
+}
+
+// work is the model worker: the only goroutine that runs the model, on one
+// locked OS thread (LibTorch's grad mode and thread count are per thread).
+// Each cycle takes up to MaxBatch queries, gathered for at most BatchWindow
+// after the first, and runs them adapter by adapter.
+func (e *Engine) work() {
+	defer close(e.workerDone)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	torch.SetThreads(e.opt.Threads)
+	for {
+		first, ok := e.take(nil)
+		if !ok {
+			return
+		}
+		if first.ctrl != nil {
+			first.ctrl()
+			continue
+		}
+		// A control job ends the gathering: the queries queued before it
+		// are answered, then it runs.
+		batch := []*job{first}
+		var ctrl *job
+		if e.opt.BatchWindow > 0 {
+			timer := time.NewTimer(e.opt.BatchWindow)
+			for len(batch) < e.opt.MaxBatch && ctrl == nil {
+				j, ok := e.take(timer)
+				if !ok {
+					break
+				}
+				if j.ctrl != nil {
+					ctrl = j
+					break
+				}
+				batch = append(batch, j)
+			}
+			timer.Stop()
+		}
+		for len(batch) < e.opt.MaxBatch && ctrl == nil && len(e.queue) > 0 {
+			j, ok := e.take(nil)
+			if !ok {
+				break
+			}
+			if j.ctrl != nil {
+				ctrl = j
+				break
+			}
+			batch = append(batch, j)
+		}
+		if e.opt.BeforeCycle != nil {
+			e.opt.BeforeCycle()
+		}
+		e.cycle(batch)
+		if ctrl != nil {
+			ctrl.ctrl()
+		}
+	}
+}
+
+// cycle runs one batch: jobs whose request has ended are skipped, the rest
+// are grouped by adapter (in order of arrival) and each group runs with its
+// adapter attached.
+func (e *Engine) cycle(batch []*job) {
+	start := time.Now()
+	var order []*served
+	groups := map[*served][]*job{}
+	n := 0
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.reply(jobResult{err: err})
+			continue
+		}
+		if j.model.gone {
+			j.reply(jobResult{err: ErrUnloaded})
+			continue
+		}
+		if groups[j.model] == nil {
+			order = append(order, j.model)
+		}
+		groups[j.model] = append(groups[j.model], j)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	e.obs.CycleStart(n)
+	for _, sv := range order {
+		e.runGroup(sv, groups[sv])
+	}
+	e.obs.CycleEnd(time.Since(start))
+}
+
+// runGroup answers the jobs of one adapter. A panic in the model fails these
+// jobs, not the engine.
+func (e *Engine) runGroup(sv *served, jobs []*job) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("model worker: %v", r)
+			e.logf("engine: %v", err)
+			for _, j := range jobs {
+				j.reply(jobResult{err: err})
+			}
+		}
+	}()
+	if err := e.activate(sv); err != nil {
+		for _, j := range jobs {
+			j.reply(jobResult{err: err})
+		}
+		return
+	}
+	if e.opt.Fuse {
+		e.runFused(sv, jobs)
+		return
+	}
+	for _, j := range jobs {
+		e.obs.Forward(sv.Name, len(j.feats), 1)
+		starts, ends, _, err := qa.Logits(j.ctx, e.model, j.feats, e.opt.BatchSize, false)
+		j.reply(jobResult{starts: starts, ends: ends, err: err})
+	}
+}
+
+// runFused runs the windows of all jobs through one Logits call.
+func (e *Engine) runFused(sv *served, jobs []*job) {
+	var feats []data.Feature
+	for _, j := range jobs {
+		feats = append(feats, j.feats...)
+	}
+	e.obs.Forward(sv.Name, len(feats), len(jobs))
+	starts, ends, _, err := qa.Logits(context.Background(), e.model, feats, e.opt.BatchSize, false)
+	off := 0
+	for _, j := range jobs {
+		n := len(j.feats)
+		if err != nil {
+			j.reply(jobResult{err: err})
+			continue
+		}
+		j.reply(jobResult{starts: starts[off : off+n], ends: ends[off : off+n]})
+		off += n
+	}
+}
+
+// onWorker runs fn on the model worker between two cycles, after the
+// queries already queued, and returns its error (a panic in fn, LibTorch's
+// included, is returned as an error). It waits for fn even when the caller
+// has gone: a change to the adapters is never left half known.
+func (e *Engine) onWorker(fn func() error) error {
+	e.adminMu.Lock()
+	defer e.adminMu.Unlock()
+	done := make(chan error, 1)
+	j := &job{ctrl: func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if e := torch.AsError(r); e != nil {
+					done <- e
+					return
+				}
+				done <- fmt.Errorf("model worker: %v", r)
+			}
+		}()
+		done <- fn()
+	}}
+	e.qmu.Lock()
+	if e.closed {
+		e.qmu.Unlock()
+		return ErrClosed
+	}
+	e.pending++
+	e.queue <- j // never blocks: the channel has room for Queue queries and one control job
+	e.qmu.Unlock()
+	return <-done
+}
+
+// detach takes the attached adapter, if any, off the model.
+func (e *Engine) detach() error {
+	if e.active != nil && e.active.adapter != nil {
+		if err := e.active.adapter.Detach(); err != nil {
+			return fmt.Errorf("detaching adapter %s: %w", e.active.Name, err)
+		}
+	}
+	e.active = nil
+	return nil
+}
+
+// activate attaches sv's adapter to the model, detaching the one attached.
+func (e *Engine) activate(sv *served) error {
+	if e.active == sv {
+		return nil
+	}
+	if err := e.detach(); err != nil {
+		return err
+	}
+	if sv.adapter != nil {
+		if err := sv.adapter.Attach(); err != nil {
+			return fmt.Errorf("attaching adapter %s: %w", sv.Name, err)
+		}
+	}
+	e.active = sv
+	e.obs.AdapterSwitch()
+	return nil
+}

@@ -22,7 +22,7 @@ import (
 )
 
 // documents are short texts of the kind the demo adapter was trained on
-// (examples/sample-qa.txt), with questions about each.
+// (examples/sample-filings.json), with questions about each.
 var documents = []struct {
 	text      string
 	questions []string

@@ -3,6 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/loraqa
 REF_VENV := .venv-ref
+TESTDATA := .build/testdata
+# Where the tests find the generated test material (internal/testutil).
+export LORAQA_TESTDATA ?= $(CURDIR)/$(TESTDATA)
 export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -22,9 +25,11 @@ build: setup
 doctor: build
 	$(BIN) doctor
 
-## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV)
+## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV),
+## then the test material it generates (scripts/make-testdata.sh: the tiny DistilBERT fixture, a tokenizer) in $(TESTDATA)
 reference:
 	scripts/setup-reference.sh $(REF_VENV)
+	GO=$(GO) scripts/make-testdata.sh "$(LORAQA_REF_PYTHON)" $(TESTDATA)
 
 ## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference.
 test: build reference

@@ -36,7 +36,7 @@ func TestNotAFixture(t *testing.T) {
 	assert.Contains(t, err.Error(), "base/config.json")
 }
 
-// TestBERTFixture: the BERT fixture made by scripts/ref/make_bert_fixture.py
+// TestBERTFixture: the BERT fixture made by scripts/ref/make_fixtures.py (bert)
 // (HF BertForQuestionAnswering + PEFT LoRA on query/value, token_type_ids).
 func TestBERTFixture(t *testing.T) {
 	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")

@@ -108,7 +108,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 	sameDropoutMasks(t)
 	for _, fx := range []string{
 		filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa"),
-		testutil.Shared(t, "fixtures", "tiny-distilbert-qa"),
+		testutil.Fixture(t, "tiny-distilbert-qa"),
 	} {
 		t.Run(filepath.Base(fx), func(t *testing.T) {
 			m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{})

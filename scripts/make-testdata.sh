@@ -23,7 +23,7 @@ dir=$(GOWORK=off "${GO:-go}" mod download -json "$mod" |
   "$PY" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') || { log "error: go mod download $mod failed"; exit 1; }
 VOCAB=$dir/pretrained/model/bert-base-uncased-vocab.txt
 
-WANT=$( (sha256sum "$GEN" scripts/ref/requirements.txt "$VOCAB" | cut -d' ' -f1; realpath "$(command -v "$PY")") | sha256sum | cut -d' ' -f1)
+WANT=$( (sha256sum "$GEN" scripts/ref/requirements.txt "$VOCAB" | cut -d' ' -f1; realpath -s "$(command -v "$PY")") | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   log "ok ($OUT is up to date)"; exit 0
 fi

@@ -219,17 +219,25 @@ type PEFTResult struct {
 	MaxAbsDiff   float64  `json:"max_abs_diff"`
 	Architecture string   `json:"architecture"`
 	Warnings     []string `json:"warnings"`
+	DropoutCalls int      `json:"dropout_calls"` // with dropout_seed: the counter dropout's calls
 }
 
-// PEFTCheck runs scripts/ref/peft_check.py (HF PEFT / transformers in the
-// reference environment) on req and returns the largest logit difference and
-// the architecture transformers loaded. A warning while loading fails the test.
-func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+// PEFTRun runs scripts/ref/peft_check.py (HF PEFT / transformers in the
+// reference environment) on req. A warning while loading fails the test.
+func PEFTRun(t testing.TB, req map[string]any) PEFTResult {
 	t.Helper()
 	var res PEFTResult
 	RunRef(t, "peft_check.py", req, &res)
 	if len(res.Warnings) > 0 {
 		t.Errorf("the reference warned while loading: %q", res.Warnings)
 	}
+	return res
+}
+
+// PEFTCheck is PEFTRun's largest logit difference and the architecture
+// transformers loaded.
+func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+	t.Helper()
+	res := PEFTRun(t, req)
 	return res.MaxAbsDiff, res.Architecture
 }

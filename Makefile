@@ -1,13 +1,16 @@
-# loraqa — make setup | build | test | demo | reference | bench | fuzz
+# loraqa — make setup | build | test | test-data | demo | example | reference | bench | fuzz
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/loraqa
 REF_VENV := .venv-ref
+TESTDATA := .build/testdata
+# Where the tests find the generated test material (internal/testutil).
+export LORAQA_TESTDATA ?= $(CURDIR)/$(TESTDATA)
 export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-go test-ref test-race reference demo example bench fuzz clean doctor
+.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor
 
 all: build
 
@@ -22,13 +25,24 @@ build: setup
 doctor: build
 	$(BIN) doctor
 
-## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV)
+## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV),
+## then the test material it generates (scripts/make-testdata.sh: the tiny DistilBERT fixture, a tokenizer) in $(TESTDATA)
 reference:
 	scripts/setup-reference.sh $(REF_VENV)
+	GO=$(GO) scripts/make-testdata.sh "$(LORAQA_REF_PYTHON)" $(TESTDATA)
 
-## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference.
+## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference, on the
+## committed samples and the generated test material; missing material fails them (LORAQA_REQUIRE_REF=1).
 test: build reference
-	LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} $(GO) test -count=1 -timeout 40m ./...
+	LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} LORAQA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m ./...
+
+## test-data: the tests on the real datasets (README "Tests on the real datasets"), built with the
+## realdata tag: LORAQA_DATA=DIR holds tatqa-dev-qa.txt, tatqa-dev-textspan.squad.json, squad-v1.1-dev-part1.json.
+test-data: build reference
+	@[ -n "$${LORAQA_DATA:-}" ] || { echo "make test-data: set LORAQA_DATA=DIR (the real datasets; see README)" >&2; exit 2; }
+	@[ -d "$$LORAQA_DATA" ] || { echo "make test-data: LORAQA_DATA=$$LORAQA_DATA is not a directory" >&2; exit 2; }
+	LORAQA_DATA="$$(realpath "$$LORAQA_DATA")" LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} \
+	  $(GO) test -tags realdata -count=1 -timeout 20m -run '^TestRealData' -bench '^BenchmarkRealData' -benchtime 1x ./...
 
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup

@@ -13,7 +13,7 @@ import (
 )
 
 func TestSafetensorsAndBinAreIdentical(t *testing.T) {
-	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
+	fx := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
 	a, err := bert.ReadSafetensors(filepath.Join(fx, "model.safetensors"))
 	require.NoError(t, err)
 	b, err := bert.ReadTorchBin(filepath.Join(fx, "pytorch_model.bin"))
@@ -30,7 +30,7 @@ func TestSafetensorsAndBinAreIdentical(t *testing.T) {
 // TestBadCheckpoints: a missing tensor, a wrong shape, a truncated file and a
 // config with a wrong type each fail with an error naming the file and key.
 func TestBadCheckpoints(t *testing.T) {
-	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
+	fx := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
 	good, err := bert.ReadSafetensors(filepath.Join(fx, "model.safetensors"))
 	require.NoError(t, err)
 	cfg, err := bert.LoadConfig(fx)

@@ -45,7 +45,8 @@ func DefaultDistilBERTConfig() Config {
 		LayerNormEps: 1e-12, InitRange: 0.02}
 }
 
-// TinyDistilBERTConfig is the shape of ../shared/fixtures/tiny-distilbert-qa.
+// TinyDistilBERTConfig is the shape of the tiny-distilbert-qa fixture
+// (scripts/ref/make_fixtures.py distilbert).
 func TinyDistilBERTConfig() Config {
 	c := DefaultDistilBERTConfig()
 	c.Dim, c.Layers, c.Heads, c.Hidden, c.MaxPositions = 32, 2, 4, 64, 128

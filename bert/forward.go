@@ -116,15 +116,18 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
 
+	// A dropout set with torch.SetDropout must see the attention probabilities,
+	// which the fused kernel drops out inside: the explicit path then.
+	fused := sdpa && !(train && torch.DropoutHooked())
 	var mask *ts.Tensor
-	if sdpa {
+	if fused {
 		mask = additiveMask4(b.AttentionMask, m.DType)
 	} else {
 		mask = additiveMask(b.AttentionMask, m.DType, cfg.Heads)
 	}
 	defer mask.MustDrop()
 	for _, blk := range m.Blocks {
-		h = m.block(blk, h, mask, train)
+		h = m.block(blk, h, mask, train, fused)
 	}
 	return h
 }
@@ -167,11 +170,12 @@ func hasSDPA(version string) bool {
 	return err == nil && n >= 2
 }
 
+// dropout is torch.Dropout in train mode with p > 0 (consuming x), x otherwise.
 func dropout(x *ts.Tensor, p float64, train bool) *ts.Tensor {
 	if !train || p == 0 {
 		return x
 	}
-	y := ts.MustDropout(x, p, true)
+	y := torch.Dropout(x, p)
 	x.MustDrop()
 	return y
 }
@@ -186,17 +190,17 @@ func (m *Model) half(x *ts.Tensor) *ts.Tensor {
 }
 
 // block is one post-LN transformer layer; it consumes x. mask is the additive
-// key mask, [B, 1, 1, L] for fusedAttention or [B·H, 1, L] for attention.
+// key mask, [B, 1, 1, L] for fusedAttention (fused) or [B·H, 1, L] for attention.
 // With a half-precision base (bf16, fp16) it runs as autocast runs HF's layer: the linears and the attention in the base's dtype,
 // the residual sums and the LayerNorms in float32, so x and the result are
 // float32 whatever the base.
-func (m *Model) block(blk *Block, x, mask *ts.Tensor, train bool) *ts.Tensor {
+func (m *Model) block(blk *Block, x, mask *ts.Tensor, train, fused bool) *ts.Tensor {
 	cfg := m.Config
 	size := x.MustSize()
 	B, L := size[0], size[1]
 	xh := m.half(x)
 	var ctx *ts.Tensor
-	if sdpa {
+	if fused {
 		ctx = m.fusedAttention(blk, x, xh, mask, B, L, train)
 	} else {
 		ctx = m.attention(blk, x, xh, mask, B, L, train)

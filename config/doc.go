@@ -13,7 +13,7 @@
 // Decoding is strict: a value of the wrong type or an unknown key is an
 // error naming the key and where it came from (file, environment variable
 // or --set), and unknown keys come with a "did you mean" suggestion. Other
-// LORAQA_* variables (LORAQA_DEBUG, LORAQA_SHARED, ...) are not config keys;
+// LORAQA_* variables (LORAQA_DEBUG, LORAQA_TESTDATA, ...) are not config keys;
 // a LORAQA_ variable is reported as unknown only when it looks like one: it
 // starts with LORAQA_DATA_, LORAQA_LORA_ or LORAQA_TRAIN_, ends in a key's
 // name, or is a small typo away from a known variable.

@@ -85,7 +85,9 @@ func TestEnvironmentNames(t *testing.T) {
 		"LORAQA_TRAIN_LEARNING_RATE": "3e-4",
 		"LORAQA_SEED":                "-7",
 		"LORAQA_DEBUG":               "1", // not config keys: ignored
-		"LORAQA_SHARED":              "/work/shared",
+		"LORAQA_TESTDATA":            "/repo/.build/testdata",
+		"LORAQA_DATA":                "/data",
+		"LORAQA_BIN":                 "/repo/bin/loraqa",
 		"LORAQA_REF_PYTHON":          "/usr/bin/python3",
 		"LORAQA_REQUIRE_REF":         "1",
 		"LORAQA_SEED_CHILD":          "1",

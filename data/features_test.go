@@ -2,7 +2,6 @@ package data
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -207,51 +206,52 @@ func checkWindows(t *testing.T, tok *Tokenizer, examples []Example, feats []Feat
 	return inWindow
 }
 
-// TestFeaturizeSQuAD runs the window and label checks over all 4,961 SQuAD
-// questions, with the reference sizes and with small windows (many per
-// context).
-func TestFeaturizeSQuAD(t *testing.T) {
-	tok := sharedTokenizer(t)
-	r, err := ReadFile(sharedFile(t, "data/squad-v1.1-dev-part1.json"), FormatSQuAD)
-	require.NoError(t, err)
-	for _, opts := range []FeatureOptions{
-		DefaultFeatureOptions(),
-		{MaxSeqLength: 64, DocStride: 16, Mode: ModeWindows, NegativeFraction: 1},
-	} {
-		feats, rep, err := Featurize(tok, r.Examples, opts)
+// featurizeSQuAD runs the window and label checks over SQuAD examples, with
+// the reference sizes (no answer lost, some contexts in several windows) and
+// with small windows (many per context).
+func featurizeSQuAD(t *testing.T, tok *Tokenizer, examples []Example) {
+	t.Helper()
+	for _, opts := range []FeatureOptions{DefaultFeatureOptions(), smallWindows} {
+		feats, rep, err := Featurize(tok, examples, opts)
 		require.NoError(t, err)
-		in := checkWindows(t, tok, r.Examples, feats, opts)
+		in := checkWindows(t, tok, examples, feats, opts)
 		assert.Equal(t, in, rep.AnswersInWindow)
-		assert.Equal(t, len(r.Examples)-in, rep.AnswersLost)
+		assert.Equal(t, len(examples)-in, rep.AnswersLost)
 		assert.Equal(t, len(feats), rep.Features)
 		assert.Equal(t, rep.Windows, rep.AnswerWindows+rep.NegativeWindows)
 		t.Logf("max_seq_length %d stride %d: %d features, %d answers in a window, %d lost",
 			opts.MaxSeqLength, opts.DocStride, len(feats), rep.AnswersInWindow, rep.AnswersLost)
 		if opts.MaxSeqLength == 384 {
 			assert.Zero(t, rep.AnswersLost)
-			assert.Greater(t, len(feats), len(r.Examples), "some contexts need several windows")
+			assert.Greater(t, len(feats), len(examples), "some contexts need several windows")
 		}
 	}
 }
 
-// TestFeaturizeTATQATruncation: with the reference's single joined context,
-// truncate mode loses most answers, windows mode none — and the report says so.
-func TestFeaturizeTATQATruncation(t *testing.T) {
-	tok := sharedTokenizer(t)
-	opts := DefaultPrepareOptions()
-	opts.Input, opts.OutDir = sharedFile(t, "data/tatqa-dev-qa.txt"), t.TempDir()
-	_, err := Prepare(context.Background(), opts)
+// TestFeaturizeSQuAD: the window and label checks over the 300 questions of
+// the committed SQuAD sample (testdata/squad-sample.json), whose long contexts
+// need several 384-token windows. (SQuAD dev: TestRealDataFeaturizeSQuAD.)
+func TestFeaturizeSQuAD(t *testing.T) {
+	r, err := ReadFile(squadSample(t), FormatSQuAD)
 	require.NoError(t, err)
-	test, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TestFile))
-	require.NoError(t, err)
+	require.Len(t, r.Examples, 300)
+	featurizeSQuAD(t, bertTokenizer(t), r.Examples)
+}
 
+// joinedTruncation: with the reference's single joined context, truncate mode
+// loses more than the fraction minLost of the answers, windows mode none — and
+// the report says so.
+func joinedTruncation(t *testing.T, tok *Tokenizer, input string, minLost float64) {
+	t.Helper()
+	test := joinedTest(t, input)
 	fo := DefaultFeatureOptions()
 	fo.Mode = ModeTruncate
 	feats, rep, err := Featurize(tok, test, fo)
 	require.NoError(t, err)
 	assert.Len(t, feats, len(test))
 	assert.Equal(t, len(test), rep.AnswersInWindow+rep.AnswersLost)
-	assert.Greater(t, rep.AnswersLost, len(test)*8/10, "truncation loses most answers of the joined context")
+	assert.Greater(t, float64(rep.AnswersLost), minLost*float64(len(test)), "truncation loses most answers of the joined context")
+	t.Logf("truncate mode: %d of %d answers lost", rep.AnswersLost, len(test))
 	assert.Len(t, rep.LostIDs, rep.AnswersLost)
 
 	fo.Mode = ModeWindows
@@ -259,6 +259,13 @@ func TestFeaturizeTATQATruncation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, rep.AnswersLost)
 	assert.Equal(t, len(test), checkWindows(t, tok, test, feats, fo))
+}
+
+// TestFeaturizeJoinedTruncation: joinedTruncation on examples/sample-qa.txt,
+// whose short answers make a shorter joined context than TAT-QA's: more than
+// half are lost. (TAT-QA, 80%: TestRealDataFeaturizeTATQATruncation.)
+func TestFeaturizeJoinedTruncation(t *testing.T) {
+	joinedTruncation(t, bertTokenizer(t), sampleQA(t), 0.5)
 }
 
 func TestFeaturizeNegativeFraction(t *testing.T) {
@@ -286,7 +293,7 @@ func TestFeaturizeNegativeFraction(t *testing.T) {
 }
 
 func TestFeaturizeCapsToModelMaxLength(t *testing.T) {
-	tok, err := LoadTokenizer(sharedFile(t, "fixtures/tiny-distilbert-qa/base"))
+	tok, err := LoadTokenizer(fixtureBase(t))
 	require.NoError(t, err)
 	ex := Example{ID: "x", Question: "q", Context: strings.Repeat("word ", 400), Answers: Answers{Text: []string{"word"}, AnswerStart: []int{0}}}
 	opts := DefaultFeatureOptions()

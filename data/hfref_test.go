@@ -11,10 +11,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
 // runHFRef sends items to scripts/ref/hf_tokenize.py (HF's BertTokenizerFast
-// in the reference environment) in one call and returns its output lines.
+// on the generated tokenizer directory, in the reference environment) in one
+// call and returns its output lines.
 func runHFRef(t *testing.T, items []any) [][]byte {
 	t.Helper()
 	py := refPython(t)
@@ -24,7 +27,7 @@ func runHFRef(t *testing.T, items []any) [][]byte {
 	for _, it := range items {
 		require.NoError(t, enc.Encode(it))
 	}
-	cmd := exec.Command(py, script, filepath.Join(sharedDir(t), "tokenizer"))
+	cmd := exec.Command(py, script, testutil.Tokenizer(t))
 	cmd.Stdin = &in
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -40,26 +43,26 @@ func runHFRef(t *testing.T, items []any) [][]byte {
 	return lines
 }
 
-// TestTokenizerMatchesHF compares ids and code-point offsets with HF's
-// BertTokenizerFast on every question and context of the shared SQuAD file,
-// the TAT-QA texts, and edge cases.
-func TestTokenizerMatchesHF(t *testing.T) {
-	tok := sharedTokenizer(t)
-	squad, err := ReadFile(sharedFile(t, "data/squad-v1.1-dev-part1.json"), FormatSQuAD)
-	require.NoError(t, err)
-	require.Len(t, squad.Examples, 4961)
-	tatqa, err := ReadFile(sharedFile(t, "data/tatqa-dev-textspan.squad.json"), FormatSQuAD)
-	require.NoError(t, err)
+// qaTexts lists every question and every distinct context of the examples.
+func qaTexts(sets ...[]Example) []string {
 	var texts []string
 	seen := map[string]bool{}
-	for _, ex := range append(squad.Examples, tatqa.Examples...) {
-		texts = append(texts, ex.Question)
-		if !seen[ex.Context] {
-			seen[ex.Context] = true
-			texts = append(texts, ex.Context)
+	for _, exs := range sets {
+		for _, ex := range exs {
+			texts = append(texts, ex.Question)
+			if !seen[ex.Context] {
+				seen[ex.Context] = true
+				texts = append(texts, ex.Context)
+			}
 		}
 	}
-	texts = append(texts, tokenizerEdgeCases...)
+	return texts
+}
+
+// tokenizerMatchesHF compares the ids and code-point offsets of every text
+// with HF's BertTokenizerFast.
+func tokenizerMatchesHF(t *testing.T, tok *Tokenizer, texts []string) {
+	t.Helper()
 	items := make([]any, len(texts))
 	for i, s := range texts {
 		items[i] = s
@@ -79,36 +82,22 @@ func TestTokenizerMatchesHF(t *testing.T) {
 		}
 		require.Less(t, bad, 5, "too many mismatches")
 	}
+	t.Logf("%d texts tokenized as HF does", len(texts))
 }
 
-// TestFeaturesMatchHFWindows compares every window (input_ids,
-// token_type_ids, context offsets) with HF's overflowing truncation, as
-// run_qa calls it, for all SQuAD questions (and a quarter of them with small
-// windows) and the joined TAT-QA context.
-func TestFeaturesMatchHFWindows(t *testing.T) {
-	tok := sharedTokenizer(t)
-	squad, err := ReadFile(sharedFile(t, "data/squad-v1.1-dev-part1.json"), FormatSQuAD)
-	require.NoError(t, err)
-	opts := DefaultPrepareOptions()
-	opts.Input, opts.OutDir = sharedFile(t, "data/tatqa-dev-qa.txt"), t.TempDir()
-	_, err = Prepare(context.Background(), opts)
-	require.NoError(t, err)
-	joined, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TestFile))
-	require.NoError(t, err)
+// windowRun is a set of examples cut into windows with some options.
+type windowRun struct {
+	examples []Example
+	opts     FeatureOptions
+}
 
-	var sample []Example // every 4th question for the small windows, to keep the run short
-	for i := 0; i < len(squad.Examples); i += 4 {
-		sample = append(sample, squad.Examples[i])
-	}
-	type run struct {
-		examples []Example
-		opts     FeatureOptions
-	}
-	runs := []run{
-		{squad.Examples, DefaultFeatureOptions()},
-		{sample, FeatureOptions{MaxSeqLength: 64, DocStride: 16, Mode: ModeWindows, NegativeFraction: 1}},
-		{joined, DefaultFeatureOptions()},
-	}
+// smallWindows cut a context into many windows.
+var smallWindows = FeatureOptions{MaxSeqLength: 64, DocStride: 16, Mode: ModeWindows, NegativeFraction: 1}
+
+// featuresMatchHFWindows compares every window (input_ids, token_type_ids,
+// context offsets) with HF's overflowing truncation, as run_qa calls it.
+func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, runs []windowRun) {
+	t.Helper()
 	var items []any
 	for _, r := range runs {
 		for _, ex := range r.examples {
@@ -117,7 +106,7 @@ func TestFeaturesMatchHFWindows(t *testing.T) {
 		}
 	}
 	lines := runHFRef(t, items)
-	k := 0
+	k, windows := 0, 0
 	for _, r := range runs {
 		feats, _, err := Featurize(tok, r.examples, r.opts)
 		require.NoError(t, err)
@@ -149,8 +138,49 @@ func TestFeaturesMatchHFWindows(t *testing.T) {
 				}
 				require.Equal(t, offs, got[w].Offsets, "%s window %d", ex.ID, w)
 			}
+			windows += len(ref.Windows)
 		}
 	}
+	t.Logf("%d windows of %d questions as HF cuts them", windows, len(items))
+}
+
+// joinedTest prepares a qa-text file as the reference recipe does (all answers
+// joined into one context) and returns its test split.
+func joinedTest(t *testing.T, input string) []Example {
+	t.Helper()
+	opts := DefaultPrepareOptions()
+	opts.Input, opts.OutDir = input, t.TempDir()
+	_, err := Prepare(context.Background(), opts)
+	require.NoError(t, err)
+	test, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TestFile))
+	require.NoError(t, err)
+	return test
+}
+
+// TestTokenizerMatchesHF compares ids and code-point offsets with HF's
+// BertTokenizerFast on every question and context of the committed SQuAD
+// sample, the joined context of examples/sample-qa.txt and edge cases. (The
+// SQuAD and TAT-QA dev sets: TestRealDataTokenizerMatchesHF, make test-data.)
+func TestTokenizerMatchesHF(t *testing.T) {
+	tok := bertTokenizer(t)
+	squad, err := ReadFile(squadSample(t), FormatSQuAD)
+	require.NoError(t, err)
+	texts := append(qaTexts(squad.Examples, joinedTest(t, sampleQA(t))), tokenizerEdgeCases...)
+	tokenizerMatchesHF(t, tok, texts)
+}
+
+// TestFeaturesMatchHFWindows compares every window with HF's overflowing
+// truncation for the SQuAD sample's questions (the reference sizes, and small
+// windows) and the joined context of examples/sample-qa.txt.
+func TestFeaturesMatchHFWindows(t *testing.T) {
+	tok := bertTokenizer(t)
+	squad, err := ReadFile(squadSample(t), FormatSQuAD)
+	require.NoError(t, err)
+	featuresMatchHFWindows(t, tok, []windowRun{
+		{squad.Examples, DefaultFeatureOptions()},
+		{squad.Examples, smallWindows},
+		{joinedTest(t, sampleQA(t)), DefaultFeatureOptions()},
+	})
 }
 
 // tokenizerEdgeCases exercise the normalizer corners: accents, CJK (and the

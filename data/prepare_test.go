@@ -12,20 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPrepareTATQA is the acceptance check: preparing the raw TAT-QA pairs
-// gives a 90/10 split of the kept pairs and every record's answer sits at its
+// checkPrepare is the acceptance check: preparing raw qa-text pairs gives a
+// 90/10 split of the kept pairs and every record's answer sits at its
 // answer_start, counted in code points.
-func TestPrepareTATQA(t *testing.T) {
-	in := sharedFile(t, "data/tatqa-dev-qa.txt")
+func checkPrepare(t *testing.T, in string, pairs, trainN, testN int) {
+	t.Helper()
 	out := t.TempDir()
 	opts := DefaultPrepareOptions()
 	opts.Input, opts.OutDir = in, out
 	rep, err := Prepare(context.Background(), opts)
 	require.NoError(t, err)
-	assert.Equal(t, 338, rep.PairsRead)
-	assert.Equal(t, 338, rep.Kept)
-	assert.Equal(t, 304, rep.Train)
-	assert.Equal(t, 34, rep.Test)
+	assert.Equal(t, pairs, rep.PairsRead)
+	assert.Equal(t, pairs, rep.Kept)
+	assert.Equal(t, trainN, rep.Train)
+	assert.Equal(t, testN, rep.Test)
 	assert.Equal(t, 1, rep.Contexts)
 	assert.Equal(t, FormatQAText, rep.Format)
 
@@ -33,8 +33,8 @@ func TestPrepareTATQA(t *testing.T) {
 	require.NoError(t, err)
 	test, err := ReadExamplesJSONL(filepath.Join(out, TestFile))
 	require.NoError(t, err)
-	require.Len(t, train, 304)
-	require.Len(t, test, 34)
+	require.Len(t, train, trainN)
+	require.Len(t, test, testN)
 	seen := map[string]bool{}
 	for _, ex := range append(train, test...) {
 		require.Len(t, ex.Answers.Text, 1)
@@ -53,9 +53,9 @@ func TestPrepareTATQA(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, ReportFile))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &onDisk))
-	assert.EqualValues(t, 338, onDisk["pairs_read"])
-	assert.EqualValues(t, 304, onDisk["train"])
-	assert.EqualValues(t, 34, onDisk["test"])
+	assert.EqualValues(t, pairs, onDisk["pairs_read"])
+	assert.EqualValues(t, trainN, onDisk["train"])
+	assert.EqualValues(t, testN, onDisk["test"])
 	assert.Equal(t, map[string]any{}, onDisk["skipped"])
 
 	entries, err := os.ReadDir(out)
@@ -76,6 +76,12 @@ func TestPrepareTATQA(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(out2, f))
 		assert.Equal(t, a, b, f)
 	}
+}
+
+// TestPrepareSample: checkPrepare on examples/sample-qa.txt (280 pairs).
+// (TAT-QA: TestRealDataPrepareTATQA.)
+func TestPrepareSample(t *testing.T) {
+	checkPrepare(t, sampleQA(t), 280, 252, 28)
 }
 
 func TestPrepareReportsSkips(t *testing.T) {

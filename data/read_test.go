@@ -204,30 +204,32 @@ func TestReadFile(t *testing.T) {
 	assert.ErrorContains(t, err, "missing.txt")
 }
 
-// TestReadSharedFiles reads the real files in ../shared/data.
-func TestReadSharedFiles(t *testing.T) {
-	r, err := ReadFile(sharedFile(t, "data/tatqa-dev-qa.txt"), FormatAuto)
+// TestReadSamples reads the committed samples: examples/sample-qa.txt and
+// testdata/squad-sample.json (several answers a question, non-ASCII contexts).
+// (The real files: TestRealDataReadFiles.)
+func TestReadSamples(t *testing.T) {
+	r, err := ReadFile(sampleQA(t), FormatAuto)
 	require.NoError(t, err)
 	assert.Equal(t, FormatQAText, r.Format)
-	assert.Equal(t, 338, r.Records)
-	assert.Len(t, r.Pairs, 338)
-	assert.Equal(t, "What is the company paid on a cost-plus type contract?", r.Pairs[0].Question)
-	assert.Equal(t, "our allowable incurred costs plus a profit which can be fixed or variable depending on the contract’s fee arrangement up to predetermined funding levels determined by the customer", r.Pairs[0].Answer)
+	assert.Equal(t, 280, r.Records)
+	assert.Len(t, r.Pairs, 280)
+	assert.Equal(t, "What was Arbor Lumen Holdings's total revenue in fiscal 2019?", r.Pairs[0].Question)
+	assert.Equal(t, "$4734.2 million", r.Pairs[0].Answer)
 
-	r, err = ReadFile(sharedFile(t, "data/tatqa-dev-textspan.squad.json"), FormatAuto)
+	r, err = ReadFile(squadSample(t), FormatAuto)
 	require.NoError(t, err)
 	assert.Equal(t, FormatSQuAD, r.Format)
-	assert.Len(t, r.Examples, 338)
+	assert.Len(t, r.Examples, 300)
 	assert.Empty(t, r.Skipped)
 	assert.Empty(t, r.DroppedAnswers)
-
-	r, err = ReadFile(sharedFile(t, "data/squad-v1.1-dev-part1.json"), FormatAuto)
-	require.NoError(t, err)
-	assert.Len(t, r.Examples, 4961)
-	answers := 0
+	answers, nonASCII := 0, 0
 	for _, ex := range r.Examples {
 		require.NoError(t, ex.CheckAnswers())
 		answers += len(ex.Answers.Text)
+		if len([]rune(ex.Context)) != len(ex.Context) {
+			nonASCII++
+		}
 	}
-	assert.Equal(t, 17778, answers)
+	assert.Equal(t, 700, answers, "3 answers to the 100 questions with a money answer, 2 to the others")
+	assert.Equal(t, 300, nonASCII, "every context holds non-ASCII text, so offsets count code points")
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
 // tinyVocab is a small WordPiece vocabulary for hand-computed cases.
@@ -60,10 +62,11 @@ func TestTokenizerHandCases(t *testing.T) {
 	}
 }
 
-// TestTokenizerSharedVocab checks ids and offsets recorded from HF's
-// BertTokenizerFast on the shared bert-base-uncased vocabulary.
-func TestTokenizerSharedVocab(t *testing.T) {
-	tok := sharedTokenizer(t)
+// TestTokenizerBertBaseVocab checks ids and offsets recorded from HF's
+// BertTokenizerFast on the bert-base-uncased vocabulary (the generated
+// tokenizer directory: tokenizer.json, no tokenizer_config.json).
+func TestTokenizerBertBaseVocab(t *testing.T) {
+	tok := bertTokenizer(t)
 	enc, err := tok.Encode("Hello, y’all! café costs €5 naïve İstanbul")
 	require.NoError(t, err)
 	assert.Equal(t, []int64{7592, 1010, 1061, 1521, 2035, 999, 7668, 5366, 1574, 2629, 15743, 9960}, enc.IDs)
@@ -76,14 +79,26 @@ func TestTokenizerSharedVocab(t *testing.T) {
 	assert.Equal(t, 0, tok.ModelMaxLength(), "no tokenizer_config.json: no limit")
 }
 
-// TestLoadTokenizerFromVocab loads the fixture model directory (vocab.txt +
-// tokenizer_config.json) and checks it tokenizes as tokenizer.json does.
+// TestLoadTokenizerFromVocab loads the fixture's model directory (vocab.txt +
+// tokenizer_config.json, no tokenizer.json) and checks it tokenizes as HF's
+// tokenizer.json for the same vocabulary does — tokenizer.json alone, in a
+// directory of its own, so that its vocabulary is the one read.
 func TestLoadTokenizerFromVocab(t *testing.T) {
-	fromJSON := sharedTokenizer(t)
-	fromVocab, err := LoadTokenizer(sharedFile(t, "fixtures/tiny-distilbert-qa/base"))
+	base := fixtureBase(t)
+	require.NoFileExists(t, filepath.Join(base, TokenizerJSONFile), "the fixture's base must load from vocab.txt")
+	b, err := os.ReadFile(filepath.Join(testutil.Tokenizer(t), TokenizerJSONFile))
+	require.NoError(t, err)
+	jsonOnly := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(jsonOnly, TokenizerJSONFile), b, 0o644))
+	fromJSON, err := LoadTokenizer(jsonOnly)
+	require.NoError(t, err)
+	fromVocab, err := LoadTokenizer(base)
 	require.NoError(t, err)
 	assert.Equal(t, 128, fromVocab.ModelMaxLength())
-	for _, s := range tokenizerEdgeCases {
+	assert.Equal(t, fromJSON.VocabSize(), fromVocab.VocabSize())
+	squad, err := ReadFile(squadSample(t), FormatSQuAD)
+	require.NoError(t, err)
+	for _, s := range append(tokenizerEdgeCases, qaTexts(squad.Examples[:30])...) {
 		a, err := fromJSON.Encode(s)
 		require.NoError(t, err)
 		b, err := fromVocab.Encode(s)

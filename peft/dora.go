@@ -46,7 +46,7 @@ func (l *Linear) forwardDoRA(x *ts.Tensor, train bool) *ts.Tensor {
 	xd := x
 	dropped := train && l.Dropout > 0
 	if dropped {
-		xd = ts.MustDropout(x, l.Dropout, true)
+		xd = torch.Dropout(x, l.Dropout)
 	}
 	xa := ts.MustLinear(xd, l.A, ts.None)
 	lora := ts.MustLinear(xa, l.B, ts.None)

@@ -40,7 +40,7 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	}
 	xd := x
 	if train && l.Dropout > 0 {
-		xd = ts.MustDropout(x, l.Dropout, true)
+		xd = torch.Dropout(x, l.Dropout)
 	}
 	// A and B stay float32 (they are trained); over a half-precision base they
 	// are cast to its dtype for the product, as autocast does, and their

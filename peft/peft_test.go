@@ -21,7 +21,7 @@ import (
 )
 
 func loadBase(t *testing.T) (*bert.Model, string) {
-	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	fx := testutil.Fixture(t, "tiny-distilbert-qa")
 	m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU})
 	require.NoError(t, err)
 	return m, fx

@@ -1,14 +1,12 @@
 package peft_test
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/testutil"
@@ -99,22 +97,24 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 }
 
 // TestTrainModeForwardMatchesPEFT: with dropout on (the model's own and a LoRA
-// dropout of 0.05), a forward seeded alike draws the same masks in loraqa and
-// in HF + PEFT, so the logits agree. It shows that dropout sits at the same
-// places, in the same order and with the same scaling as in transformers'
-// BERT and DistilBERT and PEFT's LoRA layer. (Both call LibTorch's dropout on
-// the default CPU generator, which manual_seed resets.)
+// dropout of 0.05), loraqa and HF + PEFT draw the same dropout masks, so the
+// train-mode logits agree. Both sides use the counter-based dropout
+// (torch.CounterDropout; peft_check.py patches torch.nn.functional.dropout
+// with it, transformers' attention in its eager form), whose k-th call's mask
+// depends on the seed and k only: the logits agree only if dropout sits at the
+// same places, is called in the same order on tensors of the same shapes and
+// scales alike as in transformers' BERT and DistilBERT and PEFT's LoRA layer
+// — and both sides count the same calls. Another seed on loraqa's side gives
+// other logits.
 func TestTrainModeForwardMatchesPEFT(t *testing.T) {
-	sameDropoutMasks(t)
-	for _, fx := range []string{
-		filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa"),
-		testutil.Shared(t, "fixtures", "tiny-distilbert-qa"),
-	} {
+	sameCounterMasks(t)
+	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa")} {
 		t.Run(filepath.Base(fx), func(t *testing.T) {
 			m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{})
 			require.NoError(t, err)
 			defer m.Drop()
 			require.Positive(t, m.Config.Dropout)
+			require.Positive(t, m.Config.AttentionDropout)
 			a, err := peft.Load(filepath.Join(fx, "adapter"), m)
 			require.NoError(t, err)
 			defer a.Drop()
@@ -138,61 +138,61 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 				in.TokenTypeIDs = torch.FromInt64(types, shape, gotch.CPU)
 			}
 			defer in.Drop()
-			var s, e []float32
-			torch.NoGrad(func() {
-				torch.ManualSeed(7)
-				o := m.Forward(in, true)
-				s, e = torch.ToFloat32(o.StartLogits), torch.ToFloat32(o.EndLogits)
-				o.Drop()
-			})
+			forward := func(seed uint64) (s, e []float32, calls int) {
+				d := &torch.CounterDropout{Seed: seed}
+				defer torch.SetDropout(d.Func())()
+				torch.NoGrad(func() {
+					o := m.Forward(in, true)
+					s, e = torch.ToFloat32(o.StartLogits), torch.ToFloat32(o.EndLogits)
+					o.Drop()
+				})
+				return s, e, d.Calls()
+			}
+			s, e, calls := forward(7)
+			// embeddings; per layer the LoRA inputs, the attention probabilities, the
+			// FFN output (BERT: and the attention output); DistilBERT: the QA head's input
+			perLayer, head := len(a.Layers)/len(m.Blocks)+2, 1
+			if m.Config.ModelType == "bert" {
+				perLayer, head = perLayer+1, 0
+			}
+			require.Equal(t, 1+len(m.Blocks)*perLayer+head, calls, "loraqa's dropout calls")
 			req := map[string]any{"base": filepath.Join(fx, "base"), "adapter": filepath.Join(fx, "adapter"),
-				"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "train_seed": 7, "lora_dropout": 0.05,
+				"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "dropout_seed": 7, "lora_dropout": 0.05,
 				"start_logits": rows(s, n), "end_logits": rows(e, n)}
 			if in.TokenTypeIDs != nil {
 				req["token_type_ids"] = b.TokenTypeIDs
 			}
-			d, _ := testutil.PEFTCheck(t, req)
-			t.Logf("train-mode logits, PEFT vs loraqa: max |Δ| %.2e", d)
-			assert.Less(t, d, 1e-4)
+			res := testutil.PEFTRun(t, req)
+			t.Logf("train-mode logits, PEFT vs loraqa, %d dropout calls: max |Δ| %.2e", calls, res.MaxAbsDiff)
+			assert.Equal(t, calls, res.DropoutCalls, "HF + PEFT call dropout as often as loraqa")
+			assert.Less(t, res.MaxAbsDiff, 1e-4)
 
-			// Seeded otherwise, the masks differ: the check above can fail.
-			torch.NoGrad(func() {
-				torch.ManualSeed(8)
-				o := m.Forward(in, true)
-				s = torch.ToFloat32(o.StartLogits)
-				o.Drop()
-			})
+			// loraqa seeded otherwise draws other masks: the check above can fail.
+			s, _, _ = forward(8)
 			req["start_logits"] = rows(s, n)
-			d, _ = testutil.PEFTCheck(t, req)
+			d, _ := testutil.PEFTCheck(t, req)
 			assert.Greater(t, d, 1e-3, "another seed draws other masks")
 		})
 	}
 }
 
-// sameDropoutMasks skips a train-mode comparison when loraqa's LibTorch and the
-// reference's PyTorch draw different dropout masks from the same seed (the
-// CPU bernoulli kernel changed between releases: LibTorch 2.1.2 differs from
-// both 1.13 and 2.15). The skip names both versions.
-func sameDropoutMasks(t *testing.T) {
+// sameCounterMasks: loraqa's torch.CounterMask and peft_check.py's
+// counter_mask drop the same elements (three calls, seed 7, p 0.1).
+func sameCounterMasks(t *testing.T) {
 	t.Helper()
 	var ref struct {
-		Zeros []int  `json:"zeros"`
-		Torch string `json:"torch"`
+		Zeros [][]int `json:"zeros"`
 	}
-	testutil.RunRef(t, "peft_check.py", map[string]any{"dropout_probe": true}, &ref)
-	var got []int
-	torch.SetThreads(1)
-	torch.ManualSeed(7)
-	x := ts.MustOnes([]int64{2, 5, 8}, gotch.Float, gotch.CPU)
-	y := ts.MustDropout(x, 0.1, true)
-	for i, v := range torch.ToFloat32(y) {
-		if v == 0 {
-			got = append(got, i)
+	testutil.RunRef(t, "peft_check.py", map[string]any{"dropout_probe": map[string]any{"seed": 7, "calls": 3, "n": 1000, "p": 0.1}}, &ref)
+	require.Len(t, ref.Zeros, 3)
+	for k, want := range ref.Zeros {
+		got := []int{}
+		for i, v := range torch.CounterMask(7, uint64(k), 1000, 0.1) {
+			if v == 0 {
+				got = append(got, i)
+			}
 		}
-	}
-	x.MustDrop()
-	y.MustDrop()
-	if fmt.Sprint(got) != fmt.Sprint(ref.Zeros) {
-		t.Skipf("loraqa's LibTorch draws other dropout masks than the reference's PyTorch %s from the same seed (%v vs %v): a train-mode forward cannot be compared mask for mask", ref.Torch, got, ref.Zeros)
+		require.Equal(t, want, got, "call %d: the dropped elements", k)
+		require.InDelta(t, 100, len(got), 40, "call %d drops about 10%%", k)
 	}
 }

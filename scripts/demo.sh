@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: prepare the shipped sample data, fine-tune a LoRA adapter, answer a
 # question, and check the answer. The data is examples/sample-filings.json
-# (scripts/gensample -format squad): passages of three to six sentences from invented
+# (scripts/gensample -format filings): passages of three to six sentences from invented
 # companies' filing summaries, each question with the passage that answers it —
 # the chunks a RAG retriever hands its reader. (The reference recipe's joined
 # context, examples/sample-qa.txt, holds only the answers: nothing in it ties a

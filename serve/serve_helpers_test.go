@@ -26,7 +26,7 @@ import (
 const tinyMaxSeq, tinyStride = 128, 32
 
 func tinyFixture(t *testing.T) (base, adapter string) {
-	dir := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	dir := testutil.Fixture(t, "tiny-distilbert-qa")
 	return filepath.Join(dir, "base"), filepath.Join(dir, "adapter")
 }
 
@@ -80,10 +80,10 @@ func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answ
 	return out
 }
 
-// testQueries cuts n questions and contexts out of the TAT-QA text, with
+// testQueries cuts n questions and contexts out of examples/sample-qa.txt, with
 // context lengths from 40 to 3,000 characters (one to a dozen windows).
 func testQueries(t *testing.T, n int) []Query {
-	b, err := os.ReadFile(testutil.Shared(t, "data", "tatqa-dev-qa.txt"))
+	b, err := os.ReadFile(testutil.SampleQA(t))
 	require.NoError(t, err)
 	text := []rune(strings.ToValidUTF8(string(b), ""))
 	var questions []string

@@ -13,11 +13,7 @@ import (
 	"time"
 
 	"github.com/loraqa/loraqa/config"
-)
-
-const (
-	tinyBase = "/work/shared/fixtures/tiny-distilbert-qa/base"
-	tinyData = "/work/shared/data/tatqa-dev-qa.txt"
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
 // lockedBuffer collects a child's stderr while the test reads it.
@@ -38,31 +34,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// loraqaBin finds bin/loraqa (or $LORAQA_BIN): the end-to-end test builds
-// nothing itself. Without it the test is skipped, unless LORAQA_REQUIRE_BIN=1.
+// loraqaBin is the loraqa binary (testutil.LoraqaBin: $LORAQA_BIN, which
+// make test sets to bin/loraqa, or one built from this checkout); it must have
+// a working sweep command.
 func loraqaBin(t *testing.T) string {
 	t.Helper()
-	skip := func(format string, a ...any) {
-		t.Helper()
-		if os.Getenv("LORAQA_REQUIRE_BIN") == "1" {
-			t.Fatalf(format, a...)
-		}
-		t.Skipf(format, a...)
-	}
-	bin := os.Getenv("LORAQA_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs(filepath.Join("..", "bin", "loraqa"))
-	}
-	if _, err := os.Stat(bin); err != nil {
-		skip("%s not built (go build -o bin/loraqa ./cmd/loraqa): %v", bin, err)
-	}
-	if err := exec.Command(bin, "sweep", "-h").Run(); err != nil {
-		skip("%s has no working sweep command (rebuild it): %v", bin, err)
-	}
-	for _, p := range []string{tinyBase, tinyData} {
-		if _, err := os.Stat(p); err != nil {
-			skip("fixture missing: %v", err)
-		}
+	bin := testutil.LoraqaBin(t)
+	if out, err := exec.Command(bin, "sweep", "-h").CombinedOutput(); err != nil {
+		t.Fatalf("%s has no working sweep command (rebuild it): %v\n%s", bin, err, out)
 	}
 	return bin
 }
@@ -98,13 +77,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("-short")
 	}
 	bin := loraqaBin(t)
+	tinyBase := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
 	begin := time.Now()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tiny.yaml")
 	y := "base_qa_model: " + tinyBase + `
 device: cpu
 data:
-  input: ` + tinyData + `
+  input: ` + testutil.SampleQA(t) + `
   max_seq_length: 128
   doc_stride: 32
   negative_fraction: 0.01

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,22 +19,14 @@ import (
 )
 
 // setup loads the tiny fixture with a fresh adapter and featurizes the first n
-// TAT-QA pairs with one joined context, as the reference recipe does.
-func setup(t *testing.T, n int, short bool, lcfg peft.Config) (*bert.Model, *peft.Adapter, []data.Example, []data.Feature) {
+// pairs of examples/sample-qa.txt with one joined context, as the reference
+// recipe does.
+func setup(t *testing.T, n int, lcfg peft.Config) (*bert.Model, *peft.Adapter, []data.Example, []data.Feature) {
 	t.Helper()
-	base := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
-	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	base := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	qa := testutil.SampleQA(t)
 	rr, err := data.ReadFile(qa, "auto")
 	require.NoError(t, err)
-	if short {
-		var keep []data.Pair
-		for _, p := range rr.Pairs {
-			if len(strings.Fields(p.Answer)) <= 6 {
-				keep = append(keep, p)
-			}
-		}
-		rr.Pairs = keep
-	}
 	rr.Pairs = rr.Pairs[:n]
 	rr.Examples = nil
 	ex := data.BuildDataset(rr, data.BuildOptions{})
@@ -54,17 +45,20 @@ func setup(t *testing.T, n int, short bool, lcfg peft.Config) (*bert.Model, *pef
 	return m, a, ex, feats
 }
 
-// TestLearningWorks: on 16 pairs (with answers of at most 6 words, so that every
-// answer fits max_answer_length) with lr 1e-3 the training loss falls by at
-// least half and exact match on those pairs reaches 0.5.
+// TestLearningWorks: on 16 pairs (answers of at most 4 words, so that every
+// answer fits max_answer_length) with lr 2e-3 the training loss falls by at
+// least half and exact match on those pairs reaches 0.5. (The sample's
+// templated questions and "$… million" answers take the tiny model longer to
+// tell apart than TAT-QA's did at 1e-3: there it reached 0.69, here 0.5 at
+// 1e-3 and 0.875 at 2e-3.)
 func TestLearningWorks(t *testing.T) {
 	lcfg := peft.DefaultConfig()
-	// 300 epochs of 2 batches: 600 steps at lr 1e-3 (linear decay), r 16 on q_lin/v_lin.
+	// 300 epochs of 2 batches: 600 steps at lr 2e-3 (linear decay), r 16 on q_lin/v_lin.
 	epochs := 300
-	m, a, ex, feats := setup(t, 16, true, lcfg)
+	m, a, ex, feats := setup(t, 16, lcfg)
 	t.Logf("%d windows", len(feats))
 	opts := train.DefaultOptions()
-	opts.LR, opts.Epochs, opts.LoadBestAtEnd, opts.LogEvery = 1e-3, epochs, false, 1
+	opts.LR, opts.Epochs, opts.LoadBestAtEnd, opts.LogEvery = 2e-3, epochs, false, 1
 	opts.OutputDir = t.TempDir()
 	opts.SaveTotalLimit = 1
 	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats, EvalExamples: ex, Opt: opts}
@@ -87,7 +81,7 @@ func TestLearningWorks(t *testing.T) {
 func TestResumeIsBitExact(t *testing.T) {
 	run := func(stopAfter int, resume bool, dir string) []byte {
 		lcfg := peft.DefaultConfig()
-		m, a, ex, feats := setup(t, 24, false, lcfg)
+		m, a, ex, feats := setup(t, 24, lcfg)
 		opts := train.DefaultOptions()
 		opts.LR, opts.Epochs, opts.OutputDir, opts.StopAfterEpochs = 5e-4, 2, dir, stopAfter
 		tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats[:8], EvalExamples: ex, Opt: opts}
@@ -118,7 +112,7 @@ func TestResumeIsBitExact(t *testing.T) {
 // TestNoBaseGradientsAndNoLeak: after training steps no base weight has a
 // gradient, and the live-tensor count is flat across 20 steps.
 func TestNoBaseGradientsAndNoLeak(t *testing.T) {
-	m, a, ex, feats := setup(t, 40, false, peft.DefaultConfig())
+	m, a, ex, feats := setup(t, 40, peft.DefaultConfig())
 	opts := train.DefaultOptions()
 	opts.Epochs, opts.MaxSteps, opts.BatchSize = 1, 1, 2
 	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats[:2], EvalExamples: ex, Opt: opts}
@@ -145,7 +139,7 @@ func TestNoBaseGradientsAndNoLeak(t *testing.T) {
 // (HF: max_steps overrides num_train_epochs), over more than one epoch when an
 // epoch is shorter, with eval_every_epoch off evaluating once, at the end.
 func TestMaxStepsOverridesEpochs(t *testing.T) {
-	m, a, ex, feats := setup(t, 6, false, peft.DefaultConfig())
+	m, a, ex, feats := setup(t, 6, peft.DefaultConfig())
 	opts := train.DefaultOptions()
 	opts.Epochs, opts.MaxSteps, opts.BatchSize, opts.EvalEveryEpoch = 0, 3, len(feats), false
 	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats, EvalExamples: ex, Opt: opts}

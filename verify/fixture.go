@@ -1,5 +1,5 @@
 // Package verify checks loraqa's model, LoRA and training step against a
-// PyTorch-made fixture in the layout of ../shared/fixtures/README.md: the logits
+// PyTorch-made fixture in the layout scripts/ref/make_fixtures.py writes: the logits
 // of base, base + adapter and merged, and the AdamW training steps.
 package verify
 

@@ -16,7 +16,7 @@ import (
 // TestFixture runs every check of the tiny fixture: base, base + adapter
 // (safetensors and .bin) and merged logits, and the three AdamW steps.
 func TestFixture(t *testing.T) {
-	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
+	fx := testutil.Fixture(t, "tiny-distilbert-qa")
 	live := torch.LiveTensors()
 	r, err := verify.Run(fx, gotch.CPU)
 	require.NoError(t, err)
@@ -36,7 +36,7 @@ func TestNotAFixture(t *testing.T) {
 	assert.Contains(t, err.Error(), "base/config.json")
 }
 
-// TestBERTFixture: the BERT fixture made by scripts/ref/make_bert_fixture.py
+// TestBERTFixture: the BERT fixture made by scripts/ref/make_fixtures.py (bert)
 // (HF BertForQuestionAnswering + PEFT LoRA on query/value, token_type_ids).
 func TestBERTFixture(t *testing.T) {
 	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
@@ -53,11 +53,7 @@ func TestBERTFixture(t *testing.T) {
 // verify.HalfTolerance of the float32 golden logits, and the run really is in
 // bf16 (the logits move by more than float32 noise).
 func TestBF16Fixtures(t *testing.T) {
-	dirs := []string{filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")}
-	if d, ok := testutil.SharedIfPresent(t, "fixtures", "tiny-distilbert-qa"); ok {
-		dirs = append(dirs, d)
-	}
-	for _, fx := range dirs {
+	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa")} {
 		live := torch.LiveTensors()
 		r, err := verify.RunDType(fx, gotch.CPU, gotch.BFloat16)
 		require.NoError(t, err)

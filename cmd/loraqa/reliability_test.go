@@ -27,7 +27,7 @@ import (
 func TestTrainChild(t *testing.T) {
 	raw := os.Getenv("LOADTEST_CHILD_TRAIN_ARGS")
 	if raw == "" {
-		t.Skip("child process of TestSIGKILLThenResume")
+		return // not started as the child of TestSIGKILLThenResume: nothing to do
 	}
 	var args []string
 	require.NoError(t, json.Unmarshal([]byte(raw), &args))
@@ -37,8 +37,8 @@ func TestTrainChild(t *testing.T) {
 }
 
 func trainArgs(t *testing.T, out string, epochs int) []string {
-	base := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
-	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	base := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	qa := testutil.SampleQA(t)
 	return []string{"--set", "base_qa_model=" + base, "--set", "fine_tuned_adapter_path=" + filepath.Join(out, "adapter"),
 		"--set", "data.input=" + qa, "--set", "data.max_seq_length=128", "--set", "data.doc_stride=32",
 		"--set", "data.negative_fraction=0.01", "--set", "data.test_fraction=0.02", "--set", "train.epochs=" + itoa(epochs), "--set", "train.batch_size=4",

@@ -21,13 +21,13 @@ import (
 )
 
 // TestTrainCommandEndToEnd: `loraqa train` with the tiny fixture as
-// base_qa_model on TAT-QA (max_seq_length 128, doc_stride 32) for 2 epochs
+// base_qa_model on examples/sample-qa.txt (max_seq_length 128, doc_stride 32) for 2 epochs
 // writes metrics.jsonl with an evaluation per epoch, the adapter and the
 // tokenizer files; PEFT loads that adapter and reproduces loraqa's logits.
 // (Answerless windows are thinned to 2% to keep the test short.)
 func TestTrainCommandEndToEnd(t *testing.T) {
-	base := testutil.Shared(t, "fixtures", "tiny-distilbert-qa", "base")
-	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	base := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	qa := testutil.SampleQA(t)
 	out := t.TempDir()
 	t.Setenv("BASE_QA_MODEL", base)
 	t.Setenv("FINE_TUNED_ADAPTER_PATH", filepath.Join(out, "adapter"))
@@ -104,8 +104,8 @@ func TestTrainCommandEndToEnd(t *testing.T) {
 // adapter's B is zero, the fixture's is not, so a run that ignored init_from
 // fails — and a directory without an adapter is reported under its key.
 func TestTrainInitFrom(t *testing.T) {
-	fx := testutil.Shared(t, "fixtures", "tiny-distilbert-qa")
-	qa := testutil.Shared(t, "data", "tatqa-dev-qa.txt")
+	fx := testutil.Fixture(t, "tiny-distilbert-qa")
+	qa := testutil.SampleQA(t)
 	out := t.TempDir()
 	args := func(init string) []string {
 		return []string{"--set", "base_qa_model=" + filepath.Join(fx, "base"), "--set", "lora.init_from=" + init,

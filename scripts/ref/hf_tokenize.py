@@ -19,10 +19,11 @@ question/context pair cut into windows as HF run_qa does (truncation
 
 with offsets null for tokens outside the context.
 
-Usage: hf_tokenize.py [TOKENIZER_DIR]   (default: ../shared/tokenizer beside the repo)
+Usage: hf_tokenize.py TOKENIZER_DIR   (vocab.txt and tokenizer.json)
 
-The Go tests in data/ run this in the reference environment (transformers
-4.30.2, tokenizers 0.13) and compare the Go tokenizer and windows with it.
+The Go tests in data/ run this in the reference environment on the tokenizer
+directory make reference generates (.build/testdata/tokenizer) and compare the
+Go tokenizer and windows with it.
 """
 import json
 import os
@@ -79,9 +80,10 @@ def encode_pairs(tok, pairs, max_length, stride):
 
 
 def main() -> int:
-    here = os.path.dirname(os.path.abspath(__file__))
-    default_dir = os.path.join(here, "..", "..", "..", "shared", "tokenizer")
-    tok = load(sys.argv[1] if len(sys.argv) > 1 else default_dir)
+    if len(sys.argv) != 2:
+        print("usage: hf_tokenize.py TOKENIZER_DIR", file=sys.stderr)
+        return 2
+    tok = load(sys.argv[1])
 
     items = []
     for n, line in enumerate(sys.stdin, 1):

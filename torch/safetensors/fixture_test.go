@@ -8,37 +8,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
-// sharedDir returns the shared fixtures directory: $LORAQA_SHARED, or
-// ../shared next to the repository root. It skips the test if absent.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	if d, ok := os.LookupEnv("LORAQA_SHARED"); ok {
-		return d
-	}
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found; cannot locate ../shared")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared")
-}
-
+// fixturePath is a file of the generated tiny DistilBERT fixture (make
+// reference; written by HF's safetensors library).
 func fixturePath(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join(sharedDir(t), "fixtures", "tiny-distilbert-qa", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixture %s not available (set LORAQA_SHARED): %v", p, err)
-	}
-	return p
+	return filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), filepath.FromSlash(rel))
 }
 
 func TestFixtureBaseModel(t *testing.T) {

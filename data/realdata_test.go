@@ -1,0 +1,94 @@
+//go:build realdata
+
+// The tests on the real datasets (make test-data; README "Tests on the real
+// datasets"): $LORAQA_DATA holds tatqa-dev-qa.txt,
+// tatqa-dev-textspan.squad.json and squad-v1.1-dev-part1.json. A missing
+// LORAQA_DATA or file fails them.
+
+package data
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
+)
+
+func realSQuAD(t *testing.T) []Example {
+	t.Helper()
+	r, err := ReadFile(testutil.RealData(t, "squad-v1.1-dev-part1.json"), FormatSQuAD)
+	require.NoError(t, err)
+	require.Len(t, r.Examples, 4961)
+	return r.Examples
+}
+
+// TestRealDataTokenizerMatchesHF: tokenizerMatchesHF on every question and
+// context of the SQuAD file, the TAT-QA texts, and the edge cases.
+func TestRealDataTokenizerMatchesHF(t *testing.T) {
+	tok := bertTokenizer(t)
+	tatqa, err := ReadFile(testutil.RealData(t, "tatqa-dev-textspan.squad.json"), FormatSQuAD)
+	require.NoError(t, err)
+	tokenizerMatchesHF(t, tok, append(qaTexts(realSQuAD(t), tatqa.Examples), tokenizerEdgeCases...))
+}
+
+// TestRealDataFeaturesMatchHFWindows: featuresMatchHFWindows for all SQuAD
+// questions (and a quarter of them with small windows) and the joined TAT-QA
+// context.
+func TestRealDataFeaturesMatchHFWindows(t *testing.T) {
+	tok := bertTokenizer(t)
+	squad := realSQuAD(t)
+	var sample []Example // every 4th question for the small windows, to keep the run short
+	for i := 0; i < len(squad); i += 4 {
+		sample = append(sample, squad[i])
+	}
+	featuresMatchHFWindows(t, tok, []windowRun{
+		{squad, DefaultFeatureOptions()},
+		{sample, smallWindows},
+		{joinedTest(t, testutil.RealData(t, "tatqa-dev-qa.txt")), DefaultFeatureOptions()},
+	})
+}
+
+// TestRealDataFeaturizeSQuAD: featurizeSQuAD over all 4,961 SQuAD questions.
+func TestRealDataFeaturizeSQuAD(t *testing.T) {
+	featurizeSQuAD(t, bertTokenizer(t), realSQuAD(t))
+}
+
+// TestRealDataFeaturizeTATQATruncation: joinedTruncation on TAT-QA.
+func TestRealDataFeaturizeTATQATruncation(t *testing.T) {
+	joinedTruncation(t, bertTokenizer(t), testutil.RealData(t, "tatqa-dev-qa.txt"), 0.8)
+}
+
+// TestRealDataPrepareTATQA: checkPrepare on the 338 TAT-QA pairs.
+func TestRealDataPrepareTATQA(t *testing.T) {
+	checkPrepare(t, testutil.RealData(t, "tatqa-dev-qa.txt"), 338, 304, 34)
+}
+
+// TestRealDataReadFiles reads the three real files.
+func TestRealDataReadFiles(t *testing.T) {
+	r, err := ReadFile(testutil.RealData(t, "tatqa-dev-qa.txt"), FormatAuto)
+	require.NoError(t, err)
+	assert.Equal(t, FormatQAText, r.Format)
+	assert.Equal(t, 338, r.Records)
+	assert.Len(t, r.Pairs, 338)
+	assert.Equal(t, "What is the company paid on a cost-plus type contract?", r.Pairs[0].Question)
+	assert.Equal(t, "our allowable incurred costs plus a profit which can be fixed or variable depending on the contract’s fee arrangement up to predetermined funding levels determined by the customer", r.Pairs[0].Answer)
+
+	r, err = ReadFile(testutil.RealData(t, "tatqa-dev-textspan.squad.json"), FormatAuto)
+	require.NoError(t, err)
+	assert.Equal(t, FormatSQuAD, r.Format)
+	assert.Len(t, r.Examples, 338)
+	assert.Empty(t, r.Skipped)
+	assert.Empty(t, r.DroppedAnswers)
+
+	r, err = ReadFile(testutil.RealData(t, "squad-v1.1-dev-part1.json"), FormatAuto)
+	require.NoError(t, err)
+	assert.Len(t, r.Examples, 4961)
+	answers := 0
+	for _, ex := range r.Examples {
+		require.NoError(t, ex.CheckAnswers())
+		answers += len(ex.Answers.Text)
+	}
+	assert.Equal(t, 17778, answers)
+}

@@ -1,0 +1,243 @@
+// Package testutil finds what tests read: the committed samples (testdata/,
+// examples/), the material `make reference` generates (the tiny DistilBERT
+// fixture and a tokenizer, in .build/testdata or $LORAQA_TESTDATA), the Python
+// reference environment, the loraqa binary, and — for `make test-data` only —
+// the real datasets in $LORAQA_DATA.
+//
+// Missing generated material or a missing reference environment skips a test
+// with a message saying to run `make reference`, except under CI=true or
+// LORAQA_REQUIRE_REF=1 (make test sets it), where the test fails.
+package testutil
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot walks up from the working directory to the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Required reports whether missing test material fails a test rather than
+// skipping it: under CI=true or LORAQA_REQUIRE_REF=1.
+func Required() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("LORAQA_REQUIRE_REF") == "1"
+}
+
+// Missing fails the test when Required, and skips it otherwise, with the
+// message and what to run.
+func Missing(t testing.TB, format string, a ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, a...)
+	if Required() {
+		t.Fatalf("%s (CI=true or LORAQA_REQUIRE_REF=1: missing material fails the test)", msg)
+	}
+	t.Skip(msg)
+}
+
+// GeneratedDir is where `make reference` writes the generated test material:
+// $LORAQA_TESTDATA, or .build/testdata in the repository.
+func GeneratedDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("LORAQA_TESTDATA"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(t), ".build", "testdata")
+}
+
+// Generated is a path under GeneratedDir. When it is absent the test is
+// skipped (or fails, see Required) with a message to run make reference.
+func Generated(t testing.TB, elem ...string) string {
+	t.Helper()
+	p := filepath.Join(append([]string{GeneratedDir(t)}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "generated test material %s is absent: run `make reference` (scripts/make-testdata.sh generates it)", p)
+	}
+	return p
+}
+
+// Fixture is a generated fixture directory in the layout verify reads (base/,
+// adapter/, expected.json, ...): "tiny-distilbert-qa", made by
+// scripts/ref/make_fixtures.py.
+func Fixture(t testing.TB, name string) string {
+	t.Helper()
+	dir := Generated(t, name)
+	Generated(t, name, "base", "config.json")
+	return dir
+}
+
+// Tokenizer is the generated tokenizer directory: the bert-base-uncased
+// vocab.txt and HF's tokenizer.json for it, no tokenizer_config.json.
+func Tokenizer(t testing.TB) string {
+	t.Helper()
+	return filepath.Dir(Generated(t, "tokenizer", "tokenizer.json"))
+}
+
+// Vocab is the bert-base-uncased vocab.txt of the generated tokenizer.
+func Vocab(t testing.TB) string {
+	t.Helper()
+	return Generated(t, "tokenizer", "vocab.txt")
+}
+
+// Committed is a path under the repository's testdata/; it is committed, so
+// its absence fails the test.
+func Committed(t testing.TB, elem ...string) string {
+	t.Helper()
+	p := filepath.Join(append([]string{RepoRoot(t), "testdata"}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("committed test material: %v", err)
+	}
+	return p
+}
+
+// SampleQA is examples/sample-qa.txt: 280 Q&A pairs in the qa-text format
+// (scripts/gensample), the data the training and serving tests use.
+func SampleQA(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "examples", "sample-qa.txt")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("committed sample: %v", err)
+	}
+	return p
+}
+
+// RealData is a file of the real datasets in $LORAQA_DATA (a relative path is
+// taken from the repository root), for the tests behind the realdata build tag
+// (make test-data). An unset LORAQA_DATA or a missing file fails the test.
+func RealData(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("LORAQA_DATA")
+	if dir == "" {
+		t.Fatalf("LORAQA_DATA is not set: the realdata tests read %s from it (make test-data LORAQA_DATA=DIR)", name)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(RepoRoot(t), dir)
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("real dataset file: %v (LORAQA_DATA=%s)", err, os.Getenv("LORAQA_DATA"))
+	}
+	return p
+}
+
+// LoraqaBin is the loraqa binary for tests that run it: $LORAQA_BIN (make test
+// passes bin/loraqa), else one built from this checkout into a temporary
+// directory. Without a go command to build it, the test is skipped (or fails,
+// see Required); a failed build fails the test.
+func LoraqaBin(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("LORAQA_BIN"); bin != "" {
+		if !filepath.IsAbs(bin) {
+			bin = filepath.Join(RepoRoot(t), bin)
+		}
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("LORAQA_BIN: %v", err)
+		}
+		return bin
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goCmd); err != nil {
+			Missing(t, "no go command to build loraqa and LORAQA_BIN is not set: run `make build` and set LORAQA_BIN=bin/loraqa")
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "loraqa")
+	cmd := exec.Command(goCmd, "build", "-o", bin, "./cmd/loraqa")
+	cmd.Dir = RepoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/loraqa: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// RefPython returns the reference environment's python ($LORAQA_REF_PYTHON or
+// <repo>/.venv-ref/bin/python). Without one the test is skipped, or fails
+// under CI=true or LORAQA_REQUIRE_REF=1.
+func RefPython(t testing.TB) string {
+	t.Helper()
+	py := os.Getenv("LORAQA_REF_PYTHON")
+	if py == "" {
+		py = filepath.Join(RepoRoot(t), ".venv-ref", "bin", "python")
+	}
+	if _, err := exec.LookPath(py); err != nil {
+		Missing(t, "reference python %s not found (run make reference)", py)
+	}
+	return py
+}
+
+// RefScript is the path of a script under scripts/ref.
+func RefScript(t testing.TB, name string) string {
+	return filepath.Join(RepoRoot(t), "scripts", "ref", name)
+}
+
+// RunRef runs scripts/ref/<script> in the reference environment with req as
+// JSON on stdin and decodes its stdout into out.
+func RunRef(t testing.TB, script string, req, out any) {
+	t.Helper()
+	py := RefPython(t)
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, RefScript(t, script))
+	cmd.Stdin = bytes.NewReader(b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	o, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
+	}
+	if err := json.Unmarshal(o, out); err != nil {
+		t.Fatalf("%s printed %q: %v", script, o, err)
+	}
+}
+
+// PEFTResult is what scripts/ref/peft_check.py reports.
+type PEFTResult struct {
+	MaxAbsDiff   float64  `json:"max_abs_diff"`
+	Architecture string   `json:"architecture"`
+	Warnings     []string `json:"warnings"`
+	DropoutCalls int      `json:"dropout_calls"` // with dropout_seed: the counter dropout's calls
+}
+
+// PEFTRun runs scripts/ref/peft_check.py (HF PEFT / transformers in the
+// reference environment) on req. A warning while loading fails the test.
+func PEFTRun(t testing.TB, req map[string]any) PEFTResult {
+	t.Helper()
+	var res PEFTResult
+	RunRef(t, "peft_check.py", req, &res)
+	if len(res.Warnings) > 0 {
+		t.Errorf("the reference warned while loading: %q", res.Warnings)
+	}
+	return res
+}
+
+// PEFTCheck is PEFTRun's largest logit difference and the architecture
+// transformers loaded.
+func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
+	t.Helper()
+	res := PEFTRun(t, req)
+	return res.MaxAbsDiff, res.Architecture
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/counterdropout"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -99,7 +100,7 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 // TestTrainModeForwardMatchesPEFT: with dropout on (the model's own and a LoRA
 // dropout of 0.05), loraqa and HF + PEFT draw the same dropout masks, so the
 // train-mode logits agree. Both sides use the counter-based dropout
-// (torch.CounterDropout; peft_check.py patches torch.nn.functional.dropout
+// (internal/counterdropout; peft_check.py patches torch.nn.functional.dropout
 // with it, transformers' attention in its eager form), whose k-th call's mask
 // depends on the seed and k only: the logits agree only if dropout sits at the
 // same places, is called in the same order on tensors of the same shapes and
@@ -139,7 +140,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 			}
 			defer in.Drop()
 			forward := func(seed uint64) (s, e []float32, calls int) {
-				d := &torch.CounterDropout{Seed: seed}
+				d := &counterdropout.CounterDropout{Seed: seed}
 				defer torch.SetDropout(d.Func())()
 				torch.NoGrad(func() {
 					o := m.Forward(in, true)
@@ -176,7 +177,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 	}
 }
 
-// sameCounterMasks: loraqa's torch.CounterMask and peft_check.py's
+// sameCounterMasks: loraqa's counterdropout.CounterMask and peft_check.py's
 // counter_mask drop the same elements (three calls, seed 7, p 0.1).
 func sameCounterMasks(t *testing.T) {
 	t.Helper()
@@ -187,7 +188,7 @@ func sameCounterMasks(t *testing.T) {
 	require.Len(t, ref.Zeros, 3)
 	for k, want := range ref.Zeros {
 		got := []int{}
-		for i, v := range torch.CounterMask(7, uint64(k), 1000, 0.1) {
+		for i, v := range counterdropout.CounterMask(7, uint64(k), 1000, 0.1) {
 			if v == 0 {
 				got = append(got, i)
 			}

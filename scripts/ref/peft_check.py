@@ -16,7 +16,7 @@ With "dropout_seed" the forward runs in train mode (every dropout on, LoRA
 dropout "lora_dropout") through the LoRA model itself (PEFT 0.6's
 PeftModelForQuestionAnswering would drop token_type_ids), with
 torch.nn.functional.dropout replaced by the counter-based dropout of loraqa's
-torch.CounterDropout (see counter_mask): loraqa, using the same one, draws the
+internal/counterdropout (see counter_mask): loraqa, using the same one, draws the
 same masks, call for call, whatever random generator either side has.
 "dropout_calls" counts the calls.
 
@@ -49,7 +49,7 @@ PHI, C_CALL = 0x9E3779B97F4A7C15, 0xD1B54A32D192ED03
 
 
 def counter_uniform(seed, call, n):
-    """loraqa's torch.CounterUniform for indices 0..n-1: the splitmix64 finaliser
+    """loraqa's counterdropout.CounterUniform for indices 0..n-1: the splitmix64 finaliser
     of seed*phi + call*c + index + phi (uint64, wrapping), top 53 bits / 2**53."""
     z = np.arange(n, dtype=np.uint64) + np.uint64((seed * PHI + call * C_CALL + PHI) & M64)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -59,7 +59,7 @@ def counter_uniform(seed, call, n):
 
 
 def counter_mask(seed, call, n, p):
-    """The float32 mask of loraqa's torch.CounterMask: 0 where dropped, else float32(1/(1-p))."""
+    """The float32 mask of loraqa's counterdropout.CounterMask: 0 where dropped, else float32(1/(1-p))."""
     return np.where(counter_uniform(seed, call, n) >= p, np.float32(1.0 / (1.0 - p)), np.float32(0)).astype(np.float32)
 
 

@@ -1,10 +1,12 @@
-package torch
+package counterdropout
 
 import (
 	"testing"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/torch"
 )
 
 // TestCounterUniform: values computed by scripts/ref/peft_check.py's numpy
@@ -23,20 +25,20 @@ func TestCounterUniform(t *testing.T) {
 	}
 }
 
-// TestSetDropout: a CounterDropout set with SetDropout replaces LibTorch's
+// TestSetDropout: a CounterDropout set with torch.SetDropout replaces LibTorch's
 // dropout call for call (its masks, scaled by 1/(1-p)), and restore puts
 // LibTorch's back.
 func TestSetDropout(t *testing.T) {
 	x := ts.MustOnes([]int64{4, 50}, gotch.Float, gotch.CPU)
 	defer x.MustDrop()
 	d := &CounterDropout{Seed: 3}
-	restore := SetDropout(d.Func())
-	if !DropoutHooked() {
+	restore := torch.SetDropout(d.Func())
+	if !torch.DropoutHooked() {
 		t.Fatal("DropoutHooked is false after SetDropout")
 	}
 	for k := uint64(0); k < 2; k++ {
-		y := Dropout(x, 0.25)
-		got := ToFloat32(y)
+		y := torch.Dropout(x, 0.25)
+		got := torch.ToFloat32(y)
 		y.MustDrop()
 		want := CounterMask(3, k, 200, 0.25)
 		zeros := 0
@@ -56,10 +58,10 @@ func TestSetDropout(t *testing.T) {
 		t.Errorf("Calls() = %d, want 2", d.Calls())
 	}
 	restore()
-	if DropoutHooked() {
+	if torch.DropoutHooked() {
 		t.Fatal("DropoutHooked after restore")
 	}
-	y := Dropout(x, 0.25)
+	y := torch.Dropout(x, 0.25)
 	defer y.MustDrop()
 	if d.Calls() != 2 {
 		t.Error("LibTorch's dropout is back: the counter dropout must not run")

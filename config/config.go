@@ -67,6 +67,7 @@ type InitWeights string
 type Train struct {
 	LearningRate              float64 `mapstructure:"learning_rate" yaml:"learning_rate"`
 	BatchSize                 int     `mapstructure:"batch_size" yaml:"batch_size"`
+	EvalBatchSize             int     `mapstructure:"eval_batch_size" yaml:"eval_batch_size"` // HF's per_device_eval_batch_size
 	Epochs                    int     `mapstructure:"epochs" yaml:"epochs"`
 	WeightDecay               float64 `mapstructure:"weight_decay" yaml:"weight_decay"`
 	WarmupRatio               float64 `mapstructure:"warmup_ratio" yaml:"warmup_ratio"`
@@ -126,6 +127,7 @@ func Default() Config {
 		Train: Train{
 			LearningRate:              2e-5,
 			BatchSize:                 8,
+			EvalBatchSize:             8,
 			Epochs:                    5,
 			WeightDecay:               0.01,
 			MaxGradNorm:               1.0,

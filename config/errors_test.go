@@ -110,6 +110,7 @@ func TestValidate(t *testing.T) {
 		{"doc stride", func(c *Config) { c.Data.DocStride = 500 }, "data.doc_stride: 500 is not in [0, max_seq_length=384)"},
 		{"lr", func(c *Config) { c.Train.LearningRate = 0 }, "train.learning_rate: 0 must be > 0"},
 		{"batch", func(c *Config) { c.Train.BatchSize = -1 }, "train.batch_size: -1 must be > 0"},
+		{"eval batch", func(c *Config) { c.Train.EvalBatchSize = 0 }, "train.eval_batch_size: 0 must be > 0"},
 		{"device", func(c *Config) { c.Device = "cuda:x" }, `device: "cuda:x" is not auto, cpu, cuda or cuda:N`},
 		{"bias", func(c *Config) { c.LoRA.Bias = "some" }, `lora.bias: "some" is not one of none, all, lora_only`},
 		{"mode", func(c *Config) { c.Data.Mode = "slide" }, `data.mode: "slide" is not one of windows, truncate`},

@@ -79,6 +79,7 @@ func (c *Config) problems() []problem {
 	t := c.Train
 	check(t.LearningRate > 0, "train.learning_rate", "%v must be > 0", t.LearningRate)
 	check(t.BatchSize > 0, "train.batch_size", "%d must be > 0", t.BatchSize)
+	check(t.EvalBatchSize > 0, "train.eval_batch_size", "%d must be > 0", t.EvalBatchSize)
 	checkWith(t.Epochs > 0 || (t.Epochs == 0 && t.MaxSteps > 0), "train.epochs", []string{"train.max_steps"}, "%d must be > 0 (or 0 with train.max_steps > 0)", t.Epochs)
 	check(t.MaxSteps >= 0, "train.max_steps", "%d must be >= 0 (0 = train for epochs)", t.MaxSteps)
 	check(t.WeightDecay >= 0, "train.weight_decay", "%v must be >= 0", t.WeightDecay)

@@ -159,7 +159,7 @@ func newAdapter(cfg *config.Config, m *bert.Model) (*peft.Adapter, error) {
 func trainOptions(cfg *config.Config) train.Options {
 	t := cfg.Train
 	o := train.DefaultOptions()
-	o.Epochs, o.MaxSteps, o.BatchSize = t.Epochs, int64(t.MaxSteps), t.BatchSize
+	o.Epochs, o.MaxSteps, o.BatchSize, o.EvalBatchSize = t.Epochs, int64(t.MaxSteps), t.BatchSize, t.EvalBatchSize
 	o.LR, o.WeightDecay, o.WarmupRatio, o.WarmupSteps = t.LearningRate, t.WeightDecay, t.WarmupRatio, int64(t.WarmupSteps)
 	o.Scheduler, o.MaxGradNorm, o.GradAccum = t.LRScheduler, t.MaxGradNorm, t.GradientAccumulationSteps
 	o.Seed, o.LogEvery, o.NaNPolicy = cfg.Seed, int64(t.LoggingSteps), t.NaNPolicy

@@ -116,9 +116,12 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
 
-	// A dropout set with torch.SetDropout must see the attention probabilities,
-	// which the fused kernel drops out inside: the explicit path then.
-	fused := sdpa && !(train && torch.DropoutHooked())
+	// In training the attention probabilities are dropped out by
+	// torch.Dropout, which keeps a bool mask for the backward (the fused
+	// kernel, on LibTorch 2.1's CPU, keeps a float one: 4× the memory, the
+	// largest tensors of a step), and which a dropout set with
+	// torch.SetDropout must see: the explicit path then.
+	fused := sdpa && !(train && cfg.Dropout > 0)
 	var mask *ts.Tensor
 	if fused {
 		mask = additiveMask4(b.AttentionMask, m.DType)

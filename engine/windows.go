@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // WindowsFile is the file beside an adapter that records the windows it
@@ -30,7 +31,7 @@ func WriteTrainedWindows(dir string, w TrainedWindows) error {
 		return err
 	}
 	path := filepath.Join(dir, WindowsFile)
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

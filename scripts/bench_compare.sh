@@ -7,12 +7,12 @@
 #              on PyPI's PyTorch 2.1.2 (scripts/setup-bench-ref.sh)
 #   ref-2.15   scripts/ref/bench_hf.py in .venv-ref: the pins of scripts/ref/requirements.txt
 #              (torch 2.15, transformers 5.24, PEFT 0.21; make reference)
-# Runs (RUNS, names separated by spaces; default: all but the real-data one):
+# Runs (RUNS, names separated by spaces; default: all of them; REAL=0 leaves out the real-data one):
 #   train-8x128 train-8x384              fp32 training throughput (examples/s), goal >= 1.2x
 #   infer-1x384                          fp32 eval forward latency, batch 1, goal <= 0.8x
 #   train-bf16-8x128 train-bf16-8x384    loraqa --dtype bf16 (bf16 frozen base) vs the reference
 #   infer-bf16-1x384                     under torch.autocast("cpu", bfloat16); >= 1.2x, <= 0.8x
-#   real-epoch (or REAL=1)               one epoch of the MiniLM fine-tune of docs/quality.md
+#   real-epoch                           one epoch of the MiniLM fine-tune of docs/quality.md
 #                                        (scripts/quality.sh's seed-42 recipe), wall time of the
 #                                        whole one-epoch run (load, tokenize, train, evaluate) on
 #                                        each side, <= 0.8x; downloads MiniLM once (scripts/minilm.sh).
@@ -24,7 +24,7 @@
 #
 # Usage: scripts/bench_compare.sh [OUT]   (default out/bench-compare)
 #   env: THREADS=2 STEPS=6 WARMUP=2 (training steps) INFER_STEPS=10 INFER_WARMUP=2
-#        RUNS="..." REAL=0|1  IMPLS="loraqa ref-2.1.2 ref-2.15"
+#        RUNS="..." REAL=1|0  IMPLS="loraqa ref-2.1.2 ref-2.15"
 #        SETUP=1 (make a missing reference venv; 0: fail instead)  BUILD=1 (go build bin/loraqa)
 #        REAL_EPOCHS=1 REAL_MAX_STEPS=0 (>0: stop after N steps, to try the pipeline)
 #        MINILM=DIR (an all-MiniLM-L6-v2 HF dir)  DATA=../shared/data/tatqa-dev-textspan.squad.json
@@ -35,7 +35,7 @@ OUT=${1:-out/bench-compare}
 THREADS=${THREADS:-2}; STEPS=${STEPS:-6}; WARMUP=${WARMUP:-2}
 INFER_STEPS=${INFER_STEPS:-10}; INFER_WARMUP=${INFER_WARMUP:-2}
 RUNS=${RUNS:-train-8x128 train-8x384 infer-1x384 train-bf16-8x128 train-bf16-8x384 infer-bf16-1x384}
-[ "${REAL:-0}" = 1 ] && [[ " $RUNS " != *" real-epoch "* ]] && RUNS="$RUNS real-epoch"
+[ "${REAL:-1}" = 1 ] && [[ " $RUNS " != *" real-epoch "* ]] && RUNS="$RUNS real-epoch"
 IMPLS=${IMPLS:-loraqa ref-2.1.2 ref-2.15}
 REAL_EPOCHS=${REAL_EPOCHS:-1}; REAL_MAX_STEPS=${REAL_MAX_STEPS:-0}
 DATA=${DATA:-../shared/data/tatqa-dev-textspan.squad.json}

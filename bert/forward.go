@@ -121,7 +121,7 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	// kernel, on LibTorch 2.1's CPU, keeps a float one: 4× the memory, the
 	// largest tensors of a step), and which a dropout set with
 	// torch.SetDropout must see: the explicit path then.
-	fused := sdpa && !(train && cfg.Dropout > 0)
+	fused := sdpa && !(train && cfg.AttentionDropout > 0)
 	var mask *ts.Tensor
 	if fused {
 		mask = additiveMask4(b.AttentionMask, m.DType)

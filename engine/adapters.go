@@ -142,13 +142,13 @@ func (e *Engine) onWorkerDrop(sv *served) error {
 
 // tokenizerFor is the adapter directory's tokenizer, else the base's.
 func (e *Engine) tokenizerFor(dir string) (*data.Tokenizer, error) {
-	if hasTokenizer(dir) {
+	if peft.HasTokenizer(dir) {
 		return data.LoadTokenizer(dir)
 	}
 	e.amu.RLock()
 	defer e.amu.RUnlock()
 	for _, sv := range e.models {
-		if sv.tok != nil && !hasTokenizer(sv.Dir) {
+		if sv.tok != nil && !peft.HasTokenizer(sv.Dir) {
 			return sv.tok, nil
 		}
 	}

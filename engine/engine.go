@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -243,14 +242,11 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		if len(as) == 0 {
 			return nil, fmt.Errorf("give a model (--model) or an adapter (--adapter)")
 		}
-		cfg, err := peft.ReadConfig(as[0].Dir)
+		base, err := peft.BaseModel(as[0].Dir)
 		if err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
 		}
-		if cfg.BaseModel == "" {
-			return nil, fmt.Errorf("adapter %s: %s: base_model_name_or_path is empty; name the base model with --model", as[0].Name, filepath.Join(as[0].Dir, peft.ConfigFile))
-		}
-		ref = cfg.BaseModel
+		ref = base
 	}
 	dir, err := hub.Resolve(ctx, ref, opt.Hub)
 	if err != nil {
@@ -280,20 +276,10 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	return e, nil
 }
 
-// hasTokenizer reports whether dir holds tokenizer files of its own.
-func hasTokenizer(dir string) bool {
-	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *Engine) loadAdapters(as []NamedAdapter) error {
 	var baseTok *data.Tokenizer
 	tokenizer := func(adapterDir string) (*data.Tokenizer, error) {
-		if adapterDir != "" && hasTokenizer(adapterDir) {
+		if adapterDir != "" && peft.HasTokenizer(adapterDir) {
 			return data.LoadTokenizer(adapterDir)
 		}
 		if baseTok != nil {

@@ -542,6 +542,19 @@ func namesOrRegex(raw json.RawMessage, key string) ([]string, string, error) {
 	return nil, re, nil
 }
 
+// BaseModel is the base_model_name_or_path of the adapter in dir: the base
+// it was trained on. Empty is an error that names the file.
+func BaseModel(dir string) (string, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	if cfg.BaseModel == "" {
+		return "", fmt.Errorf("%s: base_model_name_or_path is empty; name the base model with --model", filepath.Join(dir, ConfigFile))
+	}
+	return cfg.BaseModel, nil
+}
+
 // ReadConfig reads dir/adapter_config.json. Errors name the file and the key.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "adapter_config.json")

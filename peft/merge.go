@@ -232,6 +232,17 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 // TokenizerFiles are the files a tokenizer directory may hold.
 var TokenizerFiles = []string{"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
 
+// HasTokenizer reports whether dir holds tokenizer files of its own
+// (tokenizer.json or vocab.txt), as an adapter saved with its tokenizer does.
+func HasTokenizer(dir string) bool {
+	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // CopyTokenizerFiles copies the tokenizer files present in src into dst.
 func CopyTokenizerFiles(src, dst string) error {
 	if src == "" {

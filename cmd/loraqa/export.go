@@ -37,14 +37,11 @@ func runExport(ctx context.Context, args []string) error {
 	}
 	ref := *model
 	if ref == "" {
-		cfg, err := peft.ReadConfig(*adapter)
+		base, err := peft.BaseModel(*adapter)
 		if err != nil {
 			return err
 		}
-		if cfg.BaseModel == "" {
-			return fmt.Errorf("%s: base_model_name_or_path is empty; name the base model with --model", filepath.Join(*adapter, peft.ConfigFile))
-		}
-		ref = cfg.BaseModel
+		ref = base
 	}
 	baseDir, err := hub.Resolve(ctx, ref, hubOptions())
 	if err != nil {
@@ -61,7 +58,7 @@ func runExport(ctx context.Context, args []string) error {
 	}
 	defer a.Drop()
 	tokDir := baseDir
-	if hasTokenizerFiles(*adapter) {
+	if peft.HasTokenizer(*adapter) {
 		tokDir = *adapter
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(*out)), "."+filepath.Base(*out)+".*.tmp")
@@ -82,15 +79,6 @@ func runExport(ctx context.Context, args []string) error {
 	if err := os.Rename(tmp, *out); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Printf("merged model written to %s (config.json, model.safetensors%s)\n", *out, map[bool]string{true: ", tokenizer files", false: ""}[hasTokenizerFiles(*out)])
+	fmt.Printf("merged model written to %s (config.json, model.safetensors%s)\n", *out, map[bool]string{true: ", tokenizer files", false: ""}[peft.HasTokenizer(*out)])
 	return nil
-}
-
-func hasTokenizerFiles(dir string) bool {
-	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -89,7 +89,7 @@ func BenchmarkTrainStepTiny(b *testing.B) {
 	bt := randBatch(8, 128, cfg.VocabSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := tr.Step(bt); err != nil {
+		if _, err := tr.Step(bt); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -116,12 +116,13 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
 
-	// In training the attention probabilities are dropped out by
+	// In training on the CPU the attention probabilities are dropped out by
 	// torch.Dropout, which keeps a bool mask for the backward (the fused
 	// kernel, on LibTorch 2.1's CPU, keeps a float one: 4× the memory, the
 	// largest tensors of a step), and which a dropout set with
-	// torch.SetDropout must see: the explicit path then.
-	fused := sdpa && !(train && cfg.AttentionDropout > 0)
+	// torch.SetDropout must see: the explicit path then. On CUDA the fused
+	// kernels (flash, memory-efficient) drop out inside the kernel.
+	fused := sdpa && (!train || cfg.AttentionDropout == 0 || (m.Device.IsCuda() && !torch.DropoutReplaced()))
 	var mask *ts.Tensor
 	if fused {
 		mask = additiveMask4(b.AttentionMask, m.DType)

@@ -42,6 +42,9 @@ func maskDropout(x *ts.Tensor, p float64) *ts.Tensor {
 	return y.MustMulScalar(ts.FloatScalar(1/(1-p)), true)
 }
 
+// DropoutReplaced reports whether SetDropout installed a dropout of its own.
+func DropoutReplaced() bool { return dropoutHook.Load() != nil }
+
 // SetDropout makes fn the dropout of every train-mode forward (nil: LibTorch's
 // again) and returns a function that puts the previous one back. It is meant
 // for tests that compare a train-mode forward mask for mask with another

@@ -22,10 +22,15 @@ static int loraqa_mmap_threshold(int bytes) {
 */
 import "C"
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+
+	lib "github.com/sugarme/gotch/libtch"
+)
 
 // gradSetEnabled sets the grad mode of the calling OS thread and returns the previous one.
 func gradSetEnabled(on bool) bool {
+	lib.LoraqaCountCall()
 	b := C.int(0)
 	if on {
 		b = 1

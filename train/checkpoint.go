@@ -33,6 +33,8 @@ type State struct {
 	LastCheckpoint string       `json:"last_checkpoint"`
 	EvalsSinceBest int          `json:"evals_since_best"`
 	Evals          []EvalRecord `json:"log_history"`
+	// GradScaler is the fp16 loss scaler's state (absent without fp16).
+	GradScaler *ScalerState `json:"grad_scaler,omitempty"`
 	// RNG: dropout is reseeded before every batch from (seed, step, batch), so
 	// a resumed run draws the same masks as an uninterrupted one.
 	RNG string `json:"rng"`
@@ -89,6 +91,10 @@ func (t *Trainer) checkpoint() error {
 		return fmt.Errorf("checkpoint %s: %w", name, err)
 	}
 	st := t.state
+	if t.scaler != nil {
+		sc := t.scaler.State()
+		st.GradScaler = &sc
+	}
 	st.LastCheckpoint = final
 	if st.BestCheckpoint == name {
 		st.BestCheckpoint = final
@@ -110,6 +116,7 @@ func (t *Trainer) checkpoint() error {
 }
 
 func (t *Trainer) saveOptimizer(path string) error {
+	t.opt.syncStep()
 	m, v := t.opt.State()
 	var tensors []safetensors.Tensor
 	for i, p := range t.Adapter.Params() {
@@ -215,6 +222,11 @@ func (t *Trainer) Resume(path string) (string, error) {
 	if err := t.loadOptimizer(filepath.Join(path, "optimizer.safetensors")); err != nil {
 		return "", fmt.Errorf("resume: %w", err)
 	}
+	if st.GradScaler != nil && t.scaler != nil {
+		if err := t.scaler.SetState(*st.GradScaler); err != nil {
+			return "", fmt.Errorf("resume: %s: %w", filepath.Join(path, "trainer_state.json"), err)
+		}
+	}
 	t.state = st
 	return path, nil
 }
@@ -255,7 +267,7 @@ func (t *Trainer) loadOptimizer(path string) error {
 			}
 		}
 	}
-	t.opt.Step = step
+	t.opt.setStep(step)
 	return nil
 }
 

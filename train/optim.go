@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/peft"
@@ -18,6 +19,10 @@ type AdamWConfig struct {
 	//
 	//	p ← p − lr·√(1−β2^t)/(1−β1^t) · m/(√v + eps);  p ← p − lr·wd·p
 	HF bool
+	// Fused runs torch.optim.AdamW(fused=True)'s kernel (optim
+	// adamw_torch_fused): one kernel for all tensors, a skipped step decided
+	// on the device. LibTorch has it for CUDA, and for the CPU from 2.4.
+	Fused bool
 }
 
 // DefaultAdamWConfig is HF Trainer's: betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
@@ -27,21 +32,38 @@ func DefaultAdamWConfig() AdamWConfig {
 
 // AdamW is PyTorch's AdamW over the adapter's trainable tensors, with HF
 // Trainer's groups: Param.Decay false (biases, LayerNorm) gets no weight decay.
+// A step is one call into LibTorch for all tensors (torch.AdamWForeach, or
+// torch.AdamWFused).
 type AdamW struct {
-	Config AdamWConfig
-	Step   int64 // completed steps
-	params []peft.Param
-	m, v   []*ts.Tensor
+	Config  AdamWConfig
+	Step    int64 // completed steps
+	params  []peft.Param
+	tensors []*ts.Tensor
+	decay   []bool
+	m, v    []*ts.Tensor
+	steps   []*ts.Tensor // Fused: each tensor's step count, on the device
 }
 
 // NewAdamW makes an optimizer with zero moment estimates for params.
 func NewAdamW(params []peft.Param, cfg AdamWConfig) *AdamW {
-	o := &AdamW{Config: cfg, params: params}
+	o := &AdamW{Config: cfg, params: params, tensors: tensorsOf(params)}
 	for _, p := range params {
+		o.decay = append(o.decay, p.Decay)
 		o.m = append(o.m, p.Tensor.MustZerosLike(false))
 		o.v = append(o.v, p.Tensor.MustZerosLike(false))
+		if cfg.Fused {
+			o.steps = append(o.steps, torch.Full0(0, gotch.Float, p.Tensor.MustDevice()))
+		}
 	}
 	return o
+}
+
+func tensorsOf(params []peft.Param) []*ts.Tensor {
+	out := make([]*ts.Tensor, len(params))
+	for i, p := range params {
+		out[i] = p.Tensor
+	}
+	return out
 }
 
 // Update applies one AdamW step with learning rate lr to every parameter with a
@@ -49,54 +71,45 @@ func NewAdamW(params []peft.Param, cfg AdamWConfig) *AdamW {
 //
 //	p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²
 //	p ← p − lr/(1−β1^t) · m / (√v/√(1−β2^t) + eps)
-func (o *AdamW) Update(lr float64) {
+func (o *AdamW) Update(lr float64) { o.update(lr, nil) }
+
+// update is Update skipped when found (a bool tensor, or nil) is true. The
+// multi-tensor step knows at once and reports skipped; the fused one skips
+// on the device, counts the step on the host and reports false.
+func (o *AdamW) update(lr float64, found *ts.Tensor) (skipped bool) {
 	c := o.Config
 	o.Step++
-	bc1 := 1 - math.Pow(c.Beta1, float64(o.Step))
-	bc2 := math.Sqrt(1 - math.Pow(c.Beta2, float64(o.Step)))
-	torch.NoGrad(func() {
-		for i, p := range o.params {
-			g := p.Tensor.MustGrad(false)
-			if !g.MustDefined() {
-				g.MustDrop()
-				continue
-			}
-			if p.Decay && c.WeightDecay != 0 && !c.HF {
-				p.Tensor.MustMulScalar_(ts.FloatScalar(1 - lr*c.WeightDecay))
-			}
-			m, v := o.m[i], o.v[i]
-			m.MustMulScalar_(ts.FloatScalar(c.Beta1))
-			gm := g.MustMulScalar(ts.FloatScalar(1-c.Beta1), false)
-			m.MustAdd_(gm)
-			gm.MustDrop()
-			v.MustMulScalar_(ts.FloatScalar(c.Beta2))
-			g2 := g.MustMul(g, false)
-			g2.MustMulScalar_(ts.FloatScalar(1 - c.Beta2))
-			v.MustAdd_(g2)
-			g2.MustDrop()
-			g.MustDrop()
-			denom := v.MustSqrt(false)
-			step := lr / bc1
-			if c.HF {
-				step *= bc2
-			} else {
-				denom.MustDivScalar_(ts.FloatScalar(bc2))
-			}
-			denom.MustAddScalar_(ts.FloatScalar(c.Eps))
-			upd := m.MustDiv(denom, false)
-			denom.MustDrop()
-			upd.MustMulScalar_(ts.FloatScalar(step))
-			p.Tensor.MustSub_(upd)
-			upd.MustDrop()
-			if c.HF && p.Decay && c.WeightDecay != 0 {
-				p.Tensor.MustMulScalar_(ts.FloatScalar(1 - lr*c.WeightDecay))
-			}
-		}
-	})
+	s := torch.AdamWStep{LR: lr, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay, HF: c.HF, Decay: o.decay,
+		BC1: 1 - math.Pow(c.Beta1, float64(o.Step)), BC2: math.Sqrt(1 - math.Pow(c.Beta2, float64(o.Step)))}
+	if c.Fused {
+		torch.AdamWFused(o.tensors, o.m, o.v, o.steps, s, nil, found)
+		return false
+	}
+	if torch.AdamWForeach(o.tensors, o.m, o.v, s, found) {
+		o.Step--
+		return true
+	}
+	return false
 }
 
 // State returns the moment estimates, in parameter order (for checkpoints).
 func (o *AdamW) State() (m, v []*ts.Tensor) { return o.m, o.v }
+
+// syncStep makes Step the fused kernel's own count (which skipped steps did
+// not advance) before a checkpoint, and setStep the device counts Step's
+// after a resume.
+func (o *AdamW) syncStep() {
+	if len(o.steps) > 0 {
+		o.Step = int64(torch.ToFloat32(o.steps[0])[0])
+	}
+}
+
+func (o *AdamW) setStep(step int64) {
+	o.Step = step
+	for _, s := range o.steps {
+		s.MustFill_(ts.FloatScalar(float64(step)))
+	}
+}
 
 // Drop frees the moment estimates.
 func (o *AdamW) Drop() {
@@ -104,58 +117,23 @@ func (o *AdamW) Drop() {
 		o.m[i].MustDrop()
 		o.v[i].MustDrop()
 	}
-	o.m, o.v = nil, nil
+	for _, s := range o.steps {
+		s.MustDrop()
+	}
+	o.m, o.v, o.steps = nil, nil, nil
 }
 
-// ZeroGrad zeroes every parameter's gradient in place.
-func ZeroGrad(params []peft.Param) {
-	torch.NoGrad(func() {
-		for _, p := range params {
-			g := p.Tensor.MustGrad(false)
-			if g.MustDefined() {
-				g.MustZero_()
-			}
-			g.MustDrop()
-		}
-	})
-}
+// ZeroGrad zeroes every parameter's gradient in place, in one call.
+func ZeroGrad(params []peft.Param) { torch.ZeroGrads(tensorsOf(params)) }
 
 // ClipGradNorm scales the gradients so that their global L2 norm is at most
 // maxNorm (torch.nn.utils.clip_grad_norm_) and returns the norm before clipping.
-// maxNorm <= 0 only measures. It is the step's one host round trip besides the loss.
+// maxNorm <= 0 only measures. It reads the norm back; the training step keeps
+// it on the device instead (torch.ClipGradNorm).
 func ClipGradNorm(params []peft.Param, maxNorm float64) float64 {
-	var total float64
-	torch.NoGrad(func() {
-		var norms []*ts.Tensor
-		var grads []*ts.Tensor
-		for _, p := range params {
-			g := p.Tensor.MustGrad(false)
-			if !g.MustDefined() {
-				g.MustDrop()
-				continue
-			}
-			grads = append(grads, g)
-			norms = append(norms, g.MustNorm(false))
-		}
-		if len(grads) == 0 {
-			return
-		}
-		st := ts.MustStack(norms, 0)
-		tn := st.MustNorm(true)
-		total = float64(torch.ToFloat32(tn)[0])
-		tn.MustDrop()
-		for _, n := range norms {
-			n.MustDrop()
-		}
-		coef := maxNorm / (total + 1e-6)
-		for _, g := range grads {
-			if maxNorm > 0 && coef < 1 {
-				g.MustMulScalar_(ts.FloatScalar(coef))
-			}
-			g.MustDrop()
-		}
-	})
-	return total
+	total, _ := torch.ClipGradNorm(tensorsOf(params), maxNorm, nil, false)
+	defer total.MustDrop()
+	return float64(torch.ToFloat32(total)[0])
 }
 
 // LinearSchedule is HF's get_linear_schedule_with_warmup (warmup then linear

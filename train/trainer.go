@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
@@ -48,9 +49,17 @@ type Options struct {
 	Logf            func(format string, a ...any)
 	Threads         int // LibTorch intra-op threads; 0 = the number of CPUs
 	StopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs; for tests
-	// Optim is adamw_torch (torch.optim.AdamW, HF's default) or adamw_hf
-	// (transformers 4.x's own AdamW; see AdamWConfig.HF).
+	// Optim is adamw_torch (torch.optim.AdamW, HF's default: multi-tensor
+	// ops), adamw_torch_fused (its fused kernel: CUDA, or the CPU from
+	// LibTorch 2.4) or adamw_hf (transformers 4.x's own AdamW; see AdamWConfig.HF).
 	Optim string
+	// TF32 lets CUDA run float32 matmuls in TF32 (train.tf32); off by
+	// default, as in PyTorch.
+	TF32 bool
+	// Deterministic makes CUDA pick deterministic algorithms, with cuBLAS's
+	// fixed workspace (train.deterministic): a resumed run then equals an
+	// uninterrupted one bit for bit on a GPU too. Off by default.
+	Deterministic bool
 	// MetricForBest picks the best checkpoint: f1 (default), exact_match or
 	// loss (HF's default when metric_for_best_model is unset).
 	MetricForBest string
@@ -80,7 +89,9 @@ type Trainer struct {
 	Opt          Options
 
 	opt     *AdamW
+	scaler  *GradScaler // fp16: dynamic loss scaling
 	state   State
+	bench   *run // Step's run state
 	batcher *data.Batcher
 	metrics *metricsWriter
 }
@@ -165,10 +176,9 @@ func (t *Trainer) init() error {
 	t.batcher = b
 	if t.opt == nil {
 		switch o.Optim {
-		case "", "adamw_torch":
-		case "adamw_hf":
+		case "", "adamw_torch", "adamw_hf", "adamw_torch_fused":
 		default:
-			return fmt.Errorf("train.optim %q: want adamw_torch or adamw_hf", o.Optim)
+			return fmt.Errorf("train.optim %q: want adamw_torch, adamw_torch_fused or adamw_hf", o.Optim)
 		}
 		switch o.MetricForBest {
 		case "", "f1", "exact_match", "loss", "eval_loss":
@@ -176,8 +186,16 @@ func (t *Trainer) init() error {
 			return fmt.Errorf("train.metric_for_best_model %q: want f1, exact_match or loss", o.MetricForBest)
 		}
 		c := DefaultAdamWConfig()
-		c.WeightDecay, c.HF = o.WeightDecay, o.Optim == "adamw_hf"
+		c.WeightDecay, c.HF, c.Fused = o.WeightDecay, o.Optim == "adamw_hf", o.Optim == "adamw_torch_fused"
 		t.opt = NewAdamW(t.Adapter.Params(), c)
+		if t.Model.DType == gotch.Half && t.scaler == nil {
+			t.scaler = NewGradScaler(DefaultGradScalerConfig(), t.Model.Device)
+		}
+	}
+	if t.Model.Device.IsCuda() {
+		if err := torch.SetCUDAMath(o.TF32, o.Deterministic); err != nil {
+			return fmt.Errorf("train.tf32/train.deterministic: %w", err)
+		}
 	}
 	return nil
 }
@@ -188,6 +206,12 @@ func (t *Trainer) Close() {
 		t.opt.Drop()
 		t.opt = nil
 	}
+	if t.scaler != nil {
+		t.scaler.Drop()
+		t.scaler = nil
+	}
+	t.bench.drop()
+	t.bench = nil
 	if t.metrics != nil {
 		t.metrics.Close()
 	}
@@ -217,6 +241,7 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.drop()
 	for epoch := t.state.Epoch; epoch < r.epochs && t.state.GlobalStep < r.sched.Total; epoch++ {
 		if st, err := t.runEpoch(ctx, r, epoch); err != nil {
 			return st, err
@@ -235,14 +260,50 @@ func (t *Trainer) Run(ctx context.Context) (st *State, err error) {
 	return &t.state, nil
 }
 
-// run is what one Run call carries from step to step.
+// run is what one Run call carries from step to step. The losses and the
+// gradient norm stay on the device until a logging step reads them.
 type run struct {
 	sched   LinearSchedule
 	epochs  int
 	params  []peft.Param
+	tensors []*ts.Tensor
 	bar     *progress
-	lossSum float64 // training loss since the last "train" metrics line
-	lossN   int64
+	// lossSum is the training loss summed (float64) since the last "train"
+	// metrics line, over lossN batches; stepLoss this step's, over stepN.
+	lossSum, stepLoss *ts.Tensor
+	lossN, stepN      int64
+	norm              *ts.Tensor // the last step's gradient norm
+	shown             float64    // the last loss read, for the progress bar
+	// pending are the fused optimizer's steps whose inf/NaN flag is still on
+	// the device; the next read acts on them.
+	pending []pendingStep
+}
+
+// pendingStep is a step whose finite check has not been read yet.
+type pendingStep struct {
+	step         int64
+	epoch, batch int
+	found        *ts.Tensor
+}
+
+func newRun(t *Trainer) *run {
+	params := t.Adapter.Params()
+	return &run{params: params, tensors: tensorsOf(params), lossSum: torch.Full0(0, gotch.Double, t.Model.Device)}
+}
+
+func (r *run) drop() {
+	if r == nil {
+		return
+	}
+	for _, x := range []*ts.Tensor{r.lossSum, r.stepLoss, r.norm} {
+		if x != nil {
+			x.MustDrop()
+		}
+	}
+	for _, p := range r.pending {
+		p.found.MustDrop()
+	}
+	r.lossSum, r.stepLoss, r.norm, r.pending = nil, nil, nil, nil
 }
 
 // begin prepares a Run: options and batcher (init), threads, metrics.jsonl
@@ -259,7 +320,8 @@ func (t *Trainer) begin() (*run, error) {
 		}
 		t.metrics = mw
 	}
-	r := &run{sched: t.schedule(), epochs: t.NumEpochs(), params: t.Adapter.Params()}
+	r := newRun(t)
+	r.sched, r.epochs = t.schedule(), t.NumEpochs()
 	r.bar = newProgress(t.Opt.Progress, r.sched.Total, t.state.GlobalStep)
 	t.logf("training: %d windows, %d batches/epoch, %d epochs, %d optimizer steps; %s",
 		len(t.Train), t.batcher.Len(), r.epochs, r.sched.Total, t.Adapter.TrainableReport())
@@ -286,32 +348,21 @@ func (t *Trainer) runEpoch(ctx context.Context, r *run, epoch int) (*State, erro
 		if bi >= len(plan)-tail {
 			div = tail
 		}
-		loss, err := t.accumulate(plan[bi], bi, div)
-		if err != nil {
-			return nil, err
-		}
-		if !finite(loss) {
-			stop := fmt.Errorf("loss is %v at step %d (epoch %d, batch %d): stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
-				loss, t.state.GlobalStep+1, epoch+1, bi+1, t.state.LastCheckpoint)
-			if err := t.handleNonFinite(r, stop, fmt.Sprintf("warning: loss is %v at step %d: step skipped (nan_policy=skip)", loss, t.state.GlobalStep+1)); err != nil {
-				return nil, err
-			}
-			accum = 0
-			continue
-		}
-		r.lossSum += loss
-		r.lossN++
+		t.accumulate(r, plan[bi], bi, div)
 		accum++
 		if accum < t.Opt.GradAccum && bi < len(plan)-1 {
 			continue
 		}
 		accum = 0
-		if err := t.step(r, epoch, float64(bi+1)/float64(len(plan)), loss); err != nil {
+		if err := t.step(r, epoch, bi, float64(bi+1)/float64(len(plan))); err != nil {
 			return nil, err
 		}
 		if t.state.GlobalStep >= r.sched.Total {
 			break
 		}
+	}
+	if err := t.settle(r); err != nil {
+		return nil, err
 	}
 	r.bar.finish()
 	t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
@@ -321,41 +372,157 @@ func (t *Trainer) runEpoch(ctx context.Context, r *run, epoch int) (*State, erro
 // accumulate runs batch bi (the batcher's indices idx) forward and backward,
 // adding loss/div's gradient to the accumulated ones. Dropout is reseeded
 // from (seed, step, batch) first, so a resumed run draws the same masks.
-func (t *Trainer) accumulate(idx []int, bi, div int) (float64, error) {
+func (t *Trainer) accumulate(r *run, idx []int, bi, div int) {
 	torch.ManualSeed(t.Opt.Seed*1_000_003 + t.state.GlobalStep*1009 + int64(bi))
-	return t.forwardBackward(t.batcher.Make(idx), div)
+	t.forwardBackward(r, t.batcher.Make(idx), div)
 }
 
-// handleNonFinite drops the accumulated gradients of a step whose loss or
-// gradient norm is NaN or Inf. With nan_policy stop it returns stop, the
-// error that ends the run; with skip it logs skipped and training goes on.
-func (t *Trainer) handleNonFinite(r *run, stop error, skipped string) error {
-	ZeroGrad(r.params)
-	if t.Opt.NaNPolicy != "skip" {
-		return stop
+// step ends an accumulation (update), then logs: a logging step reads the
+// losses and the gradient norm back from the device, the others read
+// nothing. at is how far into the epoch the step is.
+func (t *Trainer) step(r *run, epoch, bi int, at float64) error {
+	lr := r.sched.LR(t.state.GlobalStep)
+	if err := t.update(r, lr, epoch, bi); err != nil {
+		return err
 	}
-	t.logf("%s", skipped)
+	if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && r.lossN > 0 {
+		if err := t.settle(r); err != nil {
+			return err
+		}
+		mean := r.lossSum.MustDivScalar(ts.FloatScalar(float64(r.lossN)), false)
+		norm64 := r.norm.MustTotype(gotch.Double, false)
+		both := ts.MustStack([]*ts.Tensor{mean, norm64}, 0)
+		vals := torch.ToFloat32(both) // the step's one read
+		for _, x := range []*ts.Tensor{mean, norm64, both} {
+			x.MustDrop()
+		}
+		loss, norm := float64(vals[0]), float64(vals[1])
+		r.shown = loss
+		t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + at,
+			"loss": loss, "learning_rate": lr, "grad_norm": norm})
+		r.lossSum.MustZero_()
+		r.lossN = 0
+	}
+	r.bar.update(t.state.GlobalStep, epoch, r.shown, lr)
 	return nil
 }
 
-// step ends an accumulation: clips the gradients, updates the adapter at
-// the schedule's learning rate, and logs; a non-finite gradient norm is
-// handled as a non-finite loss. at is how far into the epoch the step is.
-func (t *Trainer) step(r *run, epoch int, at, loss float64) error {
-	norm := ClipGradNorm(r.params, t.Opt.MaxGradNorm)
-	if !finite(norm) {
-		stop := fmt.Errorf("gradient norm is %v at step %d: stopping; the last good checkpoint is %q", norm, t.state.GlobalStep+1, t.state.LastCheckpoint)
-		return t.handleNonFinite(r, stop, fmt.Sprintf("warning: gradient norm is %v at step %d: step skipped", norm, t.state.GlobalStep+1))
+// update ends an accumulation without reading the device: with fp16 the
+// gradients are unscaled; they are clipped; AdamW steps at lr unless the
+// loss or the gradients are not finite; the gradients are zeroed.
+//
+// The NaN/inf check stays on the device. The multi-tensor AdamW learns
+// the verdict inside its one call (free on the CPU) and a bad step is
+// handled at once: nan_policy stop returns the error, skip logs it and the
+// step does not count. The fused AdamW skips on the device and the next read
+// (a logging step, the epoch's end) acts on it. With fp16, an overflow of
+// the scaled gradients is GradScaler's business: the step is skipped (and
+// counted, as in HF) and the scale backs off; only a non-finite loss is a
+// NaN-policy event.
+func (t *Trainer) update(r *run, lr float64, epoch, bi int) error {
+	var found, skip *ts.Tensor
+	if t.scaler != nil {
+		t.scaler.Unscale(r.tensors)
+		r.norm = replace(r.norm, nil)
+		r.norm, _ = torch.ClipGradNorm(r.tensors, t.Opt.MaxGradNorm, nil, false)
+		found = r.stepLoss.MustIsfinite(false).MustLogicalNot(true)
+		skip = t.scaler.Found().MustGt(ts.FloatScalar(0), false).MustLogicalOr(found, true)
+	} else {
+		r.norm = replace(r.norm, nil)
+		r.norm, found = torch.ClipGradNorm(r.tensors, t.Opt.MaxGradNorm, []*ts.Tensor{r.stepLoss}, true)
+		skip = found.MustShallowClone()
 	}
-	lr := r.sched.LR(t.state.GlobalStep)
-	t.opt.Update(lr)
+	skipped := t.opt.update(lr, skip)
+	skip.MustDrop()
 	ZeroGrad(r.params)
-	t.state.GlobalStep++
-	r.bar.update(t.state.GlobalStep, epoch, loss, lr)
-	if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && r.lossN > 0 {
-		t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + at,
-			"loss": r.lossSum / float64(r.lossN), "learning_rate": lr, "grad_norm": norm})
-		r.lossSum, r.lossN = 0, 0
+	if t.scaler != nil {
+		t.scaler.Update()
+	}
+	if t.opt.Config.Fused {
+		r.pending = append(r.pending, pendingStep{step: t.state.GlobalStep + 1, epoch: epoch, batch: bi, found: found})
+		found = nil
+	} else if found != nil {
+		defer found.MustDrop()
+	}
+	if skipped && (t.scaler == nil || torch.ToFloat32(found)[0] != 0) {
+		return t.nonFinite(r, t.state.GlobalStep+1, epoch, bi)
+	}
+	if !skipped || t.scaler != nil {
+		t.state.GlobalStep++
+		if !skipped {
+			r.lossSum.MustAdd_(r.stepLoss)
+			r.lossN += r.stepN
+		}
+	}
+	r.stepLoss = replace(r.stepLoss, nil)
+	r.stepN = 0
+	return nil
+}
+
+// replace drops old and returns new.
+func replace(old, new *ts.Tensor) *ts.Tensor {
+	if old != nil {
+		old.MustDrop()
+	}
+	return new
+}
+
+// nonFinite handles a step whose loss or gradient norm was NaN or Inf (it
+// reads them, once): with nan_policy stop it returns the error that ends the
+// run, naming the last good checkpoint; with skip it logs a warning and
+// training goes on.
+func (t *Trainer) nonFinite(r *run, step int64, epoch, bi int) error {
+	what, val := "gradient norm", math.NaN()
+	if r.stepLoss != nil {
+		if l := float64(torch.ToFloat32(r.stepLoss)[0]); !finite(l) {
+			what, val = "loss", l
+		}
+	}
+	if what != "loss" && r.norm != nil {
+		val = float64(torch.ToFloat32(r.norm)[0])
+	}
+	r.stepLoss = replace(r.stepLoss, nil)
+	r.stepN = 0
+	if t.Opt.NaNPolicy != "skip" {
+		return fmt.Errorf("%s is %v at step %d (epoch %d, batch %d): stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
+			what, val, step, epoch+1, bi+1, t.state.LastCheckpoint)
+	}
+	t.logf("warning: %s is %v at step %d: step skipped (nan_policy=skip)", what, val, step)
+	return nil
+}
+
+// settle reads the fused optimizer's pending inf/NaN flags (one read) and
+// acts on the first bad step as nonFinite does.
+func (t *Trainer) settle(r *run) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	flags := make([]*ts.Tensor, len(r.pending))
+	for i, p := range r.pending {
+		flags[i] = p.found.MustTotype(gotch.Float, false).MustReshape([]int64{1}, true)
+	}
+	vals := torch.ToFloat32(ts.MustCat(flags, 0))
+	for _, f := range flags {
+		f.MustDrop()
+	}
+	pending := r.pending
+	r.pending = nil
+	defer func() {
+		for _, p := range pending {
+			p.found.MustDrop()
+		}
+	}()
+	for i, v := range vals {
+		if v == 0 {
+			continue
+		}
+		p := pending[i]
+		stop := fmt.Errorf("the loss or the gradient norm is not finite at step %d (epoch %d, batch %d); the step was skipped on the device: stopping; the last good checkpoint is %q (lower the learning rate, or set train.nan_policy=skip)",
+			p.step, p.epoch+1, p.batch+1, t.state.LastCheckpoint)
+		if t.Opt.NaNPolicy != "skip" {
+			return stop
+		}
+		t.logf("warning: the loss or the gradient norm is not finite at step %d: step skipped on the device (nan_policy=skip)", p.step)
 	}
 	return nil
 }
@@ -434,24 +601,30 @@ func (t *Trainer) interrupt(epoch, batch int) (*State, error) {
 	return &t.state, ErrInterrupted
 }
 
-// forwardBackward runs one batch in train mode, backpropagates loss/accum and
-// returns the loss. Every tensor it makes is dropped before it returns.
-func (t *Trainer) forwardBackward(b *data.Batch, accum int) (float64, error) {
+// forwardBackward runs one batch in train mode, backpropagates loss/accum
+// (scaled, with fp16) and adds the loss to the step's, on the device. Every
+// other tensor it makes is dropped before it returns.
+func (t *Trainer) forwardBackward(r *run, b *data.Batch, accum int) {
 	in := qa.ToDevice(b, t.Model.Device, true)
 	defer in.Drop()
 	out := t.Model.Forward(in, true)
 	defer out.Drop()
-	loss := float64(torch.ToFloat32(out.Loss)[0])
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, nil
+	if r.stepLoss == nil {
+		r.stepLoss = out.Loss.MustDetach(false).MustTotype(gotch.Double, true)
+	} else {
+		r.stepLoss.MustAdd_(out.Loss)
 	}
+	r.stepN++
 	l := out.Loss
 	if accum > 1 {
 		l = out.Loss.MustDivScalar(ts.FloatScalar(float64(accum)), false)
 		defer l.MustDrop()
 	}
+	if t.scaler != nil {
+		l = t.scaler.Scale(l)
+		defer l.MustDrop()
+	}
 	l.MustBackward()
-	return loss, nil
 }
 
 // Evaluate runs the model in eval mode over the evaluation windows: mean loss,

@@ -76,6 +76,7 @@ func runBench(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 8, "batch size")
 	seq := fs.Int("seq", 128, "sequence length")
 	steps := fs.Int("steps", 6, "timed steps (or forward runs)")
+	optim := fs.String("optim", "adamw_torch", "train: adamw_torch, adamw_torch_fused or adamw_hf")
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	threads := fs.Int("threads", 0, "LibTorch threads (0 = all CPUs)")
 	dev := fs.String("device", "cpu", "cpu, cuda, cuda:N")
@@ -128,7 +129,7 @@ func runBench(ctx context.Context, args []string) error {
 	switch mode {
 	case "train":
 		o := train.DefaultOptions()
-		o.Epochs, o.MaxSteps = 1, int64(*steps+*warmup)
+		o.Epochs, o.MaxSteps, o.Optim = 1, int64(*steps+*warmup), *optim
 		tr := &train.Trainer{Model: m, Adapter: a, Train: []data.Feature{{InputIDs: []int64{0}, AttentionMask: []int64{1}}}, Opt: o}
 		defer tr.Close()
 		batches := make([]*data.Batch, *steps+*warmup)
@@ -136,21 +137,56 @@ func runBench(ctx context.Context, args []string) error {
 			batches[i] = randomBatch(r, *batch, *seq, cfg.VocabSize)
 		}
 		live := 0
+		var stats []train.StepStats
+		var mem []float64
+		var timed time.Time
 		for i, b := range batches {
 			if i == *warmup {
+				torch.Synchronize(d)
 				live = torch.LiveTensors()
+				timed = time.Now()
 			}
 			t0 := time.Now()
-			loss, _, err := tr.Step(b)
+			st, err := tr.Step(b)
 			if err != nil {
 				return err
 			}
+			if d.IsCuda() {
+				// GPU steps are asynchronous: per-step times are launch times;
+				// the figure is the timed steps' total after one sync.
+				mem = append(mem, float64(torch.CUDAMemUsed())/(1<<20))
+			}
 			dt := time.Since(t0).Seconds()
-			fmt.Fprintf(os.Stderr, "step %d/%d: %.3f s loss %.4f\n", i+1, len(batches), dt, loss)
+			if i < *warmup || i == len(batches)-1 || !d.IsCuda() {
+				loss, _ := tr.LastLoss()
+				fmt.Fprintf(os.Stderr, "step %d/%d: %.3f s loss %.4f; %d LibTorch calls (%d in the update), %d host syncs\n", i+1, len(batches), dt, loss, st.Calls, st.UpdateCalls, st.HostSyncs)
+			}
 			if i >= *warmup {
 				times = append(times, dt)
+				stats = append(stats, st)
 			}
 		}
+		torch.Synchronize(d)
+		if d.IsCuda() && len(times) > 0 {
+			per := time.Since(timed).Seconds() / float64(len(times))
+			for i := range times {
+				times[i] = per
+			}
+			res["device_mem_mb"] = mem
+		}
+		if len(stats) > 0 {
+			var calls, upd, syncs int64
+			for _, st := range stats {
+				calls += st.Calls
+				upd += st.UpdateCalls
+				syncs += st.HostSyncs
+			}
+			n := float64(len(stats))
+			res["calls_per_step"] = float64(calls) / n
+			res["optimizer_calls_per_step"] = float64(upd) / n
+			res["syncs_per_step"] = float64(syncs) / n
+		}
+		res["optim"] = o.Optim
 		res["live_tensor_growth"] = torch.LiveTensors() - live
 		res["trainable_params"] = a.NumTrainable()
 		res["flops_per_step"] = benchFlops(cfg, int64(*batch), int64(*seq), 16, true)

@@ -1,0 +1,339 @@
+// loraqa's C++ shim: the few LibTorch calls gotch's generated wrappers lack,
+// above all the multi-tensor ones (Tensor[] in, Tensor[] out) that make a
+// training step's optimizer, clipping and zero-grad one call each instead of
+// one call per parameter and op. scripts/setup copies this file into a cgo
+// package of the generated gotch copy, compiled with LibTorch's headers.
+//
+// Tensors cross as gotch's handles (torch::Tensor*). Every function catches
+// what LibTorch throws and returns it as a malloc'd message (NULL on success);
+// the Go side (torch/shim.go) frees it and panics with it as gotch would.
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <c10/core/GradMode.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#define LORAQA_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace {
+
+char* fail(const char* what) { return strdup(what); }
+
+#define LORAQA_TRY try {
+#define LORAQA_CATCH                                      \
+  }                                                       \
+  catch (const c10::Error& e) {                           \
+    return fail(e.what_without_backtrace());              \
+  }                                                       \
+  catch (const std::exception& e) {                       \
+    return fail(e.what());                                \
+  }                                                       \
+  catch (...) {                                           \
+    return fail("unknown C++ exception in loraqa's shim"); \
+  }                                                       \
+  return nullptr;
+
+at::Tensor& T(void* p) { return *static_cast<at::Tensor*>(p); }
+
+std::vector<at::Tensor> list(void** ts, int n) {
+  std::vector<at::Tensor> v;
+  v.reserve(n);
+  for (int i = 0; i < n; i++) v.push_back(T(ts[i]));
+  return v;
+}
+
+// grads returns the defined gradients of params, and (in idx) the positions
+// of their parameters.
+std::vector<at::Tensor> grads(void** params, int n, std::vector<int>* idx) {
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < n; i++) {
+    const at::Tensor& gi = T(params[i]).grad();
+    if (gi.defined()) {
+      g.push_back(gi);
+      if (idx) idx->push_back(i);
+    }
+  }
+  return g;
+}
+
+void* handle(const at::Tensor& t) { return new at::Tensor(t); }
+
+// anyNonFinite is a bool tensor on the tensors' device: whether any of ts holds
+// an inf or a NaN. Nothing is read on the host.
+at::Tensor anyNonFinite(const std::vector<at::Tensor>& ts, const at::Tensor& like) {
+  at::Tensor found = at::zeros({}, like.options().dtype(at::kBool));
+  for (const auto& t : ts) found.logical_or_(at::isfinite(t).logical_not().any());
+  return found;
+}
+
+}  // namespace
+
+extern "C" {
+
+// loraqa_zero_grad zeroes every defined gradient of params in place.
+char* loraqa_zero_grad(void** params, int n) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  auto g = grads(params, n, nullptr);
+  if (!g.empty()) at::_foreach_zero_(g);
+  LORAQA_CATCH
+}
+
+// loraqa_clip_grad_norm is torch.nn.utils.clip_grad_norm_ without a host read:
+// the total L2 norm of the gradients (norm of the per-tensor norms), and the
+// gradients multiplied by min(1, max_norm / (total + 1e-6)) when max_norm > 0.
+// The coefficient is computed in float64 from the float32 total, as loraqa did
+// on the host, so the clipped gradients are the same bits. *total_out gets the
+// total norm (a float32 0-dim tensor on the device; zero without gradients);
+// *found_out, when not NULL, a bool tensor: the norm or any of the extra
+// tensors (the step's losses) is not finite.
+char* loraqa_clip_grad_norm(void** params, int n, double max_norm, void** extra, int nextra, void** total_out,
+                            void** found_out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  auto g = grads(params, n, nullptr);
+  at::Tensor total;
+  if (g.empty()) {
+    total = at::zeros({}, T(params[0]).options().dtype(at::kFloat));
+  } else {
+#if LORAQA_TORCH_AT_LEAST(2, 0)
+    auto norms = at::_foreach_norm(g, 2);
+#else
+    std::vector<at::Tensor> norms;
+    for (const auto& t : g) norms.push_back(t.norm());
+#endif
+    total = at::stack(norms, 0).norm();
+    if (max_norm > 0) {
+      at::Tensor coef = at::div(at::scalar_tensor(max_norm, total.options().dtype(at::kDouble)),
+                                total.to(at::kDouble).add(1e-6))
+                            .clamp_max(1.0);
+#if LORAQA_TORCH_AT_LEAST(2, 1)
+      at::_foreach_mul_(g, coef);
+#else
+      for (auto& t : g) t.mul_(coef);
+#endif
+    }
+  }
+  if (found_out) {
+    std::vector<at::Tensor> check{total};
+    for (int i = 0; i < nextra; i++) check.push_back(T(extra[i]));
+    *found_out = handle(anyNonFinite(check, total));
+  }
+  *total_out = handle(total);
+  LORAQA_CATCH
+}
+
+// loraqa_adamw_foreach is torch.optim.AdamW's step (or, with hf, transformers
+// 4.x's AdamW) over all params with a gradient, in multi-tensor ops; decay[i]
+// says whether params[i] takes weight decay. bc1 = 1 - beta1^t and
+// bc2 = sqrt(1 - beta2^t) come from the caller. The arithmetic is op for op
+// the per-tensor step loraqa ran before (train/optim_test.go holds it), so the
+// results are the same bits on the CPU.
+//
+// found_inf (NULL for none) is a bool tensor: when true, the step is skipped
+// and *skipped is set. Reading it is free on the CPU; on CUDA it waits for the
+// device, and *synced says so (the fused step never waits).
+char* loraqa_adamw_foreach(void** params, void** ms, void** vs, int n, const int* decay, double lr, double beta1,
+                           double beta2, double eps, double wd, double bc1, double bc2, int hf, void* found_inf,
+                           int* skipped, int* synced) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  *skipped = 0;
+  *synced = 0;
+  if (found_inf) {
+    const at::Tensor& f = T(found_inf);
+    if (!f.device().is_cpu()) *synced = 1;
+    if (f.item<bool>()) {
+      *skipped = 1;
+      return nullptr;
+    }
+  }
+  std::vector<int> idx;
+  auto g = grads(params, n, &idx);
+  if (g.empty()) return nullptr;
+  std::vector<at::Tensor> p, m, v, pd;
+  for (int i : idx) {
+    p.push_back(T(params[i]));
+    m.push_back(T(ms[i]));
+    v.push_back(T(vs[i]));
+    if (decay[i] && wd != 0) pd.push_back(T(params[i]));
+  }
+  if (!hf && !pd.empty()) at::_foreach_mul_(pd, 1 - lr * wd);
+  at::_foreach_mul_(m, beta1);
+  {
+    auto gm = at::_foreach_mul(g, 1 - beta1);
+    at::_foreach_add_(m, gm);
+  }
+  at::_foreach_mul_(v, beta2);
+  {
+    auto g2 = at::_foreach_mul(g, g);
+    at::_foreach_mul_(g2, 1 - beta2);
+    at::_foreach_add_(v, g2);
+  }
+  auto denom = at::_foreach_sqrt(v);
+  double step = lr / bc1;
+  if (hf) {
+    step *= bc2;
+  } else {
+    at::_foreach_div_(denom, bc2);
+  }
+  at::_foreach_add_(denom, eps);
+  auto upd = at::_foreach_div(m, denom);
+  denom.clear();
+  at::_foreach_mul_(upd, step);
+  at::_foreach_sub_(p, upd);
+  if (hf && !pd.empty()) at::_foreach_mul_(pd, 1 - lr * wd);
+  LORAQA_CATCH
+}
+
+// loraqa_adamw_fused is torch.optim.AdamW(fused=True)'s step: one kernel over
+// all params, with the step counts (float32 0-dim tensors, one per param) on
+// the device. found_inf (or NULL) skips the step on the device, without a
+// host read; grad_scale (or NULL) divides the gradients first. decay[i] picks
+// the group: weight decay wd, or none.
+char* loraqa_adamw_fused(void** params, void** ms, void** vs, void** steps, int n, const int* decay, double lr,
+                         double beta1, double beta2, double eps, double wd, void* grad_scale, void* found_inf) {
+  LORAQA_TRY
+#if LORAQA_TORCH_AT_LEAST(2, 0)
+  at::NoGradGuard ng;
+  c10::optional<at::Tensor> gs, fi;
+  if (grad_scale) gs = T(grad_scale);
+  if (found_inf) fi = T(found_inf).to(at::kFloat);
+  for (int group = 0; group < 2; group++) {
+    std::vector<at::Tensor> p, g, m, v, s;
+    for (int i = 0; i < n; i++) {
+      bool d = decay[i] && wd != 0;
+      if (d != (group == 0)) continue;
+      const at::Tensor& gi = T(params[i]).grad();
+      if (!gi.defined()) continue;
+      p.push_back(T(params[i]));
+      g.push_back(gi);
+      m.push_back(T(ms[i]));
+      v.push_back(T(vs[i]));
+      s.push_back(T(steps[i]));
+    }
+    if (p.empty()) continue;
+    at::_fused_adamw_(p, g, m, v, {}, s, lr, beta1, beta2, group == 0 ? wd : 0.0, eps, false, false, gs, fi);
+  }
+#else
+  return fail("the fused AdamW needs LibTorch 2.0 or newer");
+#endif
+  LORAQA_CATCH
+}
+
+// loraqa_unscale is GradScaler.unscale_: every defined gradient of params
+// multiplied by inv_scale (a float32 0-dim tensor), and found_inf (a float32
+// tensor of one value) set to 1 when any of them held an inf or a NaN before.
+// On CUDA LibTorch's own kernel does it; on the CPU the same arithmetic in
+// plain ops (the values are checked before they are scaled).
+char* loraqa_unscale(void** params, int n, void* found_inf, void* inv_scale) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  auto g = grads(params, n, nullptr);
+  if (g.empty()) return nullptr;
+  at::Tensor& found = T(found_inf);
+  const at::Tensor& inv = T(inv_scale);
+  if (!g[0].device().is_cpu()) {
+    at::_amp_foreach_non_finite_check_and_unscale_(g, found, inv);
+    return nullptr;
+  }
+  found.logical_or_(anyNonFinite(g, found)).clamp_max_(1);
+  for (auto& t : g) t.mul_(inv);
+  LORAQA_CATCH
+}
+
+// loraqa_update_scale is GradScaler.update (torch._amp_update_scale_) on the
+// device: after a step with an inf or NaN the scale is multiplied by backoff
+// and the growth tracker reset; after growth_interval finite steps in a row
+// the scale is multiplied by growth (when the result is finite) and the
+// tracker reset. scale is float32, tracker int32, found_inf float32, each of
+// one value.
+char* loraqa_update_scale(void* scale, void* tracker, void* found_inf, double growth, double backoff,
+                          int64_t interval) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  at::Tensor& s = T(scale);
+  at::Tensor& t = T(tracker);
+  at::Tensor f = T(found_inf).gt(0);
+  at::Tensor succ = t.add(1);
+  at::Tensor grow = f.logical_not().logical_and(succ.eq(interval));
+  at::Tensor grown = s.mul(growth);
+  at::Tensor growOK = grow.logical_and(at::isfinite(grown));
+  at::Tensor next = at::where(f, s.mul(backoff), at::where(growOK, grown, s));
+  at::Tensor nextT = at::where(f.logical_or(grow), at::zeros_like(succ), succ);
+  s.copy_(next);
+  t.copy_(nextT);
+  LORAQA_CATCH
+}
+
+// loraqa_cuda_settings applies train.tf32 and train.deterministic: TF32 for
+// float32 matmuls (and cuDNN) on or off; deterministic algorithms, a
+// deterministic cuDNN without autotuning, and cuBLAS's fixed workspace
+// (CUBLAS_WORKSPACE_CONFIG, unless set, which must happen before the first
+// cuBLAS call). Both are off by default, as in PyTorch.
+char* loraqa_cuda_settings(int tf32, int deterministic) {
+  LORAQA_TRY
+  auto& ctx = at::globalContext();
+  ctx.setAllowTF32CuBLAS(tf32 != 0);
+  if (tf32) ctx.setAllowTF32CuDNN(true);
+  if (deterministic) {
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+    ctx.setDeterministicCuDNN(true);
+    ctx.setBenchmarkCuDNN(false);
+  }
+  ctx.setDeterministicAlgorithms(deterministic != 0, false);
+  LORAQA_CATCH
+}
+
+// loraqa_pinned_empty makes an uninitialised int64 tensor of n values in
+// page-locked host memory (for one non-blocking copy to a CUDA device).
+char* loraqa_pinned_empty(int64_t n, void** out) {
+  LORAQA_TRY
+  *out = handle(at::empty({n}, at::TensorOptions().dtype(at::kLong).pinned_memory(true)));
+  LORAQA_CATCH
+}
+
+// loraqa_full0 makes a 0-dim tensor holding v, of ScalarType dtype, on the
+// CPU (device < 0) or on CUDA device `device` (gotch's shapes cannot be empty).
+char* loraqa_full0(double v, int dtype, int device, void** out) {
+  LORAQA_TRY
+  auto opts = at::TensorOptions().dtype(static_cast<at::ScalarType>(dtype));
+  if (device >= 0) opts = opts.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+  *out = handle(at::full({}, v, opts));
+  LORAQA_CATCH
+}
+
+// loraqa_copy_async copies src into dst (same shape and dtype) without
+// waiting for the device when src is pinned host memory.
+char* loraqa_copy_async(void* dst, void* src) {
+  LORAQA_TRY
+  T(dst).copy_(T(src), true);
+  LORAQA_CATCH
+}
+
+}  // extern "C"
+
+#include <dlfcn.h>
+
+extern "C" {
+
+// loraqa_cuda_mem_used is the memory in use on the current CUDA device, in
+// bytes (cudaMemGetInfo: total − free, LibTorch's cache included), or −1
+// where no CUDA runtime is loaded or no device answers. The runtime is found
+// in the process (LibTorch links it), so no CUDA header is needed.
+int64_t loraqa_cuda_mem_used() {
+  using memGetInfo = int (*)(size_t*, size_t*);
+  auto f = reinterpret_cast<memGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+  if (!f) return -1;
+  size_t free = 0, total = 0;
+  if (f(&free, &total) != 0) return -1;
+  return static_cast<int64_t>(total - free);
+}
+
+}  // extern "C"

@@ -78,8 +78,14 @@ type Train struct {
 	LoggingSteps              int     `mapstructure:"logging_steps" yaml:"logging_steps"`
 	// EvalEveryEpoch false evaluates only after the last epoch.
 	EvalEveryEpoch bool `mapstructure:"eval_every_epoch" yaml:"eval_every_epoch"`
-	// Optim is adamw_torch (torch.optim.AdamW) or adamw_hf (transformers 4.x's AdamW).
+	// Optim is adamw_torch (torch.optim.AdamW), adamw_torch_fused (its fused
+	// kernel) or adamw_hf (transformers 4.x's AdamW).
 	Optim string `mapstructure:"optim" yaml:"optim"`
+	// TF32 lets CUDA run float32 matmuls in TF32 (off, as in PyTorch).
+	TF32 bool `mapstructure:"tf32" yaml:"tf32"`
+	// Deterministic makes CUDA use deterministic algorithms and cuBLAS's
+	// fixed workspace (off, as in PyTorch): resume is then bit-exact on a GPU.
+	Deterministic bool `mapstructure:"deterministic" yaml:"deterministic"`
 	// MetricForBestModel picks the best checkpoint: f1 (default: the metric
 	// the task is judged by), exact_match, or loss (HF's default).
 	MetricForBestModel    string `mapstructure:"metric_for_best_model" yaml:"metric_for_best_model"`

@@ -193,9 +193,9 @@ func TestYAMLRoundTrip(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	assert.Len(t, keys, 51) // 6 top-level + 12 data + 12 lora + 21 train
+	assert.Len(t, keys, 53) // 6 top-level + 12 data + 12 lora + 23 train
 	assert.Equal(t, "base_qa_model", keys[0])
-	for _, k := range []string{"data.doc_stride", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size"} {
+	for _, k := range []string{"data.doc_stride", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size", "train.tf32", "train.deterministic"} {
 		assert.Contains(t, keys, k)
 	}
 }

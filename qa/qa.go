@@ -19,16 +19,22 @@ import (
 // answer positions too. The caller drops the batch.
 func ToDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
 	shape := b.Shape()
-	in := bert.Batch{
-		InputIDs:      torch.FromInt64(b.InputIDs, shape, dev),
-		AttentionMask: torch.FromInt64(b.AttentionMask, shape, dev),
-	}
+	rows := []int64{shape[0]}
+	parts, shapes := [][]int64{b.InputIDs, b.AttentionMask}, [][]int64{shape, shape}
 	if b.TokenTypeIDs != nil {
-		in.TokenTypeIDs = torch.FromInt64(b.TokenTypeIDs, shape, dev)
+		parts, shapes = append(parts, b.TokenTypeIDs), append(shapes, shape)
 	}
 	if labels {
-		in.StartPositions = torch.FromInt64(b.StartPositions, []int64{shape[0]}, dev)
-		in.EndPositions = torch.FromInt64(b.EndPositions, []int64{shape[0]}, dev)
+		parts, shapes = append(parts, b.StartPositions, b.EndPositions), append(shapes, rows, rows)
+	}
+	v := torch.UploadInt64(parts, shapes, dev) // one copy for the whole batch
+	in := bert.Batch{InputIDs: v[0], AttentionMask: v[1]}
+	v = v[2:]
+	if b.TokenTypeIDs != nil {
+		in.TokenTypeIDs, v = v[0], v[1:]
+	}
+	if labels {
+		in.StartPositions, in.EndPositions = v[0], v[1]
 	}
 	return in
 }

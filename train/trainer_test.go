@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,36 +78,60 @@ func TestLearningWorks(t *testing.T) {
 }
 
 // TestResumeIsBitExact: stopping after epoch 1 and resuming gives the same
-// adapter, bit for bit, as an uninterrupted run.
+// adapter, bit for bit, as an uninterrupted run; also with fp16's loss
+// scaler, whose state (here: from 1e38, grown every 3 finite steps, backed
+// off on overflow) the checkpoint carries.
 func TestResumeIsBitExact(t *testing.T) {
-	run := func(stopAfter int, resume bool, dir string) []byte {
-		lcfg := peft.DefaultConfig()
-		m, a, ex, feats := setup(t, 24, lcfg)
-		opts := train.DefaultOptions()
-		opts.LR, opts.Epochs, opts.OutputDir, opts.StopAfterEpochs = 5e-4, 2, dir, stopAfter
-		tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats[:8], EvalExamples: ex, Opt: opts}
-		defer tr.Close()
-		if resume {
-			_, err := tr.Resume("latest")
-			require.NoError(t, err)
-		}
-		_, err := tr.Run(context.Background())
-		if stopAfter > 0 {
-			require.ErrorIs(t, err, train.ErrInterrupted)
-			return nil
-		}
-		require.NoError(t, err)
-		out := t.TempDir()
-		require.NoError(t, a.Save(out))
-		b, err := os.ReadFile(filepath.Join(out, peft.WeightsFile))
-		require.NoError(t, err)
-		return b
+	scaler := train.GradScalerConfig{InitScale: 1e38, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 3}
+	for _, withScaler := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grad_scaler=%v", withScaler), func(t *testing.T) {
+			var states []train.ScalerState
+			run := func(stopAfter int, resume bool, dir string) []byte {
+				lcfg := peft.DefaultConfig()
+				m, a, ex, feats := setup(t, 24, lcfg)
+				opts := train.DefaultOptions()
+				opts.LR, opts.Epochs, opts.OutputDir, opts.StopAfterEpochs = 5e-4, 2, dir, stopAfter
+				tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats[:8], EvalExamples: ex, Opt: opts}
+				defer tr.Close()
+				if withScaler {
+					train.ForceGradScaler(tr, scaler)
+				}
+				if resume {
+					_, err := tr.Resume("latest")
+					require.NoError(t, err)
+				}
+				_, err := tr.Run(context.Background())
+				if withScaler {
+					states = append(states, train.ScalerStateOf(tr))
+				}
+				if stopAfter > 0 {
+					require.ErrorIs(t, err, train.ErrInterrupted)
+					return nil
+				}
+				require.NoError(t, err)
+				out := t.TempDir()
+				require.NoError(t, a.Save(out))
+				b, err := os.ReadFile(filepath.Join(out, peft.WeightsFile))
+				require.NoError(t, err)
+				return b
+			}
+			straight := run(0, false, t.TempDir())
+			dir := t.TempDir()
+			run(1, false, dir)
+			resumed := run(0, true, dir)
+			assert.Equal(t, straight, resumed, "resumed adapter must equal the uninterrupted one bit for bit")
+			if withScaler {
+				require.Len(t, states, 3)
+				assert.Equal(t, states[0], states[2], "the resumed run's scaler ends where the uninterrupted one did")
+				assert.NotEqual(t, float64(float32(1e38)), states[0].Scale, "the scale moved during the run")
+				cks, err := train.Checkpoints(dir)
+				require.NoError(t, err)
+				b, err := os.ReadFile(filepath.Join(cks[0], "trainer_state.json"))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), `"grad_scaler": {`)
+			}
+		})
 	}
-	straight := run(0, false, t.TempDir())
-	dir := t.TempDir()
-	run(1, false, dir)
-	resumed := run(0, true, dir)
-	assert.Equal(t, straight, resumed, "resumed adapter must equal the uninterrupted one bit for bit")
 }
 
 // TestNoBaseGradientsAndNoLeak: after training steps no base weight has a

@@ -116,13 +116,7 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	x.MustDrop()
 	h = dropout(h, cfg.Dropout, train)
 
-	// In training on the CPU the attention probabilities are dropped out by
-	// torch.Dropout, which keeps a bool mask for the backward (the fused
-	// kernel, on LibTorch 2.1's CPU, keeps a float one: 4× the memory, the
-	// largest tensors of a step), and which a dropout set with
-	// torch.SetDropout must see: the explicit path then. On CUDA the fused
-	// kernels (flash, memory-efficient) drop out inside the kernel.
-	fused := sdpa && (!train || cfg.AttentionDropout == 0 || (m.Device.IsCuda() && !torch.DropoutReplaced()))
+	fused := fusedAttention(sdpa, m.Device, train, cfg.AttentionDropout, torch.DropoutReplaced())
 	var mask *ts.Tensor
 	if fused {
 		mask = additiveMask4(b.AttentionMask, m.DType)
@@ -134,6 +128,23 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 		h = m.block(blk, h, mask, train, fused)
 	}
 	return h
+}
+
+// fusedAttention decides between scaled_dot_product_attention and the
+// explicit path. In training on the CPU the attention probabilities are
+// dropped out by torch.Dropout, which keeps a bool mask for the backward
+// (the fused kernel, on LibTorch 2.1's CPU, keeps a float one: 4× the memory,
+// the largest tensors of a step), and which a dropout set with
+// torch.SetDropout must see: the explicit path then. On CUDA the fused
+// kernels (flash, memory-efficient) drop out inside the kernel.
+func fusedAttention(have bool, dev gotch.Device, train bool, attnDropout float64, dropoutReplaced bool) bool {
+	if !have {
+		return false
+	}
+	if !train || attnDropout == 0 {
+		return true
+	}
+	return dev.IsCuda() && !dropoutReplaced
 }
 
 // additiveMask4 turns a [B, L] 0/1 attention mask into the [B, 1, 1, L]

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 )
 
 // CUDAReport is what doctor proves about CUDA rather than assumes: whether
@@ -115,12 +114,13 @@ func cudaReason(r CUDAReport, cudaBuild bool) string {
 			return "a CUDA device failed the matmul check against the CPU (see devices)"
 		}
 		return ""
-	case !r.LibTorchCUDA && len(r.Driver.Devices) == 0:
-		return fmt.Sprintf("no GPU: this loraqa links the cpu flavour of LibTorch (libtorch_cuda is not loaded), and %s", driver)
 	case !r.LibTorchCUDA:
-		flavour := "the cpu flavour of LibTorch"
+		flavour := "the cpu flavour of LibTorch (libtorch_cuda is not loaded)"
 		if cudaBuild {
 			flavour = "a CUDA LibTorch, yet libtorch_cuda is not loaded (was it linked with --as-needed?)"
+		}
+		if len(r.Driver.Devices) == 0 {
+			return fmt.Sprintf("no GPU: this loraqa links %s, and %s", flavour, driver)
 		}
 		return fmt.Sprintf("the driver sees %d GPU(s), but this loraqa links %s: rebuild with LIBTORCH_FLAVOUR=cuda", len(r.Driver.Devices), flavour)
 	case !r.Driver.Loaded || r.Driver.Error != "" || len(r.Driver.Devices) == 0:
@@ -181,7 +181,7 @@ func matmulOn(dev gotch.Device, a, b []float32, n int) []float32 {
 		panic(err)
 	}
 	defer tb.MustDrop()
-	var c *ts.Tensor = ta.MustMatmul(tb, false)
+	c := ta.MustMatmul(tb, false)
 	defer c.MustDrop()
 	return ToFloat32(c)
 }

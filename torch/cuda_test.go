@@ -71,7 +71,7 @@ func TestCUDAReason(t *testing.T) {
 		"cuda flavour on a CPU machine (CI)":    {CUDAReport{LibTorchCUDA: true, Driver: noLib}, true, "no GPU: libtorch_cuda is loaded, but no NVIDIA driver: libcuda.so.1"},
 		"cuda flavour, driver without devices":  {CUDAReport{LibTorchCUDA: true, Driver: noDevice}, true, "no GPU: libtorch_cuda is loaded, but cuInit: CUDA_ERROR_NO_DEVICE (100)"},
 		"cuda flavour, devices hidden":          {CUDAReport{LibTorchCUDA: true, Driver: emptyList}, true, "no GPU: libtorch_cuda is loaded, but the driver lists no device (check CUDA_VISIBLE_DEVICES)"},
-		"cpu flavour on a GPU machine":          {CUDAReport{Driver: twoGPUs}, false, "the driver sees 2 GPU(s), but this loraqa links the cpu flavour of LibTorch: rebuild with LIBTORCH_FLAVOUR=cuda"},
+		"cpu flavour on a GPU machine":          {CUDAReport{Driver: twoGPUs}, false, "the driver sees 2 GPU(s), but this loraqa links the cpu flavour of LibTorch (libtorch_cuda is not loaded): rebuild with LIBTORCH_FLAVOUR=cuda"},
 		"cuda build without libtorch_cuda":      {CUDAReport{Driver: twoGPUs}, true, "yet libtorch_cuda is not loaded"},
 		"driver older than the runtime":         {CUDAReport{LibTorchCUDA: true, Driver: twoGPUs, RuntimeVersion: "12.8"}, true, "the driver (CUDA 12.4) sees 2 GPU(s), but LibTorch (CUDA runtime 12.8) reports none usable"},
 		"available and verified":                {CUDAReport{Available: true, Verified: true, LibTorchCUDA: true, Driver: twoGPUs}, true, ""},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/torch"
 )
 
 // Query is one question over one context.
@@ -180,6 +181,10 @@ func (e *Engine) wait(ctx context.Context, j *job) (jobResult, error) {
 		return r, ctx.Err()
 	case errors.Is(r.err, ErrUnloaded):
 		return r, kindf(ErrUnloaded, "adapter %q was unloaded", j.model.Name)
+	}
+	var le *torch.Error
+	if errors.As(r.err, &le) && le.IsOutOfMemory() {
+		return r, withKind(ErrOutOfMemory, fmt.Errorf("model: %w", r.err))
 	}
 	return r, fmt.Errorf("model: %w", r.err)
 }

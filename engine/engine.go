@@ -59,6 +59,10 @@ var (
 	ErrUnloaded = errors.New("the adapter was unloaded")
 	// ErrBusy: the queue has no room for the queries; retry later.
 	ErrBusy = errors.New("the queue is full")
+	// ErrOutOfMemory: the model's device ran out of memory in the query's
+	// forward pass. The tensors of that forward are freed already (and the
+	// CUDA cache emptied), so the next queries run as before; retry later.
+	ErrOutOfMemory = errors.New("out of memory")
 	// ErrClosed: the engine is shutting down or closed.
 	ErrClosed = errors.New("the engine is shutting down")
 	// ErrAdapterExists: LoadAdapter with a name already loaded.

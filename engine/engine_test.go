@@ -5,14 +5,19 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -281,7 +286,10 @@ func TestPredictLibTorchFailure(t *testing.T) {
 		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
 	}))
+	noGC(t)
+	before := torch.LiveTensors()
 	_, err = p.Predict(context.Background(), qs)
+	assert.Equal(t, before, torch.LiveTensors(), "the failed forward's tensors are freed at once")
 	require.NoError(t, p.WithModel(func(m *bert.Model) error {
 		m.WordEmb.MustDrop()
 		m.WordEmb = full
@@ -291,8 +299,50 @@ func TestPredictLibTorchFailure(t *testing.T) {
 	var le *torch.Error
 	require.ErrorAs(t, err, &le)
 	assert.Contains(t, err.Error(), "index out of range")
+	assert.NotErrorIs(t, err, ErrOutOfMemory)
 
 	got, err := p.Predict(context.Background(), qs)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
+}
+
+// noGC turns Go's GC off for the rest of the test: tensors freed then were
+// freed explicitly, not by finalizers.
+func noGC(t *testing.T) {
+	old := debug.SetGCPercent(-1)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+}
+
+// An out-of-memory injected mid-forward (after the forward's tensors and
+// three more were made) is an ErrOutOfMemory wrapping LibTorch's error; the
+// forward's tensors are freed by the time the caller has it, and the engine
+// answers the next queries as before.
+func TestOutOfMemoryMidForward(t *testing.T) {
+	e := tinyEngine(t, nil)
+	want, err := e.AnswerBatch(context.Background(), tinyQueries)
+	require.NoError(t, err)
+	var fired atomic.Bool
+	defer faults.SetForward(func(int) {
+		if fired.CompareAndSwap(false, true) {
+			for range 3 {
+				ts.MustOnes([]int64{16, 32}, gotch.Float, gotch.CPU)
+			}
+			panic(&ts.LoraqaError{Err: errors.New("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 15.77 GiB total capacity)")})
+		}
+	})()
+	noGC(t)
+	before := torch.LiveTensors()
+	_, err = e.Answer(context.Background(), tinyQueries[2])
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrOutOfMemory)
+	var le *torch.Error
+	require.ErrorAs(t, err, &le)
+	assert.True(t, le.IsOutOfMemory())
+	assert.Contains(t, err.Error(), "model: forward pass: libtorch: CUDA out of memory. Tried to allocate 20.00 MiB")
+	assert.Equal(t, before, torch.LiveTensors())
+
+	got, err := e.AnswerBatch(context.Background(), tinyQueries)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Equal(t, before, torch.LiveTensors())
 }

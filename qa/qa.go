@@ -12,6 +12,7 @@ import (
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -44,7 +45,8 @@ func ToDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
 // long as its tokens. With withLoss it also returns the mean loss over the
 // windows (their answer positions are the labels). A LibTorch failure (out
 // of memory, an index out of range) is returned as an error wrapping a
-// *torch.Error; ctx is checked between batches.
+// *torch.Error, after the tensors of the failed batch are freed (torch.Guard);
+// ctx is checked between batches.
 func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, withLoss bool) (starts, ends [][]float32, meanLoss float64, err error) {
 	b, err := data.NewBatcher(feats, data.BatchOptions{BatchSize: batchSize, BucketBatches: 0, PadID: m.Config.PadTokenID})
 	if err != nil {
@@ -53,15 +55,18 @@ func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize 
 	starts, ends = make([][]float32, len(feats)), make([][]float32, len(feats))
 	var lossSum float64
 	var n int
-	lerr := torch.Catch(func() {
+	// Guard frees what a failed batch left (its inputs, activations and
+	// outputs) at once, rather than when Go's GC runs.
+	lerr := torch.Guard(func() {
 		torch.NoGrad(func() {
-			for _, idx := range b.Plan(0) {
+			for bi, idx := range b.Plan(0) {
 				if err = ctx.Err(); err != nil {
 					return
 				}
 				batch := b.Make(idx)
 				in := ToDevice(batch, m.Device, withLoss)
 				out := m.Forward(in, false)
+				faults.Forward(bi)
 				s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
 				if withLoss {
 					lossSum += float64(torch.ToFloat32(out.Loss)[0]) * float64(len(idx))

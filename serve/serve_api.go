@@ -48,8 +48,9 @@ func Answers(p data.Prediction, k int) []Answer { return engine.Answers(p, k) }
 
 // apiError is a request that cannot be answered: an HTTP status and a message.
 type apiError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	retryAfter bool // a Retry-After: 1 header goes with it
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -210,7 +211,8 @@ func (s *Server) answer(ctx context.Context, ps []parsed) ([]AnswerResponse, *ap
 
 // engineError is the reply to a query the engine could not answer: 404 for
 // an unknown or unloaded adapter, 422 for a query it cannot cut into
-// windows, 429 when its queue is full, 503 while it shuts down, 504 (or
+// windows, 429 when its queue is full, 503 (with Retry-After) when the
+// model ran out of memory on its request, 503 while it shuts down, 504 (or
 // 499) when the request's context ended, else 500. In a batch the message
 // names the request.
 func (s *Server) engineError(ctx context.Context, err error, batch bool) *apiError {
@@ -235,6 +237,10 @@ func (s *Server) engineError(ctx context.Context, err error, batch bool) *apiErr
 		return errorf(http.StatusNotFound, "%s", msg)
 	case errors.Is(err, engine.ErrBusy):
 		return errorf(http.StatusTooManyRequests, "%s", msg)
+	case errors.Is(err, engine.ErrOutOfMemory):
+		e := errorf(http.StatusServiceUnavailable, "out of memory: %s; the request's memory is freed, retry later (a shorter context or a smaller batch needs less)", msg)
+		e.retryAfter = true
+		return e
 	case errors.Is(err, engine.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, "the server is shutting down")
 	case errors.Is(err, engine.ErrBadInput):

@@ -23,7 +23,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusTooManyRequests {
+	if e.status == http.StatusTooManyRequests || e.retryAfter {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, e.status, map[string]string{"error": e.msg})

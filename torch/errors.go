@@ -17,6 +17,13 @@ type Error struct {
 
 func (e *Error) Error() string { return "libtorch: " + e.Msg }
 
+// IsOutOfMemory reports whether the failure was an allocation that did not
+// fit: CUDA's "out of memory", the CPU allocator's "can't allocate memory".
+func (e *Error) IsOutOfMemory() bool {
+	m := strings.ToLower(e.Msg)
+	return strings.Contains(m, "out of memory") || strings.Contains(m, "can't allocate memory") || strings.Contains(m, "defaultcpuallocator")
+}
+
 // Catch runs fn and returns a LibTorch failure inside it as an *Error. Any
 // other panic is passed on unchanged.
 func Catch(fn func()) (err error) {

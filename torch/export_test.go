@@ -1,8 +1,6 @@
 package torch
 
 import (
-	"strings"
-
 	lib "github.com/sugarme/gotch/libtch"
 )
 
@@ -16,10 +14,4 @@ func GradEnabled() bool {
 	prev := gradSetEnabled(true)
 	gradSetEnabled(prev)
 	return prev
-}
-
-// IsOutOfMemory reports whether the failure was an allocation that did not fit.
-func (e *Error) IsOutOfMemory() bool {
-	m := strings.ToLower(e.Msg)
-	return strings.Contains(m, "out of memory") || strings.Contains(m, "can't allocate memory") || strings.Contains(m, "defaultcpuallocator")
 }

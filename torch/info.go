@@ -40,9 +40,13 @@ type BuildInfo struct {
 	BLAS          []string `json:"blas"`
 	Threads       int      `json:"threads"`
 	Stubbed       int      `json:"stubbed_functions"`
+	// CUDA is what CheckCUDA proved; CUDABuild and CUDAAvailable above are
+	// what the build and LibTorch claim.
+	CUDA CUDAReport `json:"cuda"`
 }
 
 // Info gathers BuildInfo. Devices lists cpu and every visible CUDA device.
+// It runs CheckCUDA: a matmul on each CUDA device.
 func Info() BuildInfo {
 	bi := BuildInfo{
 		GoVersion:   runtime.Version(),
@@ -62,6 +66,7 @@ func Info() BuildInfo {
 	for i := 0; i < CUDADeviceCount(); i++ {
 		bi.Devices = append(bi.Devices, "cuda:"+strconv.Itoa(i))
 	}
+	bi.CUDA = CheckCUDA()
 	return bi
 }
 

@@ -125,7 +125,7 @@ func runBench(ctx context.Context, args []string) error {
 	r := rand.New(rand.NewSource(*seed + 1))
 	var times []float64
 	res := map[string]any{"mode": mode, "shape": *shape, "batch": *batch, "seq": *seq, "steps": *steps, "warmup": *warmup,
-		"device": torch.DeviceName(d), "dtype": torch.DTypeName(dt), "libtorch": torch.LibTorchVersion(), "libtorch_source": torch.Info().Source, "blas": torch.LoadedBLAS(), "threads": torch.Threads()}
+		"device": torch.DeviceName(d), "dtype": torch.DTypeName(dt), "libtorch": torch.LibTorchVersion(), "libtorch_source": torch.Source(), "blas": torch.LoadedBLAS(), "threads": torch.Threads()}
 	switch mode {
 	case "train":
 		o := train.DefaultOptions()

@@ -35,7 +35,7 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("kernels          cpu capability %s, blas %s, mkl %v, onednn %s\n", info.CPUCapability, info.BLASInfo, info.MKL, onednn)
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
-	fmt.Printf("cuda available   %v\n", info.CUDAAvailable)
+	printCUDA(info.CUDA)
 	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))
 	fmt.Printf("threads          %d\n", info.Threads)
 	fmt.Printf("stubbed funcs    %d (gotch wrappers this LibTorch lacks)\n", info.Stubbed)
@@ -50,4 +50,49 @@ func runDoctor(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// printCUDA prints what CheckCUDA proved: libtorch_cuda mapped or not, the
+// driver and runtime versions, each device and its matmul against the CPU.
+func printCUDA(c torch.CUDAReport) {
+	loaded := "not loaded"
+	if c.LibTorchCUDA {
+		loaded = "loaded (" + c.LibTorchCUDAPath + ")"
+	}
+	fmt.Printf("libtorch_cuda    %s\n", loaded)
+	driver := orNone(c.Driver.Version)
+	if c.Driver.Error != "" {
+		driver += " (" + c.Driver.Error + ")"
+	}
+	fmt.Printf("nvidia driver    %s\n", driver)
+	fmt.Printf("cuda runtime     %s\n", orNone(c.RuntimeVersion))
+	for _, d := range c.Devices {
+		if d.Error != "" {
+			fmt.Printf("gpu %d            %s\n", d.Index, d.Error)
+			continue
+		}
+		fmt.Printf("gpu %d            %s, compute capability %s, %.1f GiB\n", d.Index, d.Name, d.ComputeCapability, float64(d.TotalMemory)/(1<<30))
+		if m := d.Matmul; m != nil {
+			verdict := "pass"
+			switch {
+			case m.Error != "":
+				verdict = "FAIL: " + m.Error
+			case !m.Pass:
+				verdict = "FAIL"
+			}
+			fmt.Printf("  matmul         %dx%d on %s vs %s: max abs diff %.3g (tolerance %g) %s\n", c.MatmulSize, c.MatmulSize, m.Device, m.Reference, m.MaxAbsDiff, m.Tolerance, verdict)
+		}
+	}
+	avail := fmt.Sprint(c.Available)
+	if c.Reason != "" {
+		avail += ": " + c.Reason
+	}
+	fmt.Printf("cuda available   %s\n", avail)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -1,0 +1,69 @@
+package torch
+
+import (
+	"sync/atomic"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// Guard runs fn, tensor work done on the calling goroutine, and returns a
+// LibTorch failure inside it as an *Error, as Catch does; but first it frees
+// at once every tensor fn created (on this goroutine) that is still live, and
+// empties the CUDA caching allocator's cache (see SetEmptyCUDACache), so that
+// an out-of-memory failure leaves the memory of the failed work to the next
+// one instead of to Go's GC. Any other panic is passed on, after the same
+// freeing. When fn returns, the tensors it created are its caller's, untouched.
+//
+// fn must not store a tensor it creates where it outlives a failure (a cache,
+// a model field): Guard would free it under its owner.
+func Guard(fn func()) (err error) {
+	scope := ts.LoraqaOpenScope()
+	ok := false
+	defer func() {
+		if ok {
+			scope.Close(false)
+			return
+		}
+		r := recover()
+		scope.Close(true)
+		EmptyCUDACache()
+		if r == nil {
+			return // runtime.Goexit
+		}
+		if e := AsError(r); e != nil {
+			err = e
+			return
+		}
+		panic(r)
+	}()
+	fn()
+	ok = true
+	return nil
+}
+
+var emptyCUDACache atomic.Pointer[func()]
+
+// SetEmptyCUDACache installs the function that empties the CUDA caching
+// allocator's cache (c10::cuda::CUDACachingAllocator::emptyCache, which needs
+// CUDA's headers and so a C++ shim built for the CUDA flavour) and returns
+// the one it replaces (nil: none). Guard calls it after freeing the tensors
+// of failed work; without one, the freed blocks stay cached by LibTorch,
+// where the next allocations reuse them.
+func SetEmptyCUDACache(fn func()) (previous func()) {
+	var p *func()
+	if fn != nil {
+		p = &fn
+	}
+	if old := emptyCUDACache.Swap(p); old != nil {
+		return *old
+	}
+	return nil
+}
+
+// EmptyCUDACache empties the CUDA caching allocator's cache through the
+// function SetEmptyCUDACache installed; it does nothing without one.
+func EmptyCUDACache() {
+	if f := emptyCUDACache.Load(); f != nil {
+		(*f)()
+	}
+}

@@ -44,9 +44,9 @@ func Guard(fn func()) (err error) {
 var emptyCUDACache atomic.Pointer[func()]
 
 // SetEmptyCUDACache installs the function that empties the CUDA caching
-// allocator's cache (c10::cuda::CUDACachingAllocator::emptyCache, which needs
-// CUDA's headers and so a C++ shim built for the CUDA flavour) and returns
-// the one it replaces (nil: none). Guard calls it after freeing the tensors
+// allocator's cache and returns the one it replaces (nil: none). A CUDA
+// build installs the shim's (torch.cuda.empty_cache, where LibTorch ≥ 2.9
+// offers it without CUDA's headers); tests install their own. Guard calls it after freeing the tensors
 // of failed work; without one, the freed blocks stay cached by LibTorch,
 // where the next allocations reuse them.
 func SetEmptyCUDACache(fn func()) (previous func()) {

@@ -15,6 +15,7 @@ extern char* loraqa_cuda_settings(int tf32, int deterministic);
 extern char* loraqa_pinned_empty(int64_t n, void** out);
 extern char* loraqa_copy_async(void* dst, void* src);
 extern int64_t loraqa_cuda_mem_used();
+extern int loraqa_empty_cuda_cache();
 extern char* loraqa_full0(double v, int dtype, int device, void** out);
 */
 import "C"
@@ -275,4 +276,13 @@ func Full0(v float64, dtype gotch.DType, dev gotch.Device) *ts.Tensor {
 	var out unsafe.Pointer
 	shimErr(C.loraqa_full0(C.double(v), C.int(dtype.CKind()), C.int(idx), &out))
 	return ts.FromCtensor(out)
+}
+
+func init() {
+	if CUDABuild() {
+		SetEmptyCUDACache(func() {
+			lib.LoraqaCountCall()
+			C.loraqa_empty_cuda_cache()
+		})
+	}
 }

@@ -41,7 +41,7 @@ import (
 )
 
 // setupVersion changes whenever the generated copy would change for the same LibTorch.
-const setupVersion = "10"
+const setupVersion = "11"
 
 const gotchModule = "github.com/sugarme/gotch"
 const gotchVersion = "v0.9.1"

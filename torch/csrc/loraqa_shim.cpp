@@ -337,3 +337,31 @@ int64_t loraqa_cuda_mem_used() {
 }
 
 }  // extern "C"
+
+#if LORAQA_TORCH_AT_LEAST(2, 9) && __has_include(<ATen/DeviceAccelerator.h>)
+#include <ATen/DeviceAccelerator.h>
+#define LORAQA_ACCELERATOR_CACHE 1
+#endif
+
+extern "C" {
+
+// loraqa_empty_cuda_cache hands the CUDA caching allocator's free blocks back
+// to the driver (torch.cuda.empty_cache) and returns 1, or returns 0 where
+// this LibTorch offers no header-free way to (before 2.9: the allocator's
+// API needs CUDA's headers) or no accelerator is present.
+int loraqa_empty_cuda_cache() {
+#ifdef LORAQA_ACCELERATOR_CACHE
+  try {
+    auto acc = at::accelerator::getAccelerator(false);
+    if (!acc.has_value() || *acc != at::kCUDA) return 0;
+    at::accelerator::emptyCache();
+    return 1;
+  } catch (...) {
+    return 0;
+  }
+#else
+  return 0;
+#endif
+}
+
+}  // extern "C"

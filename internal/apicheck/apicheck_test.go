@@ -25,7 +25,7 @@ var libraryPackages = []string{"bert", "config", "data", "hub", "internal/atomic
 
 // allowed are exports that no production code uses yet, each with its reason.
 var allowed = map[string]string{
-	"torch.SetDropout":        "the hook other packages' tests install a deterministic dropout with (internal/counterdropout); production code never replaces LibTorch's",
+	"torch.SetDropout": "the hook other packages' tests install a deterministic dropout with (internal/counterdropout); production code never replaces LibTorch's",
 }
 
 // TestNoTestOnlyExports: every export of the library packages has a

@@ -2,6 +2,7 @@ package torch
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,13 @@ import (
 
 // LibTorchVersion is the version of the LibTorch this binary was built against.
 func LibTorchVersion() string { return lib.LoraqaLibtorchVersion }
+
+// LibTorchAtLeast reports whether the build's LibTorch is major.minor or newer.
+func LibTorchAtLeast(major, minor int) bool {
+	var ma, mi int
+	fmt.Sscanf(LibTorchVersion(), "%d.%d", &ma, &mi)
+	return ma > major || (ma == major && mi >= minor)
+}
 
 // Source is where the build's LibTorch came from: pypi, debian, LIBTORCH or flag.
 func Source() string { return lib.LoraqaSource }

@@ -185,6 +185,9 @@ func (t *Trainer) init() error {
 		default:
 			return fmt.Errorf("train.metric_for_best_model %q: want f1, exact_match or loss", o.MetricForBest)
 		}
+		if o.Optim == "adamw_torch_fused" && !t.Model.Device.IsCuda() && !torch.LibTorchAtLeast(2, 4) {
+			return fmt.Errorf("train.optim adamw_torch_fused: LibTorch %s has the fused AdamW for CUDA only (for the CPU from 2.4); use adamw_torch", torch.LibTorchVersion())
+		}
 		c := DefaultAdamWConfig()
 		c.WeightDecay, c.HF, c.Fused = o.WeightDecay, o.Optim == "adamw_hf", o.Optim == "adamw_torch_fused"
 		t.opt = NewAdamW(t.Adapter.Params(), c)

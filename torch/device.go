@@ -65,9 +65,9 @@ func DeviceName(d gotch.Device) string {
 }
 
 // ParseDType turns the dtype of the frozen base (fp32, bf16, fp16) into a
-// gotch dtype for dev. fp16 is refused on the CPU, where LibTorch has few fast
-// half kernels and no loss scaling keeps its gradients from underflowing; bf16
-// is the CPU's half precision (fast on CPUs with avx512_bf16 or AMX).
+// gotch dtype for dev. fp16 (trained with dynamic loss scaling) is refused on
+// the CPU, where LibTorch has few fast half kernels; bf16 is the CPU's half
+// precision (fast on CPUs with avx512_bf16 or AMX).
 func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "fp32", "float32":

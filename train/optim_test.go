@@ -238,3 +238,53 @@ func TestLeanStepCalls(t *testing.T) {
 	require.LessOrEqual(t, calls, int64(8), "clip + AdamW + zero-grad over 26 tensors")
 	require.Greater(t, calls, int64(2))
 }
+
+// TestFusedAdamW: where LibTorch has the fused AdamW for the CPU (2.4 on),
+// its steps match the multi-tensor ones to float rounding, and a found inf
+// skips the step on the device (the step counts stay); before 2.4 the
+// trainer refuses it with a message that says so.
+func TestFusedAdamW(t *testing.T) {
+	if !torch.LibTorchAtLeast(2, 4) {
+		err := torch.Catch(func() {
+			p := ts.MustZeros([]int64{2}, gotch.Float, gotch.CPU)
+			defer p.MustDrop()
+			opt := NewAdamW([]peft.Param{{Key: "p", Tensor: p}}, AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Fused: true})
+			defer opt.Drop()
+			p.MustRequiresGrad_(true)
+			y := p.MustSum(gotch.Float, false)
+			y.MustBackward()
+			y.MustDrop()
+			opt.Update(1e-3)
+		})
+		require.Error(t, err, "LibTorch %s has no fused AdamW for the CPU", torch.LibTorchVersion())
+		return
+	}
+	foreach, fused := twinParams(t, 11)
+	cfg := AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+	a := NewAdamW(foreach, cfg)
+	defer a.Drop()
+	cfg.Fused = true
+	b := NewAdamW(fused, cfg)
+	defer b.Drop()
+	for step := int64(1); step <= 3; step++ {
+		setGrads(t, [][]peft.Param{foreach, fused}, 1, 50+step)
+		a.Update(0.01)
+		b.Update(0.01)
+		ZeroGrad(foreach)
+		ZeroGrad(fused)
+		for i := range foreach {
+			x, y := torch.ToFloat32(foreach[i].Tensor), torch.ToFloat32(fused[i].Tensor)
+			for j := range x {
+				require.InDelta(t, x[j], y[j], 1e-6, "step %d param %d", step, i)
+			}
+		}
+	}
+	setGrads(t, [][]peft.Param{fused}, 1, 99)
+	before := torch.ToFloat32(fused[0].Tensor)
+	found := torch.Full0(1, gotch.Bool, gotch.CPU)
+	defer found.MustDrop()
+	b.update(0.01, found)
+	b.syncStep()
+	require.Equal(t, int64(3), b.Step, "the skipped step did not count on the device")
+	require.Equal(t, before, torch.ToFloat32(fused[0].Tensor))
+}

@@ -114,7 +114,14 @@ func pip(install bool, args ...string) error {
 	// python3 runs pip: only their C++ libraries are used, and every torch
 	// release from 2.0 to 2.15 has cp311 wheels.
 	base := []string{"-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-q",
-		"--python-version", "3.11", "--platform", "manylinux1_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64"}
+		"--python-version", "3.11"}
+	// pip takes --platform tags literally (no older glibc is implied): every
+	// manylinux tag up to glibc 2.28 that torch's and the nvidia-* wheels use
+	// (torch 2.11's cuDNN, cuBLAS and cuRAND are manylinux_2_27 only).
+	for _, p := range []string{"manylinux1", "manylinux2010", "manylinux2014", "manylinux_2_5", "manylinux_2_12", "manylinux_2_17",
+		"manylinux_2_18", "manylinux_2_24", "manylinux_2_25", "manylinux_2_27", "manylinux_2_28"} {
+		base = append(base, "--platform", p+"_x86_64")
+	}
 	cmd := exec.Command(py, append(base, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -180,13 +187,23 @@ func nvidiaRequirements(meta, dir string, install bool) (map[string]string, erro
 			}
 			for _, t := range requiresRe.FindAllStringSubmatch(tk, -1) {
 				e := extraRe.FindStringSubmatch(t[4])
-				if e != nil && want[e[1]] && strings.HasPrefix(t[1], "nvidia-") && strings.Contains(t[4], "x86_64") {
+				if e != nil && want[e[1]] && strings.HasPrefix(t[1], "nvidia-") && forLinuxX86(t[4]) {
 					reqs[t[1]] = strings.TrimSpace(t[3])
 				}
 			}
 		}
 	}
 	return reqs, nil
+}
+
+// forLinuxX86 says whether a requirement's marker holds on x86-64 Linux: it
+// names x86_64, or it names Linux and no machine at all (cuda-toolkit 13.0.2,
+// torch 2.11's: "(sys_platform == 'linux' or sys_platform == 'win32') and extra == 'cublas'").
+func forLinuxX86(marker string) bool {
+	if strings.Contains(marker, "x86_64") {
+		return true
+	}
+	return !strings.Contains(marker, "platform_machine") && strings.Contains(strings.ToLower(marker), "linux")
 }
 
 func readMetadata(whl string) (string, error) {

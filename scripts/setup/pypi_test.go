@@ -45,6 +45,24 @@ Requires-Dist: nvidia-cufft==12.2.0.57.*; (sys_platform == 'linux' and platform_
 Requires-Dist: nvidia-cudla==13.2.86.*; (sys_platform == 'linux' and platform_machine == 'aarch64') and extra == 'cudla'
 `
 
+// cuda-toolkit 13.0.2's METADATA (torch 2.11's; abridged): its markers name no machine.
+const metaToolkit1302 = `Metadata-Version: 2.1
+Name: cuda-toolkit
+Version: 13.0.2
+Requires-Dist: nvidia-cublas==13.1.0.3.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'all'
+Requires-Dist: nvidia-cublas==13.1.0.3.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'cublas'
+Requires-Dist: nvidia-cufile==1.15.1.6.*; (sys_platform == 'linux') and extra == 'cufile'
+Requires-Dist: nvidia-nvjitlink==13.0.88.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'nvjitlink'
+Requires-Dist: nvidia-npp==13.0.1.2.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'npp'
+`
+
+const meta211 = `Metadata-Version: 2.4
+Name: torch
+Version: 2.11.0
+Requires-Dist: cuda-toolkit[cublas,cufile,nvjitlink]==13.0.2; platform_system == "Linux"
+Requires-Dist: nvidia-nvshmem-cu13==3.4.5; platform_system == "Linux"
+`
+
 func writeWheel(t *testing.T, path, distInfo, meta string) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -74,6 +92,16 @@ func TestNvidiaRequirements(t *testing.T) {
 		"nvidia-cublas": "==13.4.1.3.*", "nvidia-cuda-runtime": "==13.2.86.*", "nvidia-cuda-cupti": "==13.2.86.*",
 		"nvidia-cudnn-cu13": "==9.26.0.51",
 	}, reqs, "only the extras torch asks for, x86-64 only")
+
+	// torch 2.11: cuda-toolkit 13.0.2's markers say linux, no machine.
+	dir = t.TempDir()
+	writeWheel(t, filepath.Join(dir, "cuda_toolkit-13.0.2-py2.py3-none-any.whl"), "cuda_toolkit-13.0.2.dist-info", metaToolkit1302)
+	reqs, err = nvidiaRequirements(meta211, dir, false)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"nvidia-cublas": "==13.1.0.3.*", "nvidia-cufile": "==1.15.1.6.*", "nvidia-nvjitlink": "==13.0.88.*",
+		"nvidia-nvshmem-cu13": "==3.4.5",
+	}, reqs)
 }
 
 func TestWheelFile(t *testing.T) {

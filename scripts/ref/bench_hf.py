@@ -9,10 +9,14 @@ The counterpart of `loraqa bench train|infer` (scripts/bench_compare.sh runs bot
                  for biases and LayerNorm weights) -> linear schedule step -> zero_grad
   --mode infer   eval-mode forward latency (no_grad), batch --batch (default 1)
 
-  --dtype bf16   forward (and with it the loss) under torch.autocast("cpu", bfloat16);
+  --dtype bf16   forward (and with it the loss) under torch.autocast(<device type>, bfloat16);
                  the weights, gradients and optimizer stay fp32, as HF's Trainer does with --bf16
+  --device cuda  on the GPU (cuda or cuda:N): torch.cuda.synchronize() before each step's clock
+                 starts and before it stops; the JSON adds the device memory allocated after each
+                 step (device_mem_mb, MiB) and the peak (device_peak_mem_mb, torch.cuda.max_memory_allocated)
+  --shape tiny   loraqa's tiny shape (dim 32, 2 layers, 4 heads, FFN 64, 128 positions) for quick runs
 
-Model: distilbert-base shapes (dim 768, 6 layers, 12 heads, FFN 3072, vocab 30522, max
+Model (--shape distilbert-base, the default): distilbert-base shapes (dim 768, 6 layers, 12 heads, FFN 3072, vocab 30522, max
 positions 512, the config's default dropouts), random init; PEFT LoRA r 16, alpha 32,
 dropout 0.05 on q_lin and v_lin, task QUESTION_ANS (qa_outputs trained too).
 Runs under transformers 4.30 + PEFT 0.6 (torch 2.1) and transformers 5 + PEFT 0.21.
@@ -73,22 +77,28 @@ def cpu_model():
     return platform.processor()
 
 
+SHAPES = {  # loraqa's shapes (cmd/loraqa/initcmd.go shapeConfig)
+    "distilbert-base": dict(dim=768, n_layers=6, n_heads=12, hidden_dim=3072, max_position_embeddings=512),
+    "small": dict(dim=128, n_layers=2, n_heads=4, hidden_dim=512, max_position_embeddings=512),
+    "tiny": dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128),
+}
+
+
 def build_model(torch, a):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering
     from peft import LoraConfig, TaskType, get_peft_model
 
     torch.manual_seed(a.seed)
-    cfg = DistilBertConfig(vocab_size=30522, max_position_embeddings=512, dim=768, n_layers=6,
-                           n_heads=12, hidden_dim=3072)  # dropouts: the defaults (0.1)
+    cfg = DistilBertConfig(vocab_size=30522, **SHAPES[a.shape])  # dropouts: the defaults (0.1)
     base = DistilBertForQuestionAnswering(cfg)
     lora = LoraConfig(task_type=TaskType.QUESTION_ANS, r=16, lora_alpha=32, lora_dropout=0.05,
                       target_modules=["q_lin", "v_lin"])
     # transformers 5 picks SDPA attention where it can; 4.30's DistilBERT has only its own (eager)
     a.attention = getattr(base.config, "_attn_implementation", None) or "eager"
-    return cfg, base, get_peft_model(base, lora)
+    return cfg, base, get_peft_model(base, lora).to(a.device)
 
 
-def random_inputs(torch, gen, batch, seq, vocab, labels):
+def random_inputs(torch, gen, batch, seq, vocab, labels, device):
     ids = torch.randint(1000, vocab, (batch, seq), generator=gen)
     ids[:, 0] = 101   # [CLS]
     ids[:, -1] = 102  # [SEP]
@@ -98,7 +108,7 @@ def random_inputs(torch, gen, batch, seq, vocab, labels):
         x["start_positions"] = start
         x["end_positions"] = torch.minimum(start + torch.randint(0, 16, (batch,), generator=gen),
                                            torch.tensor(seq - 2))
-    return x
+    return {k: v.to(device) for k, v in x.items()}
 
 
 def param_groups(torch, model, weight_decay):
@@ -117,11 +127,21 @@ def param_groups(torch, model, weight_decay):
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def autocast(torch, dtype):
+def autocast(torch, dtype, device):
     if dtype == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     import contextlib
     return contextlib.nullcontext()
+
+
+def is_cuda(device):
+    return device.startswith("cuda")
+
+
+def sync(torch, device):
+    """GPU work is asynchronous: a step's clock starts and stops with the device idle."""
+    if is_cuda(device):
+        torch.cuda.synchronize(device)
 
 
 def run_train(torch, a):
@@ -135,26 +155,32 @@ def run_train(torch, a):
     total = a.warmup + a.steps
     sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=total)
     gen = torch.Generator().manual_seed(a.seed + 1)
-    batches = [random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, True) for _ in range(total)]
+    batches = [random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, True, a.device) for _ in range(total)]
 
-    times, losses = [], []
+    times, losses, mem = [], [], []
     for i, x in enumerate(batches):
+        sync(torch, a.device)
         t0 = time.perf_counter()
-        with autocast(torch, a.dtype):
+        with autocast(torch, a.dtype, a.device):
             loss = model(**x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm)
         opt.step()
         sched.step()
         model.zero_grad(set_to_none=True)
+        sync(torch, a.device)
         dt = time.perf_counter() - t0
         losses.append(loss.item())
+        if is_cuda(a.device):
+            mem.append(torch.cuda.memory_allocated(a.device) / 2**20)
         if i >= a.warmup:
             times.append(dt)
         print(f"step {i + 1}/{total}: {dt:.3f} s loss {losses[-1]:.4f}{' (warmup)' if i < a.warmup else ''}",
               file=sys.stderr, flush=True)
     med = statistics.median(times)
+    extra = {"device_mem_mb": mem} if mem else {}
     return {
+        **extra,
         "step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
         "examples_per_s": a.batch / med, "tokens_per_s": a.batch * a.seq / med, "losses": losses,
         "trainable_params": sum(p.numel() for p in params),
@@ -169,12 +195,13 @@ def run_infer(torch, a):
     cfg, _, model = build_model(torch, a)
     model.eval()
     gen = torch.Generator().manual_seed(a.seed + 1)
-    x = random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, False)
+    x = random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, False, a.device)
     times = []
     with torch.no_grad():
         for i in range(a.warmup + a.steps):
+            sync(torch, a.device)
             t0 = time.perf_counter()
-            with autocast(torch, a.dtype):
+            with autocast(torch, a.dtype, a.device):
                 out = model(**x)
             out.start_logits.sum().item()  # the answer is read, as a caller would
             dt = time.perf_counter() - t0
@@ -193,6 +220,8 @@ def main():
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--batch", type=int, help="default: 8 (train), 1 (infer)")
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="distilbert-base")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--steps", type=int, default=6, help="timed steps (train) or forwards (infer)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
@@ -203,22 +232,29 @@ def main():
     a = ap.parse_args()
     if a.batch is None:
         a.batch = 8 if a.mode == "train" else 1
-    if a.steps < 1 or a.warmup < 0 or a.batch < 1 or not 4 <= a.seq <= 512:
-        ap.error("need --steps >= 1, --warmup >= 0, --batch >= 1, 4 <= --seq <= 512")
+    if a.steps < 1 or a.warmup < 0 or a.batch < 1 or not 4 <= a.seq <= SHAPES[a.shape]["max_position_embeddings"]:
+        ap.error("need --steps >= 1, --warmup >= 0, --batch >= 1, 4 <= --seq <= the shape's positions")
 
     import torch
     import transformers
     import peft
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    if is_cuda(a.device):
+        if not torch.cuda.is_available():
+            ap.error("--device %s: torch.cuda.is_available() is false" % a.device)
+        torch.cuda.reset_peak_memory_stats(a.device)
 
     t0 = time.time()
     res = (run_train if a.mode == "train" else run_infer)(torch, a)
-    out = {"impl": "hf-peft", "mode": a.mode, "dtype": a.dtype, "batch": a.batch, "seq": a.seq,
+    out = {"impl": "hf-peft", "mode": a.mode, "dtype": a.dtype, "device": a.device, "shape": a.shape, "batch": a.batch, "seq": a.seq,
            "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
            "interop_threads": torch.get_num_interop_threads()}
     out.update(res)
     out["attention"] = a.attention
+    if is_cuda(a.device):
+        out.update({"device_peak_mem_mb": torch.cuda.max_memory_allocated(a.device) / 2**20,
+                    "gpu": torch.cuda.get_device_name(a.device), "cuda": torch.version.cuda})
     out.update({"peak_rss_mb": peak_rss_mb(), "wall_s": time.time() - t0,
                 "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                 "python": platform.python_version(), "cpu": cpu_model(), "cpus": os.cpu_count(),

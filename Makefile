@@ -1,4 +1,4 @@
-# loraqa — make setup | build | test | test-data | demo | example | reference | bench | fuzz
+# loraqa — make setup | build | test | test-data | demo | example | reference | bench | fuzz | gpu-bundle | gpu-check-cpu
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/loraqa
@@ -10,7 +10,7 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor
+.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor gpu-bundle gpu-check-cpu
 
 all: build
 
@@ -62,6 +62,20 @@ bench: build
 
 fuzz:
 	scripts/fuzz.sh $${FUZZTIME:-5m}
+
+## gpu-bundle: bin/loraqa for the GPU machine (PyPI torch 2.11.0, CUDA; its own .build/gpu and go.work,
+## the default build is left alone) + the fixture, in .build/gpu-bundle (and .build/gpu-bundle.tar.xz)
+gpu-bundle:
+	scripts/gpu-bundle.sh
+
+## gpu-check-cpu: the dry run of the GPU check (scripts/gpu-check.sh --device cpu, small shapes)
+## with bin/loraqa; fails unless its summary says every stage passed (fp16 verify is skipped on the CPU)
+GPU_CHECK_OUT ?= .build/gpu-check-cpu
+gpu-check-cpu: build reference
+	rm -rf $(GPU_CHECK_OUT)
+	LORAQA_BIN=$(CURDIR)/$(BIN) scripts/gpu-check.sh $(GPU_CHECK_OUT) --device cpu
+	@grep -q '^overall: pass' $(GPU_CHECK_OUT)/summary.txt
+	@! grep -E '^[a-z0-9-]+ +(fail|timeout|killed|pending|running) ' $(GPU_CHECK_OUT)/summary.txt
 
 clean:
 	rm -rf bin .build go.work go.work.sum

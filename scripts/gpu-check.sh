@@ -32,8 +32,8 @@
 # .build/testdata. The HF python: $GPU_CHECK_PYTHON, else python3, else .venv-ref/bin/python
 # (reversed with --device cpu).
 #
-# --device cpu is the dry run (CI: make gpu-check-cpu): small defaults (tiny shape, seq 128,
-# few steps) so that it takes a few minutes on 2 cores. Each default can be set:
+# --device cpu is the dry run (CI: make gpu-check-cpu): small defaults (the small shape:
+# dim 128, 2 layers; seq 128, batches 4 and 8, 10 steps) so that it takes a few minutes on 2 cores. Each default can be set:
 #   GPU_CHECK_SHAPE, GPU_CHECK_SEQ, GPU_CHECK_TRAIN_BATCHES ("8 32"), GPU_CHECK_STEPS (50),
 #   GPU_CHECK_WARMUP, GPU_CHECK_DTYPES ("fp32 bf16"), GPU_CHECK_INFER_BATCHES ("1 64"),
 #   GPU_CHECK_INFER_STEPS, GPU_CHECK_HF_DTYPES ("bf16 fp32"), GPU_CHECK_EPOCHS (3),
@@ -61,8 +61,8 @@ START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET:-480}
 
 if [ "$DEVICE" = cpu ]; then
-  SHAPE=${GPU_CHECK_SHAPE:-tiny} SEQ=${GPU_CHECK_SEQ:-128} TRAIN_BATCHES=${GPU_CHECK_TRAIN_BATCHES:-"2 4"}
-  STEPS=${GPU_CHECK_STEPS:-8} WARMUP=${GPU_CHECK_WARMUP:-2} INFER_BATCHES=${GPU_CHECK_INFER_BATCHES:-"1 4"}
+  SHAPE=${GPU_CHECK_SHAPE:-small} SEQ=${GPU_CHECK_SEQ:-128} TRAIN_BATCHES=${GPU_CHECK_TRAIN_BATCHES:-"4 8"}
+  STEPS=${GPU_CHECK_STEPS:-10} WARMUP=${GPU_CHECK_WARMUP:-2} INFER_BATCHES=${GPU_CHECK_INFER_BATCHES:-"1 8"}
   INFER_STEPS=${GPU_CHECK_INFER_STEPS:-5} VERIFY_DTYPES="fp32 bf16 fp16"
 else
   SHAPE=${GPU_CHECK_SHAPE:-distilbert-base} SEQ=${GPU_CHECK_SEQ:-384} TRAIN_BATCHES=${GPU_CHECK_TRAIN_BATCHES:-"8 32"}
@@ -135,7 +135,7 @@ write_summary() {
   {
     echo "gpu-check on $DEVICE, $(date -u +%Y-%m-%dT%H:%M:%SZ), ${elapsed}s of ${BUDGET}s; binary $BIN; test material $TESTDATA; HF python ${HFPY:-none}"
     for i in "${!NAMES[@]}"; do
-      printf '%-26s %-8s %5ss  %s\n' "${NAMES[$i]}" "${STATUS[$i]}" "${SECS[$i]}" "${NOTES[$i]}"
+      printf '%-31s %-8s %4ss  %s\n' "${NAMES[$i]}" "${STATUS[$i]}" "${SECS[$i]}" "${NOTES[$i]}"
     done
     echo "overall: $overall ($n_pass passed, $n_fail failed, $n_skip skipped, $n_pend not run)"
   } > "$OUT/summary.txt.tmp" && mv "$OUT/summary.txt.tmp" "$OUT/summary.txt"
@@ -220,7 +220,7 @@ st_verify() { # FIXTURE_DIR DTYPE
 }
 
 st_train_resume() {
-  local dir=$OUT/train cfg ck a b
+  local dir=$OUT/train cfg ck a b c e
   rm -rf "$dir"; mkdir -p "$dir"
   cfg=$dir/config.yaml
   [ -d "$TINY/base" ] || { note "no fixture $TINY/base"; return 1; }
@@ -233,7 +233,7 @@ device: $DEVICE
 seed: 42
 data: {input: $ROOT/examples/sample-qa.txt, max_seq_length: 128, doc_stride: 32, negative_fraction: 0.02, test_fraction: 0.1}
 lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: [q_lin, v_lin], bias: none}
-train: {learning_rate: 1e-3, batch_size: 8, epochs: $EPOCHS, save_total_limit: 0, deterministic: true}
+train: {learning_rate: 1e-3, batch_size: 8, epochs: $EPOCHS, save_total_limit: 0, load_best_model_at_end: false, deterministic: true}
 EOF
   export CUBLAS_WORKSPACE_CONFIG=${CUBLAS_WORKSPACE_CONFIG:-:4096:8}
   echo "== full run: $EPOCHS epochs" >&2
@@ -250,21 +250,31 @@ EOF
   cat "$dir/full.log" >&2
   ck=""
   for c in "$dir"/full/run/checkpoint-*; do
-    if grep -Eq '"epoch": *2(\.0*)?[,}[:space:]]' "$c/trainer_state.json" 2>/dev/null; then ck=$c; fi
+    # the state's own epoch: its first "epoch" key (log_history has more)
+    e=$(grep -m1 -o '"epoch": *[0-9.]*' "$c/trainer_state.json" 2>/dev/null | sed 's/.*: *//')
+    [ "$e" = 2 ] && ck=$c
   done
   [ -n "$ck" ] || { note "no epoch-2 checkpoint in $dir/full/run"; return 1; }
   echo "== resumed run from $ck" >&2
   "$BIN" train --config "$cfg" --set output_dir="$dir/resumed/run" --set fine_tuned_adapter_path="$dir/resumed/adapter" \
     --resume "$ck" 2> "$dir/resumed.log" || { cat "$dir/resumed.log" >&2; note "resumed run failed"; return 1; }
   cat "$dir/resumed.log" >&2
-  a=$dir/full/adapter/adapter_model.safetensors b=$dir/resumed/adapter/adapter_model.safetensors
-  sha256sum "$a" "$b"
-  if cmp -s "$a" "$b"; then
-    note "resumed from $(basename "$ck") (epoch 2): adapter_model.safetensors identical ($(sha256sum < "$a" | cut -c1-12))"
-  else
-    note "resumed from $(basename "$ck"): adapter_model.safetensors DIFFERS ($(cmp "$a" "$b" 2>&1 | head -1))"
-    return 1
-  fi
+  # The final adapters (the last epoch's weights: load_best_model_at_end is off), and the
+  # last checkpoints' adapters when both runs wrote one.
+  local last bad=0 msg="resumed from $(basename "$ck") (epoch 2):"
+  last=$(ls -d "$dir"/full/run/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+  for pair in "adapter/adapter_model.safetensors" "run/$(basename "$last")/adapter_model.safetensors"; do
+    a=$dir/full/$pair b=$dir/resumed/$pair
+    [ -f "$b" ] || { [ "$pair" = adapter/adapter_model.safetensors ] && { note "$msg no $b"; return 1; }; continue; }
+    sha256sum "$a" "$b"
+    if cmp -s "$a" "$b"; then
+      msg="$msg $pair identical ($(sha256sum < "$a" | cut -c1-12));"
+    else
+      msg="$msg $pair DIFFERS ($(cmp "$a" "$b" 2>&1 | head -1));"; bad=1
+    fi
+  done
+  note "$msg"
+  return $bad
 }
 
 st_bench() { # train|infer BATCH DTYPE

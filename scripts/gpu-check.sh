@@ -29,8 +29,9 @@
 # from .build/gpu-bundle.tar.xz when only that is there; scripts/gpu-bundle.sh), else
 # bin/loraqa (with --device cpu the order of the last two is reversed). The generated test
 # material: $LORAQA_TESTDATA, else the bundle's testdata/ when the bundle runs, else
-# .build/testdata. The HF python: $GPU_CHECK_PYTHON, else python3, else .venv-ref/bin/python
-# (reversed with --device cpu).
+# .build/testdata. The HF python: $GPU_CHECK_PYTHON, else the first of python3,
+# $LORAQA_REF_PYTHON, .venv-ref/bin/python that imports torch, transformers and peft and sees
+# CUDA (with --device cpu: $LORAQA_REF_PYTHON, .venv-ref/bin/python, python3; no CUDA needed).
 #
 # --device cpu is the dry run (CI: make gpu-check-cpu): small defaults (the small shape:
 # dim 128, 2 layers; seq 128, batches 4 and 8, 10 steps) so that it takes a few minutes on 2 cores. Each default can be set:
@@ -105,7 +106,7 @@ TINY=$TESTDATA/tiny-distilbert-qa
 HFPY=${GPU_CHECK_PYTHON:-}
 hf_ok() { "$1" -c "import torch, transformers, peft$( [ "$DEVICE" = cpu ] || echo '; assert torch.cuda.is_available()')" >/dev/null 2>&1; }
 if [ -z "$HFPY" ]; then
-  if [ "$DEVICE" = cpu ]; then cands=".venv-ref/bin/python python3"; else cands="python3 .venv-ref/bin/python"; fi
+  if [ "$DEVICE" = cpu ]; then cands="${LORAQA_REF_PYTHON:-} .venv-ref/bin/python python3"; else cands="python3 ${LORAQA_REF_PYTHON:-} .venv-ref/bin/python"; fi
   for c in $cands; do
     if command -v "$c" >/dev/null 2>&1 && hf_ok "$c"; then HFPY=$c; break; fi
   done

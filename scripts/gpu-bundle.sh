@@ -67,8 +67,10 @@ want=@VERSION@
 lib=${LORAQA_TORCH_LIB:-}
 if [ -z "$lib" ]; then
   py=${LORAQA_PYTHON:-python3}
-  # find_spec locates the package without importing it (fast; no torch dependencies needed)
-  tdir=$("$py" -c 'import importlib.util as u; s = u.find_spec("torch"); print(s.submodule_search_locations[0] if s else "")' 2>/dev/null)
+  # find_spec locates the package without importing it (fast; no torch dependencies
+  # needed); run from / and with an origin (a regular package), so that a torch/
+  # directory in the current one (loraqa's own Go package) is not taken for it
+  tdir=$(cd / && "$py" -c 'import importlib.util as u, os; s = u.find_spec("torch"); print(os.path.dirname(s.origin) if s and s.origin else "")' 2>/dev/null)
   if [ -z "$tdir" ]; then
     echo "loraqa (GPU bundle): $py finds no torch package; set LORAQA_PYTHON to a python with torch $want, or LORAQA_TORCH_LIB to its torch/lib" >&2
     exit 127

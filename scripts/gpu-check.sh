@@ -263,10 +263,13 @@ EOF
   # The final adapters (the last epoch's weights: load_best_model_at_end is off), and the
   # last checkpoints' adapters when both runs wrote one.
   local last bad=0 msg="resumed from $(basename "$ck") (epoch 2):"
-  last=$(ls -d "$dir"/full/run/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+  last=$(cd "$dir/full/run" && ls -d checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)
   for pair in "adapter/adapter_model.safetensors" "run/$(basename "$last")/adapter_model.safetensors"; do
     a=$dir/full/$pair b=$dir/resumed/$pair
-    [ -f "$b" ] || { [ "$pair" = adapter/adapter_model.safetensors ] && { note "$msg no $b"; return 1; }; continue; }
+    if [ ! -f "$b" ]; then
+      [ "$pair" = adapter/adapter_model.safetensors ] && { note "$msg no $b"; return 1; }
+      msg="$msg (no $pair in the resumed run);"; continue
+    fi
     sha256sum "$a" "$b"
     if cmp -s "$a" "$b"; then
       msg="$msg $pair identical ($(sha256sum < "$a" | cut -c1-12));"

@@ -194,7 +194,7 @@ char* loraqa_adamw_foreach(void** params, void** ms, void** vs, int n, const int
 
 // loraqa_adamw_fused is torch.optim.AdamW(fused=True)'s step: one kernel over
 // all params, with the step counts (float32 0-dim tensors, one per param) on
-// the device. found_inf (or NULL) skips the step on the device, without a
+// the device, advanced here. found_inf (or NULL) skips the step on the device, without a
 // host read; grad_scale (or NULL) divides the gradients first. decay[i] picks
 // the group: weight decay wd, or none.
 char* loraqa_adamw_fused(void** params, void** ms, void** vs, void** steps, int n, const int* decay, double lr,
@@ -219,7 +219,13 @@ char* loraqa_adamw_fused(void** params, void** ms, void** vs, void** steps, int 
       s.push_back(T(steps[i]));
     }
     if (p.empty()) continue;
+    // As torch.optim.AdamW does around the kernel, which reads the counts:
+    // one more step, taken back where found_inf says the step was skipped.
+    at::_foreach_add_(s, 1);
     at::_fused_adamw_(p, g, m, v, {}, s, lr, beta1, beta2, group == 0 ? wd : 0.0, eps, false, false, gs, fi);
+    if (fi) {
+      for (auto& st : s) st.sub_(*fi);
+    }
   }
 #else
   return fail("the fused AdamW needs LibTorch 2.0 or newer");

@@ -78,8 +78,9 @@ type Train struct {
 	LoggingSteps              int     `mapstructure:"logging_steps" yaml:"logging_steps"`
 	// EvalEveryEpoch false evaluates only after the last epoch.
 	EvalEveryEpoch bool `mapstructure:"eval_every_epoch" yaml:"eval_every_epoch"`
-	// Optim is adamw_torch (torch.optim.AdamW), adamw_torch_fused (its fused
-	// kernel) or adamw_hf (transformers 4.x's AdamW).
+	// Optim is auto (the fused AdamW on CUDA, adamw_torch elsewhere),
+	// adamw_torch (torch.optim.AdamW in multi-tensor ops), adamw_torch_fused
+	// (its fused kernel) or adamw_hf (transformers 4.x's AdamW).
 	Optim string `mapstructure:"optim" yaml:"optim"`
 	// TF32 lets CUDA run float32 matmuls in TF32 (off, as in PyTorch).
 	TF32 bool `mapstructure:"tf32" yaml:"tf32"`
@@ -141,7 +142,7 @@ func Default() Config {
 			LRScheduler:               "linear",
 			LoggingSteps:              10,
 			EvalEveryEpoch:            true,
-			Optim:                     "adamw_torch",
+			Optim:                     "auto",
 			MetricForBestModel:        "f1",
 			SaveTotalLimit:            2,
 			LoadBestModelAtEnd:        true,

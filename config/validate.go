@@ -92,7 +92,7 @@ func (c *Config) problems() []problem {
 	check(t.SaveTotalLimit >= 0, "train.save_total_limit", "%d must be >= 0 (0 = keep all)", t.SaveTotalLimit)
 	check(t.EarlyStoppingPatience >= 0, "train.early_stopping_patience", "%d must be >= 0 (0 = off)", t.EarlyStoppingPatience)
 	oneOf(t.NaNPolicy, "train.nan_policy", "stop", "skip")
-	oneOf(t.Optim, "train.optim", "adamw_torch", "adamw_torch_fused", "adamw_hf")
+	oneOf(t.Optim, "train.optim", "auto", "adamw_torch", "adamw_torch_fused", "adamw_hf")
 	oneOf(t.MetricForBestModel, "train.metric_for_best_model", "f1", "exact_match", "loss")
 	check(!(l.UseDoRA && l.LoraBias), "lora.use_dora", "cannot be combined with lora.lora_bias (PEFT does not support it)")
 	oneOf(t.DType, "train.dtype", "fp32", "bf16", "fp16")

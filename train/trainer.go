@@ -49,9 +49,11 @@ type Options struct {
 	Logf            func(format string, a ...any)
 	Threads         int // LibTorch intra-op threads; 0 = the number of CPUs
 	StopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs; for tests
-	// Optim is adamw_torch (torch.optim.AdamW, HF's default: multi-tensor
-	// ops), adamw_torch_fused (its fused kernel: CUDA, or the CPU from
-	// LibTorch 2.4) or adamw_hf (transformers 4.x's own AdamW; see AdamWConfig.HF).
+	// Optim is auto (adamw_torch_fused on CUDA, as HF's default is with
+	// torch ≥ 2.8; adamw_torch elsewhere, whose numbers the CPU keeps),
+	// adamw_torch (torch.optim.AdamW in multi-tensor ops), adamw_torch_fused
+	// (its fused kernel: CUDA, or the CPU from LibTorch 2.4) or adamw_hf
+	// (transformers 4.x's own AdamW; see AdamWConfig.HF).
 	Optim string
 	// TF32 lets CUDA run float32 matmuls in TF32 (train.tf32); off by
 	// default, as in PyTorch.
@@ -72,7 +74,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Epochs: 5, BatchSize: 8, EvalBatchSize: 32, LR: 2e-5, WeightDecay: 0.01, Scheduler: "linear",
 		MaxGradNorm: 1, GradAccum: 1, Seed: 42, LogEvery: 10, NaNPolicy: "stop", SaveTotalLimit: 2,
-		LoadBestAtEnd: true, Postprocess: data.DefaultPostprocessOptions(), Optim: "adamw_torch", MetricForBest: "f1", EvalEveryEpoch: true}
+		LoadBestAtEnd: true, Postprocess: data.DefaultPostprocessOptions(), Optim: "auto", MetricForBest: "f1", EvalEveryEpoch: true}
 }
 
 // ErrInterrupted is returned when the context ends training early; a checkpoint
@@ -176,9 +178,9 @@ func (t *Trainer) init() error {
 	t.batcher = b
 	if t.opt == nil {
 		switch o.Optim {
-		case "", "adamw_torch", "adamw_hf", "adamw_torch_fused":
+		case "", "auto", "adamw_torch", "adamw_hf", "adamw_torch_fused":
 		default:
-			return fmt.Errorf("train.optim %q: want adamw_torch, adamw_torch_fused or adamw_hf", o.Optim)
+			return fmt.Errorf("train.optim %q: want auto, adamw_torch, adamw_torch_fused or adamw_hf", o.Optim)
 		}
 		switch o.MetricForBest {
 		case "", "f1", "exact_match", "loss", "eval_loss":
@@ -189,7 +191,8 @@ func (t *Trainer) init() error {
 			return fmt.Errorf("train.optim adamw_torch_fused: LibTorch %s has the fused AdamW for CUDA only (for the CPU from 2.4); use adamw_torch", torch.LibTorchVersion())
 		}
 		c := DefaultAdamWConfig()
-		c.WeightDecay, c.HF, c.Fused = o.WeightDecay, o.Optim == "adamw_hf", o.Optim == "adamw_torch_fused"
+		fused := o.Optim == "adamw_torch_fused" || ((o.Optim == "" || o.Optim == "auto") && t.Model.Device.IsCuda())
+		c.WeightDecay, c.HF, c.Fused = o.WeightDecay, o.Optim == "adamw_hf", fused
 		t.opt = NewAdamW(t.Adapter.Params(), c)
 		if t.Model.DType == gotch.Half && t.scaler == nil {
 			t.scaler = NewGradScaler(DefaultGradScalerConfig(), t.Model.Device)

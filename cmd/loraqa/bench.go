@@ -76,7 +76,7 @@ func runBench(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 8, "batch size")
 	seq := fs.Int("seq", 128, "sequence length")
 	steps := fs.Int("steps", 6, "timed steps (or forward runs)")
-	optim := fs.String("optim", "adamw_torch", "train: adamw_torch, adamw_torch_fused or adamw_hf")
+	optim := fs.String("optim", "auto", "train: auto (fused on CUDA), adamw_torch, adamw_torch_fused or adamw_hf")
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	threads := fs.Int("threads", 0, "LibTorch threads (0 = all CPUs)")
 	dev := fs.String("device", "cpu", "cpu, cuda, cuda:N")

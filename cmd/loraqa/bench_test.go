@@ -13,7 +13,7 @@ import (
 // AdamW, zero-grad) is a handful of calls whatever the number of adapter
 // tensors, no step reads the device, and no tensor outlives its step.
 func TestBenchTrainCountsCallsAndSyncs(t *testing.T) {
-	for _, optim := range []string{"adamw_torch", "adamw_hf"} {
+	for _, optim := range []string{"auto", "adamw_torch", "adamw_hf"} {
 		t.Run(optim, func(t *testing.T) {
 			out, err := stdout(t, func() error {
 				return runBench(context.Background(), []string{"train", "--shape", "tiny", "--batch", "2", "--seq", "16", "--steps", "3", "--warmup", "1", "--optim", optim})

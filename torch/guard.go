@@ -1,6 +1,7 @@
 package torch
 
 import (
+	"runtime"
 	"sync/atomic"
 
 	"github.com/sugarme/gotch/ts"
@@ -17,6 +18,9 @@ import (
 // fn must not store a tensor it creates where it outlives a failure (a cache,
 // a model field): Guard would free it under its owner.
 func Guard(fn func()) (err error) {
+	// A scope records by OS thread: the goroutine stays on this one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	scope := ts.LoraqaOpenScope()
 	ok := false
 	defer func() {

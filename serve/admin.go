@@ -59,7 +59,7 @@ func trimRoot(msg, root string) string {
 // it under a new name. The model worker injects it (between cycles), so the
 // answers in flight are not disturbed; one whose shapes do not fit the base
 // is refused (422) and the server goes on as before.
-func (s *Server) routeLoadAdapter(w *responseWriter, r *http.Request, _ map[string]string) {
+func (s *Server) routeLoadAdapter(w *responseWriter, r *http.Request) {
 	body, e := s.readBody(w, r)
 	if e != nil {
 		writeError(w, e)
@@ -116,8 +116,8 @@ func (s *Server) loadAdapter(ctx context.Context, req LoadAdapterRequest) (adapt
 // routeUnloadAdapter stops serving an adapter and frees its tensors. New
 // requests for it get 404 at once; those already queued are answered first
 // (the worker frees it after them).
-func (s *Server) routeUnloadAdapter(w *responseWriter, r *http.Request, params map[string]string) {
-	name := params["name"]
+func (s *Server) routeUnloadAdapter(w *responseWriter, r *http.Request) {
+	name := r.PathValue("name")
 	w.adapter = name
 	err := s.eng.UnloadAdapter(r.Context(), name)
 	switch {

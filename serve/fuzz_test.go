@@ -57,6 +57,7 @@ func (f *fuzzEngine) AnswerBatch(ctx context.Context, qs []engine.Query) ([]engi
 func (f *fuzzEngine) Default() string   { return "a" }
 func (f *fuzzEngine) Queue() (int, int) { return 0, 64 }
 func (f *fuzzEngine) Closed() bool      { return false }
+func (f *fuzzEngine) MaxTopK() int      { return f.post.NBestSize }
 
 // fuzzServer is a Server over a fuzzEngine, so that requests go the whole
 // way through ServeHTTP (decoding, validation, windows, post-processing, the
@@ -76,10 +77,10 @@ func fuzzServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultServerOptions()
-	o.Features.MaxSeqLength, o.Features.DocStride = 32, 8
-	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue = 8<<10, 2000, 8, 64
-	return newServer(o, &fuzzEngine{tok: tok, feat: o.Features, post: o.Post}, newMetrics())
+	eo, o := engine.DefaultOptions(), DefaultOptions()
+	eo.Features.MaxSeqLength, eo.Features.DocStride = 32, 8
+	o.MaxBody, o.MaxContext, o.MaxBatchItems = 8<<10, 2000, 8
+	return newServer(o, &fuzzEngine{tok: tok, feat: eo.Features, post: eo.Post})
 }
 
 // FuzzAnswerRequest: whatever the body, the server never panics and answers

@@ -130,7 +130,7 @@ func operationID(rt route) string {
 	return id
 }
 
-func (s *Server) routeOpenAPI(w *responseWriter, _ *http.Request, _ map[string]string) {
+func (s *Server) routeOpenAPI(w *responseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(OpenAPI())

@@ -536,7 +536,7 @@ func decodeParams(b []byte, v any, what string, known ...string) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return &unsupportedError{fmt.Sprintf("the %s %q is not supported (served: %s)", what, unknown[0], strings.Join(known, ", "))}
+		return &unsupportedError{fmt.Sprintf("not supported: the %s %s (served: %s)", what, strings.Join(unknown, ", "), strings.Join(known, ", "))}
 	}
 	return json.Unmarshal(b, v)
 }

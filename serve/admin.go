@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/engine"
@@ -19,8 +20,8 @@ type LoadAdapterRequest struct {
 }
 
 // resolveUnderRoot turns a path relative to root into a directory inside
-// it: absolute paths, ".." that climbs out and symbolic links that point out
-// are refused (400), a missing directory is 404.
+// it: absolute paths, paths with a ".." element and symbolic links that
+// point out are refused (400), a missing directory is 404.
 func resolveUnderRoot(root, rel string) (string, *apiError) {
 	switch {
 	case rel == "":
@@ -30,10 +31,10 @@ func resolveUnderRoot(root, rel string) (string, *apiError) {
 	case strings.ContainsRune(rel, 0):
 		return "", errorf(http.StatusBadRequest, "%q holds a NUL byte", "path")
 	}
-	clean := filepath.Clean(rel)
-	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return "", errorf(http.StatusBadRequest, "%q %q leaves the adapter root", "path", rel)
+	if slices.Contains(strings.Split(rel, "/"), "..") {
+		return "", errorf(http.StatusBadRequest, "%q %q holds a '..' element: give a directory inside the adapter root", "path", rel)
 	}
+	clean := filepath.Clean(rel)
 	real, err := filepath.EvalSymlinks(filepath.Join(root, clean))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -89,7 +90,7 @@ func (s *Server) loadAdapter(ctx context.Context, req LoadAdapterRequest) (adapt
 	case req.Name == "":
 		return adapterInfo{}, errorf(http.StatusBadRequest, "%q is missing or empty", "name")
 	case !engine.ValidAdapterName(req.Name):
-		return adapterInfo{}, errorf(http.StatusBadRequest, "%q %q: use letters, digits, '.', '_' and '-' (at most 64)", "name", req.Name)
+		return adapterInfo{}, errorf(http.StatusBadRequest, "%q %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", "name", req.Name)
 	}
 	dir, e := resolveUnderRoot(s.opt.AdapterRoot, req.Path)
 	if e != nil {

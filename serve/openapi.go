@@ -83,28 +83,33 @@ func openAPI(lim limits) []byte {
 		outputNames = append(outputNames, o.Name)
 	}
 	tensorMeta := obj(m{"name": str, "datatype": str, "shape": arr(integer)}, "name", "datatype", "shape")
+	example := func(schema m, v any) m { schema["example"] = v; return schema }
 	schemas := m{
 		"Error": obj(m{"error": m{"type": "string", "minLength": 1}}, "error"),
-		"AnswerRequest": obj(m{
+		"AnswerRequest": example(obj(m{
 			"question": text, "context": context,
 			"adapter": nullable(m{"type": "string", "pattern": engine.AdapterNamePattern,
 				"description": "the adapter to answer with; absent or null: the default one (404 for one not served)"}),
 			"top_k": nullable(m{"type": "integer", "minimum": 1, "maximum": lim.maxTopK,
 				"description": "how many answers, best first; absent or null: 1"}),
-		}, "question", "context"),
+		}, "question", "context"), m{"question": "What was the revenue in 2019?", "context": "The revenue was $5 million in 2019."}),
 		"Answer": obj(m{"answer": str, "score": number, "start": integer, "end": integer}, "answer", "score", "start", "end"),
 		"AnswerResponse": obj(m{"answers": m{"type": "array", "items": ref("Answer"), "minItems": 1},
 			"adapter": str, "took_ms": number}, "answers", "adapter", "took_ms"),
-		"BatchRequest": m{"type": "array", "items": ref("AnswerRequest"), "minItems": 1, "maxItems": lim.maxBatchItems},
+		"BatchRequest":  m{"type": "array", "items": ref("AnswerRequest"), "minItems": 1, "maxItems": lim.maxBatchItems},
 		"BatchResponse": obj(m{"results": arr(ref("AnswerResponse")), "took_ms": number}, "results", "took_ms"),
 		"AdapterInfo": obj(m{"name": str, "dir": str, "r": integer, "lora_alpha": number,
 			"target_modules": arr(str), "default": boolean, "merged": boolean},
 			"name", "dir", "r", "lora_alpha", "default", "merged"),
 		"AdapterList": obj(m{"base": str, "device": str, "default": str, "fused": boolean,
 			"adapters": arr(ref("AdapterInfo"))}, "base", "device", "default", "fused", "adapters"),
-		"LoadAdapterRequest": obj(m{"name": adapterName, "path": m{"type": "string", "pattern": jsRegexp(loadPathPattern),
-			"description": "a directory relative to --adapter-root: not absolute, no '..' element, no NUL; " +
-				"a symbolic link out of the root is refused (400), a missing directory is 404"}}, "name", "path"),
+		"LoadAdapterRequest": func() m {
+			t := obj(m{"name": adapterName, "path": m{"type": "string", "pattern": jsRegexp(loadPathPattern),
+				"description": "a directory relative to --adapter-root: not absolute, no '..' element, no NUL; " +
+					"a symbolic link out of the root is refused (400), a missing directory is 404"}}, "name", "path")
+			t["example"] = m{"name": "finance-v2", "path": "finance/v2"}
+			return t
+		}(),
 		"Unloaded":         obj(m{"unloaded": str}, "unloaded"),
 		"Health":           obj(m{"status": enum("ok")}, "status"),
 		"V2ServerMetadata": obj(m{"name": str, "version": str, "extensions": arr(str)}, "name", "version", "extensions"),
@@ -138,14 +143,17 @@ func openAPI(lim limits) []byte {
 				"inputs":     m{"type": "array", "items": ref("V2InputTensor"), "minItems": 1, "maxItems": 2},
 				"outputs":    nullable(arr(ref("V2RequestedOutput"))),
 			}, "inputs")
+			t["example"] = m{"id": "42", "inputs": []any{
+				m{"name": "question", "shape": []int{1}, "datatype": "BYTES", "data": []string{"What was the revenue in 2019?"}},
+				m{"name": "context", "shape": []int{1}, "datatype": "BYTES", "data": []string{"The revenue was $5 million in 2019."}}}}
 			t["description"] = "The inputs question and context, each once. model_name, when given, is the path's model; " +
 				"model_version the path's version, or \"1\". Outputs not named: all of them."
 			return t
 		}(),
 		"V2OutputTensor": obj(m{"name": enum(outputNames...), "shape": arr(integer),
-			"datatype": enum("BYTES", "FP32", "INT64"),
+			"datatype":   enum("BYTES", "FP32", "INT64"),
 			"parameters": obj(m{"binary_data_size": m{"type": "integer", "minimum": 0}}, "binary_data_size"),
-			"data": arr(m{})}, "name", "shape", "datatype"),
+			"data":       arr(m{})}, "name", "shape", "datatype"),
 		"V2InferResponse": obj(m{"model_name": str, "model_version": str, "id": str,
 			"outputs": arr(ref("V2OutputTensor"))}, "model_name", "model_version", "id", "outputs"),
 	}
@@ -172,7 +180,7 @@ func openAPI(lim limits) []byte {
 			name := strings.Trim(seg, "{}")
 			schema := adapterName
 			if name == "version" {
-				schema = m{"type": "string", "minLength": 1, "description": "a model version: every model has one, \"1\" (404 for others)"}
+				schema = m{"type": "string", "enum": []string{v2Version}, "description": "a model version: every model has one, \"1\" (404 for others)"}
 			}
 			params = append(params, m{"name": name, "in": "path", "required": true, "schema": schema})
 		}
@@ -180,7 +188,7 @@ func openAPI(lim limits) []byte {
 		if v2Infer {
 			params = append(params, m{"name": headerContentLength, "in": "header", "required": false,
 				"description": "the binary tensor data extension: the length of the JSON part of the body, binary tensor data following it",
-				"schema": m{"type": "integer", "minimum": 0}})
+				"schema":      m{"type": "integer", "minimum": 0}})
 		}
 		if params != nil {
 			op["parameters"] = params

@@ -58,6 +58,9 @@ func (f *fuzzEngine) Default() string   { return "a" }
 func (f *fuzzEngine) Queue() (int, int) { return 0, 64 }
 func (f *fuzzEngine) Closed() bool      { return false }
 func (f *fuzzEngine) MaxTopK() int      { return f.post.NBestSize }
+func (f *fuzzEngine) Adapters() []engine.AdapterInfo {
+	return []engine.AdapterInfo{{Name: "a", Default: true}, {Name: "b"}}
+}
 
 // fuzzServer is a Server over a fuzzEngine, so that requests go the whole
 // way through ServeHTTP (decoding, validation, windows, post-processing, the

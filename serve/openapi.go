@@ -147,7 +147,7 @@ func openAPI(lim limits) []byte {
 				m{"name": "question", "shape": []int{1}, "datatype": "BYTES", "data": []string{"What was the revenue in 2019?"}},
 				m{"name": "context", "shape": []int{1}, "datatype": "BYTES", "data": []string{"The revenue was $5 million in 2019."}}}}
 			t["description"] = "The inputs question and context, each once. model_name, when given, is the path's model; " +
-				"model_version the path's version, or \"1\". Outputs not named: all of them."
+				"model_version the path's version, or \"1\". Each output named once; none named: all of them."
 			return t
 		}(),
 		"V2OutputTensor": obj(m{"name": enum(outputNames...), "shape": arr(integer),

@@ -20,8 +20,9 @@ type LoadAdapterRequest struct {
 }
 
 // resolveUnderRoot turns a path relative to root into a directory inside
-// it: absolute paths, paths with a ".." element and symbolic links that
-// point out are refused (400), a missing directory is 404.
+// it: absolute paths and paths with a ".." element are refused (400, as
+// the OpenAPI document's pattern says), symbolic links that point out too
+// (403), a missing directory is 404, a file 422.
 func resolveUnderRoot(root, rel string) (string, *apiError) {
 	switch {
 	case rel == "":
@@ -43,10 +44,10 @@ func resolveUnderRoot(root, rel string) (string, *apiError) {
 		return "", errorf(http.StatusBadRequest, "%q %q: %v", "path", rel, trimRoot(err.Error(), root))
 	}
 	if r, err := filepath.Rel(root, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-		return "", errorf(http.StatusBadRequest, "%q %q leaves the adapter root (through a symbolic link)", "path", rel)
+		return "", errorf(http.StatusForbidden, "%q %q leaves the adapter root (through a symbolic link)", "path", rel)
 	}
 	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
-		return "", errorf(http.StatusBadRequest, "%q %q is not a directory", "path", rel)
+		return "", errorf(http.StatusUnprocessableEntity, "%q %q is not a directory", "path", rel)
 	}
 	return real, nil
 }

@@ -16,7 +16,7 @@ import (
 // equal). GET /openapi.json serves the document of the server's own limits.
 func OpenAPI() []byte {
 	o := DefaultOptions()
-	return openAPI(limits{maxContext: o.MaxContext, maxBatchItems: o.MaxBatchItems, maxTopK: engine.DefaultOptions().Post.NBestSize})
+	return openAPI(limits{maxContext: o.MaxContext, maxBatchItems: o.MaxBatchItems, maxTopK: engine.DefaultOptions().Post.NBestSize}, false, false)
 }
 
 // nonBlank matches a string holding a character other than white space
@@ -44,13 +44,15 @@ func jsRegexp(p string) string {
 	}
 }
 
-// openAPI is the document of a server with the limits lim. Every rule the
+// openAPI is the document of a server with the limits lim, and bearer
+// tokens required on the user routes (userAuth) and on /metrics
+// (metricsAuth); without them those routes take a token but need none. Every rule the
 // server checks on a single field is in it (types, required fields,
 // lengths, patterns, item counts, enums, nullability, no unknown fields);
 // rules between fields (a v2 tensor's data against its shape, the binary
 // data sizes against the body) are in the descriptions, as OpenAPI 3.0's
 // schemas cannot say them.
-func openAPI(lim limits) []byte {
+func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 	type m = map[string]any
 	obj := func(props m, required ...string) m {
 		o := m{"type": "object", "properties": props, "additionalProperties": false}
@@ -161,15 +163,22 @@ func openAPI(lim limits) []byte {
 	paths := map[string]m{}
 	for _, rt := range routes {
 		op := m{"summary": rt.summary, "operationId": operationID(rt)}
+		bearer, optional := m{"bearer": []string{}}, m{}
 		switch rt.access {
 		case accessUser:
-			op["security"] = []any{m{"bearer": []string{}}, m{}}
+			op["security"] = []any{bearer, optional}
+			if userAuth {
+				op["security"] = []any{bearer}
+			}
 			op["description"] = "Needs a bearer token when serve runs with --auth-token-file."
 		case accessAdmin:
-			op["security"] = []any{m{"bearer": []string{}}}
+			op["security"] = []any{bearer}
 			op["description"] = "Needs an admin bearer token (--admin-token-file)."
 		case accessMetrics:
-			op["security"] = []any{m{"bearer": []string{}}, m{}}
+			op["security"] = []any{bearer, optional}
+			if metricsAuth {
+				op["security"] = []any{bearer}
+			}
 			op["description"] = "Needs a bearer token with --metrics-auth."
 		}
 		var params []any
@@ -262,5 +271,5 @@ func operationID(rt route) string {
 func (s *Server) routeOpenAPI(w *responseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(openAPI(s.lim))
+	_, _ = w.Write(openAPI(s.lim, len(s.users) > 0, s.opt.MetricsAuth && len(s.users) > 0))
 }

@@ -208,3 +208,38 @@ func TestNonBlankPattern(t *testing.T) {
 	assert.True(t, unicode.IsSpace('\u0085'))
 	assert.Equal(t, `[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]`, jsRegexp(nonBlank))
 }
+
+// The document a server serves says whether its routes need a token: with
+// auth tokens the user routes require one, without them a token is optional.
+func TestOpenAPISecurityFollowsAuth(t *testing.T) {
+	security := func(doc []byte, path, method string) []map[string][]string {
+		var d struct {
+			Paths map[string]map[string]struct {
+				Security []map[string][]string `json:"security"`
+			} `json:"paths"`
+		}
+		require.NoError(t, json.Unmarshal(doc, &d))
+		return d.Paths[path][method].Security
+	}
+	lim := limits{maxContext: 10, maxBatchItems: 2, maxTopK: 3}
+	bearer, optional := map[string][]string{"bearer": {}}, map[string][]string{}
+	cases := []struct {
+		name            string
+		userAuth, mAuth bool
+		answer, metrics []map[string][]string
+	}{
+		{"no auth", false, false, []map[string][]string{bearer, optional}, []map[string][]string{bearer, optional}},
+		{"auth", true, false, []map[string][]string{bearer}, []map[string][]string{bearer, optional}},
+		{"auth and metrics auth", true, true, []map[string][]string{bearer}, []map[string][]string{bearer}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := openAPI(lim, tc.userAuth, tc.mAuth)
+			assert.Equal(t, tc.answer, security(doc, pathAnswer, "post"))
+			assert.Equal(t, tc.answer, security(doc, pathV2Model+"/infer", "post"))
+			assert.Equal(t, tc.metrics, security(doc, pathMetrics, "get"))
+			assert.Equal(t, []map[string][]string{bearer}, security(doc, pathAdapters, "post"))
+			assert.Nil(t, security(doc, "/v2/health/ready", "get"))
+		})
+	}
+}

@@ -70,6 +70,9 @@ func TestV2Clients(t *testing.T) {
 	assert.Equal(t, "fix", meta["name"])
 	rep.get(t, "triton", "model_metadata_v1", &meta)
 	assert.Equal(t, []any{"1"}, meta["versions"])
+	var refused clientResult
+	rep.get(t, "triton", "model_config", &refused)
+	assert.Contains(t, refused.Error, "not supported: Triton's model configuration extension")
 
 	result := func(client, way string) clientResult {
 		t.Helper()

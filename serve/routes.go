@@ -149,6 +149,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("Allow", allow)
 		writeError(rec, errorf(code, "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 	case http.StatusNotFound:
+		if ext := tritonExtension(r.URL.Path); ext != "" {
+			writeError(rec, errorf(code, "not supported: Triton's %s extension (GET /v2 lists the extensions served: %s)",
+				ext, strings.Join(v2Extensions, ", ")))
+			return
+		}
 		writeError(rec, errorf(code, "no endpoint %s (GET %s lists them: %s, %s, %s, /v2/models/{model}/infer, ...)",
 			r.URL.Path, pathOpenAPI, pathAnswer, pathBatch, pathAdapters))
 	default:
@@ -169,3 +174,28 @@ type muxReply struct {
 func (m *muxReply) Header() http.Header         { return m.header }
 func (m *muxReply) WriteHeader(code int)        { m.code = code }
 func (m *muxReply) Write(b []byte) (int, error) { return m.body.Write(b) }
+
+// tritonExtensions are the paths of Triton's protocol extensions that
+// tritonclient calls and this server does not serve, by extension.
+var tritonExtensions = []struct {
+	re   *regexp.Regexp
+	name string
+}{
+	{regexp.MustCompile(`^/v2/models/[^/]+(/versions/[^/]+)?/config$`), "model configuration"},
+	{regexp.MustCompile(`^/v2/models(/[^/]+(/versions/[^/]+)?)?/stats$`), "statistics"},
+	{regexp.MustCompile(`^/v2/repository(/|$)`), "model repository"},
+	{regexp.MustCompile(`^/v2/(systemsharedmemory|cudasharedmemory)(/|$)`), "shared-memory"},
+	{regexp.MustCompile(`^/v2(/models/[^/]+)?/trace/setting$`), "trace"},
+	{regexp.MustCompile(`^/v2/logging$`), "logging"},
+	{regexp.MustCompile(`^/v2/models/[^/]+(/versions/[^/]+)?/generate(_stream)?$`), "generate"},
+}
+
+// tritonExtension names the Triton extension a path belongs to ("": none).
+func tritonExtension(path string) string {
+	for _, e := range tritonExtensions {
+		if e.re.MatchString(path) {
+			return e.name
+		}
+	}
+	return ""
+}

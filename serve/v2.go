@@ -157,6 +157,10 @@ func (s *Server) v2Model(r *http.Request) (string, *apiError) {
 		found = true
 	}
 	if !found {
+		if ext := tritonExtension(r.URL.Path); ext != "" { // GET /v2/models/stats
+			return "", errorf(http.StatusNotFound, "not supported: Triton's %s extension (GET /v2 lists the extensions served: %s)",
+				ext, strings.Join(v2Extensions, ", "))
+		}
 		return "", errorf(http.StatusNotFound, "unknown model %q (GET %s lists the adapters, which are the models)", name, pathAdapters)
 	}
 	if v := r.PathValue("version"); v != "" && v != v2Version {

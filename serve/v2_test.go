@@ -243,3 +243,29 @@ func TestOpenAPISecurityFollowsAuth(t *testing.T) {
 		})
 	}
 }
+
+// Triton's extensions that tritonclient calls are refused by name.
+func TestV2TritonExtensionsNamed(t *testing.T) {
+	s := fuzzServer(t)
+	cases := []struct{ method, path, ext string }{
+		{"GET", "/v2/models/a/config", "model configuration"},
+		{"GET", "/v2/models/a/versions/1/config", "model configuration"},
+		{"GET", "/v2/models/a/stats", "statistics"},
+		{"GET", "/v2/models/stats", "statistics"},
+		{"POST", "/v2/repository/index", "model repository"},
+		{"POST", "/v2/repository/models/a/load", "model repository"},
+		{"GET", "/v2/systemsharedmemory/status", "shared-memory"},
+		{"GET", "/v2/cudasharedmemory/status", "shared-memory"},
+		{"GET", "/v2/trace/setting", "trace"},
+		{"GET", "/v2/logging", "logging"},
+		{"POST", "/v2/models/a/generate", "generate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}")))
+			assert.Equal(t, http.StatusNotFound, rec.Code)
+			assert.Contains(t, rec.Body.String(), "not supported: Triton's "+tc.ext+" extension (GET /v2 lists the extensions served: binary_tensor_data)")
+		})
+	}
+}

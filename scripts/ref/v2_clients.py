@@ -161,6 +161,7 @@ def main():
         t["server_metadata"] = attempt(c.get_server_metadata)
         t["model_metadata"] = attempt(lambda: c.get_model_metadata(model))
         t["model_metadata_v1"] = attempt(lambda: c.get_model_metadata(model, model_version="1"))
+        t["model_config"] = attempt(lambda: c.get_model_config(model))  # a Triton extension: refused by name
         # The client's defaults: binary tensor data for the inputs, and, no
         # outputs named, binary_data_output for all of them.
         t["infer_default"] = attempt(lambda: triton_result(c.infer(model, triton_inputs(qs, cs, None), request_id="t-1")))

@@ -1,10 +1,14 @@
-// Package serve is loraqa's HTTP API over an engine (package engine): POST
-// /v1/answer and /v1/answer/batch, the adapter list and, with admin tokens,
-// loading and unloading adapters at run time, /healthz, Prometheus /metrics,
-// the Open Inference Protocol v2 routes, and /openapi.json. Bearer-token auth,
-// request limits, timeouts, JSON request logs and graceful shutdown are this
-// package's; loading models, batching and answering are the engine's, whose
-// errors (engine.ErrUnknownAdapter, ErrBusy, ...) become HTTP statuses here.
+// Package serve is loraqa's HTTP API over an engine (package engine) that
+// the caller built and gives to New: POST /v1/answer and /v1/answer/batch,
+// the adapter list and, with admin tokens, loading and unloading adapters at
+// run time, /healthz, Prometheus /metrics, the Open Inference Protocol v2
+// routes (versioned, with the binary tensor data extension), and
+// /openapi.json. One route table makes the http.ServeMux patterns, the access
+// levels and the OpenAPI document. Bearer-token auth, request limits,
+// timeouts, JSON request logs and graceful shutdown are this package's;
+// loading models, batching and answering are the engine's, whose errors
+// (engine.ErrUnknownAdapter, ErrBusy, ...) become HTTP statuses here. It
+// reaches the model only through package engine.
 package serve
 
 import (

@@ -1,4 +1,4 @@
-# loraqa — make setup | build | test | test-data | demo | example | reference | bench | fuzz | gpu-bundle | gpu-check-cpu
+# loraqa — make setup | build | test | test-data | test-race | test-deploy | demo | example | reference | bench | fuzz | gpu-bundle | gpu-check-cpu
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/loraqa
@@ -10,7 +10,7 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor gpu-bundle gpu-check-cpu
+.PHONY: all setup build test test-data test-go test-ref test-race test-deploy reference demo example bench fuzz clean doctor gpu-bundle gpu-check-cpu
 
 all: build
 
@@ -47,6 +47,11 @@ test-data: build reference
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup
 	$(GO) test -race -count=1 ./engine/... ./serve/...
+
+## test-deploy: the Kubernetes manifests of deploy/ (a module of its own, with the k8s.io/api types):
+## decoded strictly, the InferenceService checked against KServe's CRD schema, the probes against serve's routes.
+test-deploy:
+	cd deploy && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) test -count=1 ./...
 
 demo: build
 	scripts/demo.sh

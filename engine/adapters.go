@@ -22,7 +22,7 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	case e.opt.Merge:
 		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (--merge): it cannot load others")
 	case !ValidAdapterName(name):
-		return AdapterInfo{}, kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+		return AdapterInfo{}, kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", name)
 	}
 	if _, err := e.lookup(name); err == nil {
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served: unload it first", name)

@@ -137,7 +137,11 @@ func DefaultOptions() Options {
 	}
 }
 
-var adapterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// AdapterNamePattern is what an adapter name matches: letters, digits,
+// '.', '_' and '-', at most 64, starting with a letter or digit.
+const AdapterNamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+
+var adapterName = regexp.MustCompile(AdapterNamePattern)
 
 // ValidAdapterName reports whether name may name an adapter: letters,
 // digits, '.', '_' and '-', at most 64, not starting with a sign.
@@ -168,7 +172,7 @@ func (o *Options) check() error {
 			continue // named after its directory: any name goes
 		}
 		if !adapterName.MatchString(a.Name) {
-			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", a.Name)
+			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", a.Name)
 		}
 		if seen[a.Name] {
 			return fmt.Errorf("adapter name %q is given twice", a.Name)

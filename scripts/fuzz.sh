@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-5m}
 JOBS=${JOBS:-1}
-targets="./torch/safetensors:FuzzParse ./config:FuzzLoadYAML ./peft:FuzzAdapterConfig ./serve:FuzzAnswerRequest
+targets="./torch/safetensors:FuzzParse ./config:FuzzLoadYAML ./peft:FuzzAdapterConfig ./serve:FuzzAnswerRequest ./serve:FuzzV2Infer
 ./data:FuzzReadQAText ./data:FuzzReadCSV ./data:FuzzReadTSV ./data:FuzzReadJSONL ./data:FuzzReadSQuAD
 ./data:FuzzReadHFJSONL ./data:FuzzReadAuto ./data:FuzzTokenizerEncode"
 run() {

@@ -45,15 +45,17 @@ log "installing $(grep -v '^#' "$REQ" | tr '\n' ' ')into $VENV (PyPI; a few minu
 # shellcheck disable=SC2086 # LORAQA_REF_PIP_ARGS: words on purpose
 "$PY" -m pip install -q --disable-pip-version-check ${LORAQA_REF_PIP_ARGS:-} -r "$REQ"
 (cd / && HF_HUB_OFFLINE=1 "$PY" - "$REQ" <<'PY'
-import sys, re, importlib
+import sys, re
+from importlib.metadata import version
 pins = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", line)
+    m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s#]+)", line)
     if m:
-        pins[m.group(1)] = m.group(2)
+        pins[m.group(1)] = m.group(3)
 bad = []
 for name, want in pins.items():
-    got = importlib.import_module(name).__version__.split("+")[0]
+    # the installed distribution's version (kserve has no __version__)
+    got = version(name).split("+")[0]
     if got != want:
         bad.append(f"{name} {got} (want {want})")
 if bad:

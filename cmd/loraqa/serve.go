@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/serve"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -20,7 +21,7 @@ func init() {
 
 func runServe(ctx context.Context, args []string) error {
 	fs := newFlags("serve", "--adapter NAME=DIR [--adapter NAME=DIR ...] [--model DIR|ID] [--addr HOST:PORT] [--device D] [--merge] [--auth-token-file F] [--tls-cert F --tls-key F]")
-	d := serve.DefaultServerOptions()
+	d, ed := serve.DefaultOptions(), engine.DefaultOptions()
 	var adapters stringList
 	fs.Var(&adapters, "adapter", "NAME=DIR: serve the adapter in DIR as NAME (repeatable; the first is the default; DIR alone: named after the directory)")
 	model := fs.String("model", "", "base model directory or hub id (default: the first adapter's base_model_name_or_path; alone: a QA model)")
@@ -30,13 +31,13 @@ func runServe(ctx context.Context, args []string) error {
 	merge := fs.Bool("merge", false, "fold the adapter into the weights (one adapter only)")
 	maxSeq := fs.Int("max-seq-length", 0, windowsFlagDoc)
 	stride := fs.Int("doc-stride", 0, strideFlagDoc)
-	maxBatch := fs.Int("max-batch", d.MaxBatch, "most queries the model worker takes in one cycle")
-	window := fs.Duration("batch-window", d.BatchWindow, "how long the worker waits for more queries after the first (0: take only those queued)")
+	maxBatch := fs.Int("max-batch", ed.MaxBatch, "most queries the model worker takes in one cycle")
+	window := fs.Duration("batch-window", ed.BatchWindow, "how long the worker waits for more queries after the first (0: take only those queued)")
 	fuse := fs.Bool("fuse", false, "run all queries of one adapter in a cycle through one forward (faster on a GPU; scores may then differ from predict's in the last float32 bits)")
 	maxBody := fs.Int64("max-body", d.MaxBody, "largest request body in bytes (413 beyond)")
 	maxContext := fs.Int("max-context", d.MaxContext, "longest context in characters (413 beyond)")
 	maxItems := fs.Int("max-batch-items", d.MaxBatchItems, "most requests in one POST /v1/answer/batch")
-	queue := fs.Int("queue", d.Queue, "queries waiting for the worker before answering 429")
+	queue := fs.Int("queue", ed.Queue, "queries waiting for the worker before answering 429")
 	timeout := fs.Duration("timeout", d.Timeout, "per-request time limit, queueing included (504 beyond)")
 	threads := fs.Int("threads", 0, "LibTorch threads of the model worker (0: LibTorch's default)")
 	authFile := fs.String("auth-token-file", os.Getenv("LORAQA_AUTH_TOKEN_FILE"), "file of bearer tokens, one per line, that the answer routes need (env LORAQA_AUTH_TOKEN_FILE)")
@@ -90,34 +91,45 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	o := d
 	if _, err := torch.ParseDType(*dtype, dev); err != nil {
 		return usagef("--dtype: %v", err)
 	}
-	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, torch.DeviceName(dev), *dtype, *merge, hubOptions(), logf
-	o.Features.MaxSeqLength, o.Features.DocStride = *maxSeq, *stride
-	o.MaxBatch, o.BatchWindow, o.Fuse = *maxBatch, *window, *fuse
-	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue, o.Timeout, o.Threads = *maxBody, *maxContext, *maxItems, *queue, *timeout, *threads
+	o, eo := d, ed
+	o.Metrics = serve.NewMetrics()
+	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, torch.DeviceName(dev), *dtype, *merge, hubOptions(), logf
+	eo.Features.MaxSeqLength, eo.Features.DocStride = *maxSeq, *stride
+	eo.MaxBatch, eo.BatchWindow, eo.Fuse, eo.Queue, eo.Threads = *maxBatch, *window, *fuse, *queue, *threads
+	eo.TuneServing, eo.Observer = true, o.Metrics
+	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Timeout = *maxBody, *maxContext, *maxItems, *timeout
 	o.AuthTokens, o.AdminTokens, o.MetricsAuth, o.AdapterRoot, o.TLS = users, admins, *metricsAuth, *adapterRoot, tlsConfig
-	o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	o.Logger, o.Logf = slog.New(slog.NewJSONHandler(os.Stderr, nil)), logf
 	for _, a := range adapters {
 		na, err := parseAdapterFlag(a)
 		if err != nil {
 			return err
 		}
-		o.Adapters = append(o.Adapters, na)
+		eo.Adapters = append(eo.Adapters, na)
 	}
-	srv, err := serve.LoadServer(ctx, o)
+	if *adapterRoot != "" { // before loading the models: a wrong root fails at once
+		if fi, err := os.Stat(*adapterRoot); err != nil || !fi.IsDir() {
+			return fmt.Errorf("serve: --adapter-root %s is not a directory", *adapterRoot)
+		}
+	}
+	eng, err := engine.Load(ctx, eo)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer eng.Close()
+	srv, err := serve.New(eng, o)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	names := make([]string, len(o.Adapters))
-	for i, a := range o.Adapters {
+	names := make([]string, len(eo.Adapters))
+	for i, a := range eo.Adapters {
 		names[i] = a.Name
 	}
 	scheme := "http"

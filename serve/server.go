@@ -1,10 +1,14 @@
-// Package serve is loraqa's HTTP API over an engine (package engine): POST
-// /v1/answer and /v1/answer/batch, the adapter list and, with admin tokens,
-// loading and unloading adapters at run time, /healthz, Prometheus /metrics,
-// the Open Inference Protocol v2 routes, and /openapi.json. Bearer-token auth,
-// request limits, timeouts, JSON request logs and graceful shutdown are this
-// package's; loading models, batching and answering are the engine's, whose
-// errors (engine.ErrUnknownAdapter, ErrBusy, ...) become HTTP statuses here.
+// Package serve is loraqa's HTTP API over an engine (package engine) that
+// the caller built and gives to New: POST /v1/answer and /v1/answer/batch,
+// the adapter list and, with admin tokens, loading and unloading adapters at
+// run time, /healthz, Prometheus /metrics, the Open Inference Protocol v2
+// routes (versioned, with the binary tensor data extension), and
+// /openapi.json. One route table makes the http.ServeMux patterns, the access
+// levels and the OpenAPI document. Bearer-token auth, request limits,
+// timeouts, JSON request logs and graceful shutdown are this package's;
+// loading models, batching and answering are the engine's, whose errors
+// (engine.ErrUnknownAdapter, ErrBusy, ...) become HTTP statuses here. It
+// reaches the model only through package engine.
 package serve
 
 import (
@@ -38,13 +42,12 @@ type NamedAdapter = engine.NamedAdapter
 // Query is one question over one context.
 type Query = engine.Query
 
-// ServerOptions say what a Server loads (the engine's options) and what it
-// accepts over HTTP.
-type ServerOptions struct {
-	engine.Options
+// Options say what a Server accepts over HTTP. The engine it answers with
+// is built by the caller (engine.Load) and given to New.
+type Options struct {
 	MaxBody       int64         // bytes of a request body
 	MaxContext    int           // characters (code points) of a context
-	MaxBatchItems int           // requests in one POST /v1/answer/batch
+	MaxBatchItems int           // requests in one POST /v1/answer/batch, questions in one v2 infer
 	Timeout       time.Duration // per request, queueing included
 
 	// AuthTokens, when any, are the bearer tokens the answer, adapter-list
@@ -55,22 +58,22 @@ type ServerOptions struct {
 	// AdapterRoot is the directory adapters may be loaded from at run time
 	// (POST /v1/adapters); "" turns loading off.
 	AdapterRoot string
-	TLS         *tls.Config  // Run serves HTTPS with it when set
-	Logger      *slog.Logger // request logs; nil: none
+	TLS         *tls.Config                   // Run serves HTTPS with it when set
+	Logger      *slog.Logger                  // request logs; nil: none
+	Logf        func(format string, a ...any) // notices (shutdown); nil: none
+	// Metrics are the counters GET /metrics shows. Give the same Metrics to
+	// the engine as its engine.Options.Observer to count the model worker's
+	// cycles too; nil: New makes its own (HTTP counters only).
+	Metrics *Metrics
 }
 
-// DefaultServerOptions: the engine's defaults (the adapter's windows, 32
-// queries per cycle gathered for at most 5 ms, 256 queued queries), 1 MiB
-// bodies, 100,000-character contexts, 64 requests per batch, 30 s per
-// request.
-func DefaultServerOptions() ServerOptions {
-	return ServerOptions{
-		Options: engine.DefaultOptions(),
-		MaxBody: 1 << 20, MaxContext: 100_000, MaxBatchItems: 64, Timeout: 30 * time.Second,
-	}
+// DefaultOptions: 1 MiB bodies, 100,000-character contexts, 64 requests
+// per batch, 30 s per request.
+func DefaultOptions() Options {
+	return Options{MaxBody: 1 << 20, MaxContext: 100_000, MaxBatchItems: 64, Timeout: 30 * time.Second}
 }
 
-func (o *ServerOptions) check() error {
+func (o *Options) check() error {
 	switch {
 	case o.MaxBatchItems < 1 || o.MaxContext < 1 || o.MaxBody < 1:
 		return fmt.Errorf("serve: batch items %d, max context %d and max body %d must all be positive",
@@ -92,33 +95,37 @@ type backend interface {
 	Queue() (pending, capacity int)
 	Closed() bool
 	Shutdown(ctx context.Context) error
-	Close()
 	BaseDir() string
 	Device() string
 	Fused() bool
 	Merged() bool
+	MaxTopK() int
 }
 
 // Server answers questions over HTTP with an engine: one base model and any
 // number of adapters over it, queries queued for its model worker.
 type Server struct {
-	opt     ServerOptions
+	opt     Options
 	lim     limits
 	eng     backend
 	engine  *engine.Engine // eng, when it is one
-	metrics *metrics
+	metrics *Metrics
 	log     *slog.Logger
 	users   tokenSet
 	admins  tokenSet
+	mux     *http.ServeMux
 
 	inFlight atomic.Int64
 }
 
-// LoadServer loads the engine (the base model, opt.Model, else the first
-// adapter's base_model_name_or_path, once, every adapter over it, and its
-// model worker) with the runtime settings for serving (engine.Tune). Close
-// frees them.
-func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
+// New makes a server that answers with e. The engine stays the caller's:
+// Run drains its queue when it stops, and the caller closes it after.
+// Load the engine with engine.Options.TuneServing for a long-running
+// server, and with Observer set to opt.Metrics for the worker's metrics.
+func New(e *engine.Engine, opt Options) (*Server, error) {
+	if e == nil {
+		return nil, errors.New("serve: New needs an engine (engine.Load)")
+	}
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
@@ -135,30 +142,24 @@ func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 		}
 		opt.AdapterRoot = root
 	}
-	m := newMetrics()
-	eo := opt.Options
-	eo.TuneServing = true
-	if eo.Observer == nil {
-		eo.Observer = m
-	}
-	eng, err := engine.Load(ctx, eo)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	s := newServer(opt, eng, m)
-	s.engine = eng
+	s := newServer(opt, e)
+	s.engine = e
 	return s, nil
 }
 
-func newServer(opt ServerOptions, eng backend, m *metrics) *Server {
+func newServer(opt Options, eng backend) *Server {
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
 	s := &Server{
-		opt: opt, eng: eng, metrics: m,
-		lim: limits{maxContext: opt.MaxContext, maxBatchItems: opt.MaxBatchItems, maxTopK: opt.Post.NBestSize},
+		opt: opt, eng: eng, metrics: opt.Metrics,
+		lim: limits{maxContext: opt.MaxContext, maxBatchItems: opt.MaxBatchItems, maxTopK: eng.MaxTopK()},
 		log: opt.Logger, users: newTokenSet(opt.AuthTokens), admins: newTokenSet(opt.AdminTokens),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.mux = s.newMux()
 	return s
 }
 
@@ -175,18 +176,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Close shuts the server down (waiting for the worker) and frees the model
-// and adapters.
-func (s *Server) Close() error {
-	err := s.Shutdown(context.Background())
-	s.eng.Close()
-	return err
-}
-
 // Run serves HTTP on ln until ctx ends, then shuts down gracefully: the
 // listener closes, requests in flight are answered (waiting at most the
-// request timeout and 5 s more) and the worker drains its queue. It does
-// not free the models (Close does).
+// request timeout and 5 s more) and the engine's worker drains its queue.
+// It does not free the engine (its Close does).
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,

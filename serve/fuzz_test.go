@@ -57,6 +57,10 @@ func (f *fuzzEngine) AnswerBatch(ctx context.Context, qs []engine.Query) ([]engi
 func (f *fuzzEngine) Default() string   { return "a" }
 func (f *fuzzEngine) Queue() (int, int) { return 0, 64 }
 func (f *fuzzEngine) Closed() bool      { return false }
+func (f *fuzzEngine) MaxTopK() int      { return f.post.NBestSize }
+func (f *fuzzEngine) Adapters() []engine.AdapterInfo {
+	return []engine.AdapterInfo{{Name: "a", Default: true}, {Name: "b"}}
+}
 
 // fuzzServer is a Server over a fuzzEngine, so that requests go the whole
 // way through ServeHTTP (decoding, validation, windows, post-processing, the
@@ -76,10 +80,10 @@ func fuzzServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultServerOptions()
-	o.Features.MaxSeqLength, o.Features.DocStride = 32, 8
-	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue = 8<<10, 2000, 8, 64
-	return newServer(o, &fuzzEngine{tok: tok, feat: o.Features, post: o.Post}, newMetrics())
+	eo, o := engine.DefaultOptions(), DefaultOptions()
+	eo.Features.MaxSeqLength, eo.Features.DocStride = 32, 8
+	o.MaxBody, o.MaxContext, o.MaxBatchItems = 8<<10, 2000, 8
+	return newServer(o, &fuzzEngine{tok: tok, feat: eo.Features, post: eo.Post})
 }
 
 // FuzzAnswerRequest: whatever the body, the server never panics and answers
@@ -170,4 +174,57 @@ func checkAnswers(t *testing.T, p parsed, r AnswerResponse) {
 			t.Fatalf("answer %+v is not a span of the context %q", a, p.Context)
 		}
 	}
+}
+
+// FuzzV2Infer: whatever the body and the binary extension's header, a v2
+// infer never panics and answers 200 with the outputs of every question or
+// a 4xx with a JSON {"error": ...}.
+func FuzzV2Infer(f *testing.F) {
+	q, c := bytesTensor("what was the revenue?"), bytesTensor("the revenue was $5 million in 2019.")
+	head := `{"inputs":[{"name":"question","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":` + fmt.Sprint(len(q)) +
+		`}},{"name":"context","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":` + fmt.Sprint(len(c)) + `}}],"parameters":{"binary_data_output":true}}`
+	f.Add([]byte(head+string(q)+string(c)), len(head))
+	f.Add([]byte(`{"id":"1","model_name":"a","inputs":[`+q1+`,`+c1+`],"outputs":[{"name":"answer","parameters":{"binary_data":true}}]}`), -1)
+	f.Add([]byte(`{"inputs":[`+q1+`,`+c1+`],"parameters":{"sequence_id":3}}`), -1)
+	f.Add([]byte(`{"inputs":[]}`), 3)
+	f.Add([]byte{}, 0)
+	s := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte, header int) {
+		req := httptest.NewRequest(http.MethodPost, "/v2/models/a/infer", bytes.NewReader(body))
+		if header >= 0 {
+			req.Header.Set(headerContentLength, fmt.Sprint(header))
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			if rec.Code < 400 || rec.Code > 499 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+			}
+			var e map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e["error"] == "" {
+				t.Fatalf("status %d: the body %q is not {\"error\": ...}", rec.Code, rec.Body.Bytes())
+			}
+			return
+		}
+		out := rec.Body.Bytes()
+		n := len(out)
+		if h := rec.Header().Get(headerContentLength); h != "" {
+			if _, err := fmt.Sscan(h, &n); err != nil || n > len(out) {
+				t.Fatalf("reply header %s %q for %d bytes", headerContentLength, h, len(out))
+			}
+		}
+		var r V2InferResponse
+		if err := json.Unmarshal(out[:n], &r); err != nil || len(r.Outputs) == 0 {
+			t.Fatalf("reply %q: %v", out[:n], err)
+		}
+		size := int64(0)
+		for _, o := range r.Outputs {
+			if o.Parameters != nil && o.Parameters.BinaryDataSize != nil {
+				size += *o.Parameters.BinaryDataSize
+			}
+		}
+		if int64(len(out)-n) != size {
+			t.Fatalf("%d bytes after the JSON, the outputs say %d", len(out)-n, size)
+		}
+	})
 }

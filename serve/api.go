@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/engine"
 )
 
@@ -42,9 +41,6 @@ type BatchResponse struct {
 	Results []AnswerResponse `json:"results"`
 	TookMS  float64          `json:"took_ms"`
 }
-
-// Answers lists the k best candidates of p, best first, as predict does.
-func Answers(p data.Prediction, k int) []Answer { return engine.Answers(p, k) }
 
 // apiError is a request that cannot be answered: an HTTP status and a message.
 type apiError struct {
@@ -161,7 +157,10 @@ func decodeStrict(body []byte, v any) *apiError {
 func jsonError(err error) *apiError {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var uns *unsupportedError
 	switch {
+	case errors.As(err, &uns):
+		return errorf(http.StatusBadRequest, "%s", uns.msg)
 	case errors.As(err, &syn):
 		return errorf(http.StatusBadRequest, "malformed JSON at byte %d: %v", syn.Offset, err)
 	case errors.As(err, &typ):
@@ -182,8 +181,10 @@ func jsonKind(goType string) string {
 	switch {
 	case goType == "string", goType == "*string":
 		return "a string"
-	case goType == "int", goType == "*int":
+	case goType == "int", goType == "*int", goType == "int64", goType == "*int64":
 		return "an integer"
+	case goType == "bool", goType == "*bool":
+		return "true or false"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
 	}

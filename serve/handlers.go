@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/loraqa/loraqa/engine"
-	"github.com/loraqa/loraqa/torch"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -45,11 +44,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	return body, nil
 }
 
-func (s *Server) routeAnswer(w *responseWriter, r *http.Request, _ map[string]string) {
+func (s *Server) routeAnswer(w *responseWriter, r *http.Request) {
 	s.handleAnswer(w, r, false)
 }
 
-func (s *Server) routeBatch(w *responseWriter, r *http.Request, _ map[string]string) {
+func (s *Server) routeBatch(w *responseWriter, r *http.Request) {
 	s.handleAnswer(w, r, true)
 }
 
@@ -111,7 +110,7 @@ func toAdapterInfo(a engine.AdapterInfo) adapterInfo {
 		TargetModules: a.TargetModules, Default: a.Default, Merged: a.Merged}
 }
 
-func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request, _ map[string]string) {
+func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request) {
 	out := struct {
 		Base     string        `json:"base"`
 		Device   string        `json:"device"`
@@ -125,9 +124,9 @@ func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request, _ map[str
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) routeHealth(w *responseWriter, _ *http.Request, _ map[string]string) {
+func (s *Server) routeHealth(w *responseWriter, _ *http.Request) {
 	if s.draining() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		writeError(w, errDraining())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -135,12 +134,12 @@ func (s *Server) routeHealth(w *responseWriter, _ *http.Request, _ map[string]st
 
 func (s *Server) draining() bool { return s.eng.Closed() }
 
-func (s *Server) routeMetrics(w *responseWriter, _ *http.Request, _ map[string]string) {
+func (s *Server) routeMetrics(w *responseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, s.gauges())
 }
 
 func (s *Server) gauges() gauges {
 	depth, capacity := s.eng.Queue()
-	return gauges{queueDepth: depth, queueCap: capacity, inFlight: int(s.inFlight.Load()), liveTensors: torch.LiveTensors()}
+	return gauges{queueDepth: depth, queueCap: capacity, inFlight: int(s.inFlight.Load()), liveTensors: engine.LiveTensors()}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/engine"
@@ -19,8 +20,9 @@ type LoadAdapterRequest struct {
 }
 
 // resolveUnderRoot turns a path relative to root into a directory inside
-// it: absolute paths, ".." that climbs out and symbolic links that point out
-// are refused (400), a missing directory is 404.
+// it: absolute paths and paths with a ".." element are refused (400, as
+// the OpenAPI document's pattern says), symbolic links that point out too
+// (403), a missing directory is 404, a file 422.
 func resolveUnderRoot(root, rel string) (string, *apiError) {
 	switch {
 	case rel == "":
@@ -30,10 +32,10 @@ func resolveUnderRoot(root, rel string) (string, *apiError) {
 	case strings.ContainsRune(rel, 0):
 		return "", errorf(http.StatusBadRequest, "%q holds a NUL byte", "path")
 	}
-	clean := filepath.Clean(rel)
-	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return "", errorf(http.StatusBadRequest, "%q %q leaves the adapter root", "path", rel)
+	if slices.Contains(strings.Split(rel, "/"), "..") {
+		return "", errorf(http.StatusBadRequest, "%q %q holds a '..' element: give a directory inside the adapter root", "path", rel)
 	}
+	clean := filepath.Clean(rel)
 	real, err := filepath.EvalSymlinks(filepath.Join(root, clean))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -42,10 +44,10 @@ func resolveUnderRoot(root, rel string) (string, *apiError) {
 		return "", errorf(http.StatusBadRequest, "%q %q: %v", "path", rel, trimRoot(err.Error(), root))
 	}
 	if r, err := filepath.Rel(root, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-		return "", errorf(http.StatusBadRequest, "%q %q leaves the adapter root (through a symbolic link)", "path", rel)
+		return "", errorf(http.StatusForbidden, "%q %q leaves the adapter root (through a symbolic link)", "path", rel)
 	}
 	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
-		return "", errorf(http.StatusBadRequest, "%q %q is not a directory", "path", rel)
+		return "", errorf(http.StatusUnprocessableEntity, "%q %q is not a directory", "path", rel)
 	}
 	return real, nil
 }
@@ -59,7 +61,7 @@ func trimRoot(msg, root string) string {
 // it under a new name. The model worker injects it (between cycles), so the
 // answers in flight are not disturbed; one whose shapes do not fit the base
 // is refused (422) and the server goes on as before.
-func (s *Server) routeLoadAdapter(w *responseWriter, r *http.Request, _ map[string]string) {
+func (s *Server) routeLoadAdapter(w *responseWriter, r *http.Request) {
 	body, e := s.readBody(w, r)
 	if e != nil {
 		writeError(w, e)
@@ -89,7 +91,7 @@ func (s *Server) loadAdapter(ctx context.Context, req LoadAdapterRequest) (adapt
 	case req.Name == "":
 		return adapterInfo{}, errorf(http.StatusBadRequest, "%q is missing or empty", "name")
 	case !engine.ValidAdapterName(req.Name):
-		return adapterInfo{}, errorf(http.StatusBadRequest, "%q %q: use letters, digits, '.', '_' and '-' (at most 64)", "name", req.Name)
+		return adapterInfo{}, errorf(http.StatusBadRequest, "%q %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", "name", req.Name)
 	}
 	dir, e := resolveUnderRoot(s.opt.AdapterRoot, req.Path)
 	if e != nil {
@@ -116,8 +118,8 @@ func (s *Server) loadAdapter(ctx context.Context, req LoadAdapterRequest) (adapt
 // routeUnloadAdapter stops serving an adapter and frees its tensors. New
 // requests for it get 404 at once; those already queued are answered first
 // (the worker frees it after them).
-func (s *Server) routeUnloadAdapter(w *responseWriter, r *http.Request, params map[string]string) {
-	name := params["name"]
+func (s *Server) routeUnloadAdapter(w *responseWriter, r *http.Request) {
+	name := r.PathValue("name")
 	w.adapter = name
 	err := s.eng.UnloadAdapter(r.Context(), name)
 	switch {

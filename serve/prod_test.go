@@ -118,8 +118,8 @@ func TestServeAuth(t *testing.T) {
 	_, fix := tinyFixture(t)
 	var logs syncBuffer
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.AuthTokens, o.AdminTokens, o.AdapterRoot = []string{userToken, "second-user-token-xxxxxx"}, []string{adminToken}, t.TempDir()
-	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	o.Server.AuthTokens, o.Server.AdminTokens, o.Server.AdapterRoot = []string{userToken, "second-user-token-xxxxxx"}, []string{adminToken}, t.TempDir()
+	o.Server.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	s, hs := startServer(t, o)
 	good := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	v2 := `{"inputs":[{"name":"question","shape":[1],"datatype":"BYTES","data":["When?"]},{"name":"context","shape":[1],"datatype":"BYTES","data":["It happened in 2019."]}]}`
@@ -204,7 +204,7 @@ func (s *syncBuffer) String() string {
 func TestServeAdminOff(t *testing.T) {
 	_, fix := tinyFixture(t)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.AdapterRoot = t.TempDir()
+	o.Server.AdapterRoot = t.TempDir()
 	_, hs := startServer(t, o)
 	code, b, _ := call(t, hs.Client(), "POST", hs.URL+pathAdapters, `{"name":"x","path":"x"}`, "")
 	assert.Equal(t, 403, code)
@@ -295,7 +295,7 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 	var armed atomic.Bool
 	entered, release := make(chan struct{}, 16), make(chan struct{})
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.AdminTokens, o.AdapterRoot = []string{adminToken}, root
+	o.Server.AdminTokens, o.Server.AdapterRoot = []string{adminToken}, root
 	o.MaxBatch, o.BatchWindow = 1, 0
 	o.BeforeCycle = func() {
 		if armed.Load() {
@@ -312,12 +312,12 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 		status     int
 		msg        string
 	}{
-		{"dot-dot", `{"name":"b","path":"../x"}`, 400, `"path" "../x" leaves the adapter root`},
-		{"dot-dot inside", `{"name":"b","path":"team/../../x"}`, 400, "leaves the adapter root"},
+		{"dot-dot", `{"name":"b","path":"../x"}`, 400, `"path" "../x" holds a '..' element`},
+		{"dot-dot inside", `{"name":"b","path":"team/../../x"}`, 400, "holds a '..' element"},
 		{"absolute", `{"name":"b","path":"` + filepath.Join(root, "team", "other") + `"}`, 400, "is absolute"},
-		{"symlink out", `{"name":"b","path":"escape"}`, 400, "through a symbolic link"},
+		{"symlink out", `{"name":"b","path":"escape"}`, 403, "through a symbolic link"},
 		{"missing dir", `{"name":"b","path":"nope"}`, 404, "no such directory under the adapter root"},
-		{"a file", `{"name":"b","path":"afile"}`, 400, "is not a directory"},
+		{"a file", `{"name":"b","path":"afile"}`, 422, "is not a directory"},
 		{"no adapter in dir", `{"name":"b","path":"empty"}`, 422, "adapter config"},
 		{"shapes do not fit", `{"name":"b","path":"wide"}`, 422, "does not fit the base model"},
 		{"bad name", `{"name":"a b","path":"team/other"}`, 400, `"name" "a b"`},
@@ -421,7 +421,7 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 func TestServeLoadNeedsRoot(t *testing.T) {
 	_, fix := tinyFixture(t)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.AdminTokens = []string{adminToken}
+	o.Server.AdminTokens = []string{adminToken}
 	_, hs := startServer(t, o)
 	code, b, _ := call(t, hs.Client(), "POST", hs.URL+pathAdapters, `{"name":"b","path":"x"}`, adminToken)
 	assert.Equal(t, 403, code)
@@ -435,7 +435,7 @@ func TestServeV2(t *testing.T) {
 	qs := testQueries(t, 3)
 	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.MaxBatchItems = 3
+	o.Server.MaxBatchItems = 3
 	_, hs := startServer(t, o)
 	c := hs.Client()
 
@@ -574,7 +574,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	assert.Equal(t, string(onDisk), string(served))
 	for path, ops := range doc.Paths {
 		for method := range ops {
-			url := hs.URL + strings.NewReplacer("{name}", "fix", "{model}", "fix").Replace(path)
+			url := hs.URL + strings.NewReplacer("{name}", "fix", "{model}", "fix", "{version}", "1").Replace(path)
 			code, b, _ := call(t, hs.Client(), strings.ToUpper(method), url, "{}", "")
 			assert.NotEqual(t, 405, code, "%s %s: %s", method, path, b)
 			if code == 404 {
@@ -590,7 +590,7 @@ func TestServeRequestLog(t *testing.T) {
 	_, fix := tinyFixture(t)
 	var logs syncBuffer
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	o.Server.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	_, hs := startServer(t, o)
 	good := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	code, _, h := call(t, hs.Client(), "POST", hs.URL+pathAnswer, good, "", "X-Request-Id", "req-abc.123")
@@ -663,11 +663,11 @@ func TestServeTLS(t *testing.T) {
 	_, fix := tinyFixture(t)
 	cert, pool := selfSigned(t)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	o.AuthTokens = []string{userToken}
-	s, err := LoadServer(context.Background(), o)
+	o.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	o.Server.AuthTokens = []string{userToken}
+	s, err := loadServer(context.Background(), o)
 	require.NoError(t, err)
-	defer s.Close()
+	defer closeServer(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -30,25 +30,59 @@ func tinyFixture(t *testing.T) (base, adapter string) {
 	return filepath.Join(dir, "base"), filepath.Join(dir, "adapter")
 }
 
+// testOptions are what a test server loads (the engine's options) and
+// what it accepts (Server).
+type testOptions struct {
+	engine.Options
+	Server Options
+}
+
 // tinyServerOptions serve the tiny base with the given adapters on the CPU.
-func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) ServerOptions {
+func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) testOptions {
 	base, _ := tinyFixture(t)
-	o := DefaultServerOptions()
+	o := testOptions{Options: engine.DefaultOptions(), Server: DefaultOptions()}
 	o.Model, o.Device, o.Adapters = base, "cpu", adapters
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
-	o.Timeout = 20 * time.Second
+	o.Server.Timeout = 20 * time.Second
 	return o
 }
 
+// loadServer loads an engine as loraqa serve does (serving settings, the
+// server's metrics observing its worker) and makes a server over it.
+func loadServer(ctx context.Context, o testOptions) (*Server, error) {
+	if o.Server.Metrics == nil {
+		o.Server.Metrics = NewMetrics()
+	}
+	eo := o.Options
+	eo.TuneServing, eo.Observer = true, o.Server.Metrics
+	e, err := engine.Load(ctx, eo)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(e, o.Server)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// closeServer shuts the server down and frees its engine.
+func closeServer(s *Server) error {
+	err := s.Shutdown(context.Background())
+	s.Engine().Close()
+	return err
+}
+
 // startServer loads a server and serves it on a loopback httptest server.
-func startServer(t *testing.T, o ServerOptions) (*Server, *httptest.Server) {
+func startServer(t *testing.T, o testOptions) (*Server, *httptest.Server) {
 	t.Helper()
-	s, err := LoadServer(context.Background(), o)
+	s, err := loadServer(context.Background(), o)
 	require.NoError(t, err)
 	hs := httptest.NewServer(s) // 127.0.0.1, a free port
 	t.Cleanup(func() {
 		hs.Close()
-		require.NoError(t, s.Close())
+		require.NoError(t, closeServer(s))
 	})
 	return s, hs
 }
@@ -75,7 +109,7 @@ func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answ
 	for i, q := range qs {
 		preds, err := p.Predict(context.Background(), []Query{q})
 		require.NoError(t, err)
-		out[i] = Answers(preds[0], k)
+		out[i] = engine.Answers(preds[0], k)
 	}
 	return out
 }

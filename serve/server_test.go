@@ -159,7 +159,7 @@ func TestServeMerged(t *testing.T) {
 		assert.Equal(t, want[i], decodeAnswer(t, b).Answers, "query %d", i)
 	}
 	o.Adapters = append(o.Adapters, NamedAdapter{Name: "again", Dir: fix})
-	_, err := LoadServer(context.Background(), o)
+	_, err := loadServer(context.Background(), o)
 	assert.ErrorContains(t, err, "--merge folds one adapter")
 }
 
@@ -190,13 +190,13 @@ func TestServeFused(t *testing.T) {
 	assert.Less(t, s.metrics.windows.n, uint64(len(qs)), "fused cycles should run several queries per forward")
 }
 
-// No tensor outlives a burst of requests, and Close frees the model and
+// No tensor outlives a burst of requests, and closing the engine frees the model and
 // every adapter.
 func TestServeLiveTensorsSettle(t *testing.T) {
 	_, fix := tinyFixture(t)
 	other := scaledAdapter(t, fix, 2)
 	initial := torch.LiveTensors()
-	s, err := LoadServer(context.Background(), tinyServerOptions(t, NamedAdapter{Name: "a", Dir: fix}, NamedAdapter{Name: "b", Dir: other}))
+	s, err := loadServer(context.Background(), tinyServerOptions(t, NamedAdapter{Name: "a", Dir: fix}, NamedAdapter{Name: "b", Dir: other}))
 	require.NoError(t, err)
 	hs := httptest.NewServer(s)
 	qs := testQueries(t, 10)
@@ -222,7 +222,7 @@ func TestServeLiveTensorsSettle(t *testing.T) {
 	}
 	assert.Equal(t, before, torch.LiveTensors(), "tensors leaked by 80 requests")
 	hs.Close()
-	require.NoError(t, s.Close())
+	require.NoError(t, closeServer(s))
 	assert.Equal(t, initial, torch.LiveTensors(), "Close left tensors of the model or adapters")
 }
 
@@ -285,9 +285,9 @@ func TestServeGracefulShutdown(t *testing.T) {
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.MaxBatch, o.BatchWindow = 1, 0
 	o.BeforeCycle = func() { entered <- struct{}{}; <-release }
-	s, err := LoadServer(context.Background(), o)
+	s, err := loadServer(context.Background(), o)
 	require.NoError(t, err)
-	defer s.Close()
+	defer closeServer(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -57,7 +57,7 @@ var badRequests = []struct {
 func TestServeBadRequests(t *testing.T) {
 	_, fix := tinyFixture(t)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.MaxBody, o.MaxContext, o.MaxBatchItems = 4096, 200, 4
+	o.Server.MaxBody, o.Server.MaxContext, o.Server.MaxBatchItems = 4096, 200, 4
 	_, hs := startServer(t, o)
 	require.GreaterOrEqual(t, len(badRequests), 10)
 	for _, tc := range badRequests {
@@ -148,7 +148,7 @@ func TestServeTimeout(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
-	o.Timeout = 300 * time.Millisecond
+	o.Server.Timeout = 300 * time.Millisecond
 	o.BeforeCycle = func() { once.Do(func() { <-release }) }
 	_, hs := startServer(t, o)
 	body := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
@@ -163,25 +163,25 @@ func TestServeTimeout(t *testing.T) {
 }
 
 // Options that cannot work are refused at load time, with the reason.
-func TestLoadServerRefusesBadOptions(t *testing.T) {
+func TestNewRefusesBadOptions(t *testing.T) {
 	_, fix := tinyFixture(t)
 	cases := map[string]struct {
-		mod  func(o *ServerOptions)
+		mod  func(o *testOptions)
 		want string // what the error must say
 	}{
-		"adapter name":   {func(o *ServerOptions) { o.Adapters[0].Name = "a b" }, "adapter name \"a b\": use letters, digits"},
-		"duplicate name": {func(o *ServerOptions) { o.Adapters = append(o.Adapters, o.Adapters[0]) }, "adapter name \"fix\" is given twice"},
-		"queue":          {func(o *ServerOptions) { o.Queue = 0 }, "queue 0"},
-		"timeout":        {func(o *ServerOptions) { o.Timeout = 0 }, "timeout 0s must be positive"},
-		"windows":        {func(o *ServerOptions) { o.Features.DocStride = 200 }, "doc_stride 200 leaves no room"},
-		"past positions": {func(o *ServerOptions) { o.Features.MaxSeqLength = 256 }, "max_seq_length 256 is longer than the model's max_position_embeddings 128"},
-		"missing dir":    {func(o *ServerOptions) { o.Adapters[0].Dir = t.TempDir() }, "adapter_config.json: no such file"},
+		"adapter name":   {func(o *testOptions) { o.Adapters[0].Name = "a b" }, "adapter name \"a b\": use letters, digits"},
+		"duplicate name": {func(o *testOptions) { o.Adapters = append(o.Adapters, o.Adapters[0]) }, "adapter name \"fix\" is given twice"},
+		"queue":          {func(o *testOptions) { o.Queue = 0 }, "queue 0"},
+		"timeout":        {func(o *testOptions) { o.Server.Timeout = 0 }, "timeout 0s must be positive"},
+		"windows":        {func(o *testOptions) { o.Features.DocStride = 200 }, "doc_stride 200 leaves no room"},
+		"past positions": {func(o *testOptions) { o.Features.MaxSeqLength = 256 }, "max_seq_length 256 is longer than the model's max_position_embeddings 128"},
+		"missing dir":    {func(o *testOptions) { o.Adapters[0].Dir = t.TempDir() }, "adapter_config.json: no such file"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 			c.mod(&o)
-			s, err := LoadServer(context.Background(), o)
+			s, err := loadServer(context.Background(), o)
 			require.Error(t, err)
 			assert.Nil(t, s)
 			assert.Contains(t, err.Error(), c.want)

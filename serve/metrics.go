@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/loraqa/loraqa/engine"
 )
 
 // histogram is a Prometheus histogram: cumulative counts per upper bound.
@@ -52,8 +54,10 @@ func (h *histogram) write(w io.Writer, name, labels string) {
 
 var latencyBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// metrics are the server's counters, exposed at GET /metrics.
-type metrics struct {
+// Metrics are a server's counters, exposed at GET /metrics. They are an
+// engine.Observer: given to engine.Load as Options.Observer, they count the
+// model worker's cycles too. Make them with NewMetrics.
+type Metrics struct {
 	mu        sync.Mutex
 	requests  map[[2]string]uint64 // path, status code
 	latency   map[string]*histogram
@@ -65,8 +69,9 @@ type metrics struct {
 	startTime time.Time
 }
 
-func newMetrics() *metrics {
-	return &metrics{
+// NewMetrics makes empty counters, started now.
+func NewMetrics() *Metrics {
+	return &Metrics{
 		requests:  map[[2]string]uint64{},
 		latency:   map[string]*histogram{},
 		batches:   newHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256),
@@ -79,7 +84,7 @@ func newMetrics() *metrics {
 
 // request counts a request by its route pattern (bounded: unknown paths
 // are "other").
-func (m *metrics) request(path string, code int, d time.Duration) {
+func (m *Metrics) request(path string, code int, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests[[2]string{path, strconv.Itoa(code)}]++
@@ -93,27 +98,27 @@ func (m *metrics) request(path string, code int, d time.Duration) {
 
 // cycleStart records a batching cycle's size before any of its queries is
 // answered, so a client that has its answer sees its cycle counted.
-func (m *metrics) cycleStart(queries int) {
+func (m *Metrics) cycleStart(queries int) {
 	m.mu.Lock()
 	m.batches.observe(float64(queries))
 	m.mu.Unlock()
 }
 
 // cycleEnd records the cycle's model time.
-func (m *metrics) cycleEnd(d time.Duration) {
+func (m *Metrics) cycleEnd(d time.Duration) {
 	m.mu.Lock()
 	m.forward.observe(d.Seconds())
 	m.mu.Unlock()
 }
 
-func (m *metrics) forwardWindows(n int, adapter string, queries int) {
+func (m *Metrics) forwardWindows(n int, adapter string, queries int) {
 	m.mu.Lock()
 	m.windows.observe(float64(n))
 	m.queries[adapter] += uint64(queries)
 	m.mu.Unlock()
 }
 
-func (m *metrics) adapterSwitch() {
+func (m *Metrics) adapterSwitch() {
 	m.mu.Lock()
 	m.switches++
 	m.mu.Unlock()
@@ -125,7 +130,7 @@ type gauges struct {
 }
 
 // write renders the metrics in Prometheus' text format (version 0.0.4).
-func (m *metrics) write(w io.Writer, g gauges) {
+func (m *Metrics) write(w io.Writer, g gauges) {
 	var b bytes.Buffer
 	m.mu.Lock()
 	help(&b, "loraqa_http_requests_total", "counter", "HTTP requests by path and status code.")
@@ -208,11 +213,18 @@ func residentBytes() (int64, bool) {
 	return pages * int64(os.Getpagesize()), true
 }
 
-// The engine.Observer methods: the model worker reports its cycles.
+var _ engine.Observer = (*Metrics)(nil)
 
-func (m *metrics) CycleStart(queries int) { m.cycleStart(queries) }
-func (m *metrics) Forward(adapter string, windows, queries int) {
+// CycleStart is engine.Observer's: a batch of queries is about to run.
+func (m *Metrics) CycleStart(queries int) { m.cycleStart(queries) }
+
+// Forward is engine.Observer's: one forward pass over windows of queries.
+func (m *Metrics) Forward(adapter string, windows, queries int) {
 	m.forwardWindows(windows, adapter, queries)
 }
-func (m *metrics) CycleEnd(d time.Duration) { m.cycleEnd(d) }
-func (m *metrics) AdapterSwitch()           { m.adapterSwitch() }
+
+// CycleEnd is engine.Observer's: the batch is answered.
+func (m *Metrics) CycleEnd(d time.Duration) { m.cycleEnd(d) }
+
+// AdapterSwitch is engine.Observer's: an adapter was attached or detached.
+func (m *Metrics) AdapterSwitch() { m.adapterSwitch() }

@@ -1,11 +1,9 @@
 package torch
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -216,18 +214,7 @@ func maxAbsDiff(a, b []float32) float64 {
 // whose file name starts with prefix ("" when none is): /proc/self/maps
 // tells what the dynamic loader really loaded.
 func mappedLibrary(prefix string) string {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
-		}
-		p := fields[len(fields)-1]
+	for _, p := range mappedFiles() {
 		if strings.HasPrefix(filepath.Base(p), prefix) {
 			return p
 		}

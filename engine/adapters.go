@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/loraqa/loraqa/data"
-	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -27,47 +25,14 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	if _, err := e.lookup(name); err == nil {
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served: unload it first", name)
 	}
-	cfg, err := peft.ReadConfig(dir)
+	sv, d, err := e.openAdapter(NamedAdapter{Name: name, Dir: dir}, true)
 	if err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
-	}
-	if cfg.Bias != "none" {
-		return AdapterInfo{}, kindf(ErrBadAdapter, "adapter %q trains the base model's biases (bias %q): it cannot share the base with other adapters", name, cfg.Bias)
-	}
-	e.amu.RLock()
-	for _, o := range e.models {
-		if o.adapter != nil && o.adapter.Config.Bias != "none" {
-			e.amu.RUnlock()
-			return AdapterInfo{}, kindf(ErrBadAdapter, "adapter %q trains the base model's biases: this engine cannot load others", o.Name)
-		}
-	}
-	e.amu.RUnlock()
-	tok, err := e.tokenizerFor(dir)
-	if err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
-	}
-	sv := &served{Name: name, Dir: dir}
-	if err := e.prepareServed(sv, tok); err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
+		return AdapterInfo{}, withKind(ErrBadAdapter, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return AdapterInfo{}, err
 	}
-	err = e.onWorker(func() error {
-		if err := e.detach(); err != nil {
-			return err
-		}
-		a, err := peft.Load(dir, e.model)
-		if err != nil {
-			return err
-		}
-		if err := a.Detach(); err != nil {
-			a.Drop()
-			return err
-		}
-		sv.adapter = a
-		return nil
-	})
+	err = e.onWorker(func() error { return e.injectAdapter(sv, d, true) })
 	switch {
 	case errors.Is(err, ErrClosed):
 		return AdapterInfo{}, err
@@ -138,19 +103,4 @@ func (e *Engine) onWorkerDrop(sv *served) error {
 		torch.ReleaseMemory()
 		return nil
 	})
-}
-
-// tokenizerFor is the adapter directory's tokenizer, else the base's.
-func (e *Engine) tokenizerFor(dir string) (*data.Tokenizer, error) {
-	if peft.HasTokenizer(dir) {
-		return data.LoadTokenizer(dir)
-	}
-	e.amu.RLock()
-	defer e.amu.RUnlock()
-	for _, sv := range e.models {
-		if sv.tok != nil && !peft.HasTokenizer(sv.Dir) {
-			return sv.tok, nil
-		}
-	}
-	return data.LoadTokenizer(e.baseDir)
 }

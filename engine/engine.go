@@ -185,6 +185,7 @@ type served struct {
 	Dir     string
 	adapter *peft.Adapter
 	tok     *data.Tokenizer
+	ownTok  bool                // tok is the adapter directory's, not the base's
 	feat    data.FeatureOptions // resolved windows
 	gone    bool                // unloaded; the worker's alone
 }
@@ -246,11 +247,13 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		if len(as) == 0 {
 			return nil, fmt.Errorf("give a model (--model) or an adapter (--adapter)")
 		}
-		base, err := peft.BaseModel(as[0].Dir)
+		d, err := peft.OpenDir(as[0].Dir)
 		if err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
 		}
-		ref = base
+		if ref, err = d.BaseModel(); err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
+		}
 	}
 	dir, err := hub.Resolve(ctx, ref, opt.Hub)
 	if err != nil {
@@ -280,26 +283,16 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	return e, nil
 }
 
+// loadAdapters loads the adapters of Options before the worker starts,
+// through the path LoadAdapter takes too (openAdapter, injectAdapter).
 func (e *Engine) loadAdapters(as []NamedAdapter) error {
-	var baseTok *data.Tokenizer
-	tokenizer := func(adapterDir string) (*data.Tokenizer, error) {
-		if adapterDir != "" && peft.HasTokenizer(adapterDir) {
-			return data.LoadTokenizer(adapterDir)
-		}
-		if baseTok != nil {
-			return baseTok, nil
-		}
-		var err error
-		baseTok, err = data.LoadTokenizer(e.baseDir)
-		return baseTok, err
-	}
 	if len(as) == 0 {
 		sv := &served{Dir: e.baseDir}
-		tok, err := tokenizer("")
+		tok, err := e.tokenizerFor(nil)
 		if err != nil {
 			return err
 		}
-		if err := e.prepareServed(sv, tok); err != nil {
+		if err := e.prepareServed(sv, tok, nil); err != nil {
 			return err
 		}
 		e.models = []*served{sv}
@@ -307,58 +300,105 @@ func (e *Engine) loadAdapters(as []NamedAdapter) error {
 	}
 	shared := len(as) > 1
 	for _, na := range as {
-		if shared {
-			cfg, err := peft.ReadConfig(na.Dir)
-			if err != nil {
-				return fmt.Errorf("adapter %s: %w", na.Name, err)
-			}
-			if cfg.Bias != "none" {
-				return fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, cfg.Bias)
-			}
-		}
-		a, err := peft.Load(na.Dir, e.model)
+		sv, d, err := e.openAdapter(na, shared)
 		if err != nil {
+			return err
+		}
+		if err := e.injectAdapter(sv, d, shared); err != nil {
 			return fmt.Errorf("adapter %s (%s): %w", na.Name, na.Dir, err)
 		}
-		sv := &served{Name: na.Name, Dir: na.Dir, adapter: a}
 		e.models = append(e.models, sv)
 		e.byName[na.Name] = sv
-		e.active = sv
-		if shared {
-			if err := a.Detach(); err != nil {
-				return fmt.Errorf("adapter %s: %w", na.Name, err)
-			}
-			e.active = nil
-		}
 		if e.opt.Merge {
-			if err := a.Merge(); err != nil {
+			if err := sv.adapter.Merge(); err != nil {
 				return fmt.Errorf("adapter %s: %w", na.Name, err)
 			}
-		}
-		tok, err := tokenizer(na.Dir)
-		if err != nil {
-			return fmt.Errorf("adapter %s: %w", na.Name, err)
-		}
-		if err := e.prepareServed(sv, tok); err != nil {
-			return fmt.Errorf("adapter %s: %w", na.Name, err)
 		}
 	}
 	return nil
 }
 
-// prepareServed resolves sv's windows, checks them and the tokenizer
-// against the model, and cuts a one-word query to check the window options
-// before any query does.
-func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer) error {
-	sv.tok = tok
-	adapterDir := ""
-	if sv.adapter != nil || sv.Name != "" {
-		adapterDir = sv.Dir
+// openAdapter reads the adapter directory of na (once), checks that it may
+// share the base with other adapters when shared (it must not train the
+// base's biases, nor may those loaded), and resolves its tokenizer and
+// windows. The adapter is not injected yet.
+func (e *Engine) openAdapter(na NamedAdapter, shared bool) (*served, *peft.Dir, error) {
+	d, err := peft.OpenDir(na.Dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 	}
-	fo, err := ResolveWindows(e.opt.Features, adapterDir, e.model.Config.MaxPositions, tok.ModelMaxLength())
+	if shared {
+		if d.Config.Bias != "none" {
+			return nil, nil, fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, d.Config.Bias)
+		}
+		e.amu.RLock()
+		for _, o := range e.models {
+			if o.adapter != nil && o.adapter.Config.Bias != "none" {
+				e.amu.RUnlock()
+				return nil, nil, fmt.Errorf("adapter %s trains the base model's biases: this engine cannot load others", o.Name)
+			}
+		}
+		e.amu.RUnlock()
+	}
+	tok, err := e.tokenizerFor(d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+	}
+	sv := &served{Name: na.Name, Dir: na.Dir, ownTok: d.Tokenizer != ""}
+	if err := e.prepareServed(sv, tok, d.Windows); err != nil {
+		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+	}
+	return sv, d, nil
+}
+
+// injectAdapter injects d's adapter into the model as sv's, detached
+// afterwards when shared (the worker attaches it per query). Only the
+// goroutine that owns the model (Load before the worker starts, then the
+// worker) calls it.
+func (e *Engine) injectAdapter(sv *served, d *peft.Dir, shared bool) error {
+	if err := e.detach(); err != nil {
+		return err
+	}
+	a, err := d.Inject(e.model)
 	if err != nil {
 		return err
 	}
+	sv.adapter, e.active = a, sv
+	if shared {
+		if err := a.Detach(); err != nil {
+			a.Drop()
+			sv.adapter, e.active = nil, nil
+			return err
+		}
+		e.active = nil
+	}
+	return nil
+}
+
+// tokenizerFor is the adapter directory's tokenizer when it holds one
+// (d nil: the base model alone), else the base's, loaded once.
+func (e *Engine) tokenizerFor(d *peft.Dir) (*data.Tokenizer, error) {
+	if d != nil && d.Tokenizer != "" {
+		return data.LoadTokenizer(d.Tokenizer)
+	}
+	e.amu.RLock()
+	for _, sv := range e.models {
+		if sv.tok != nil && !sv.ownTok {
+			e.amu.RUnlock()
+			return sv.tok, nil
+		}
+	}
+	e.amu.RUnlock()
+	return data.LoadTokenizer(e.baseDir)
+}
+
+// prepareServed sets sv's tokenizer, resolves its windows (trained: those
+// the adapter was trained with, if recorded), checks them and the tokenizer
+// against the model, and cuts a one-word query to check the window options
+// before any query does.
+func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer, trained *peft.Windows) error {
+	sv.tok = tok
+	fo := resolveWindows(e.opt.Features, trained, e.model.Config.MaxPositions, tok.ModelMaxLength())
 	sv.feat = fo
 	if err := e.model.Config.CheckInputs(fo.MaxSeqLength, tok.VocabSize()); err != nil {
 		return fmt.Errorf("%s: %w", e.baseDir, err)

@@ -17,8 +17,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -191,7 +193,7 @@ func TestLoadRefusesImpossibleWindows(t *testing.T) {
 // by the model takes the pipeline's stride.
 func TestEngineUsesTrainedWindows(t *testing.T) {
 	base, adapter := tinyDirs(t)
-	require.NoError(t, WriteTrainedWindows(adapter, TrainedWindows{MaxSeqLength: 48, DocStride: 16}))
+	require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), peft.Windows{MaxSeqLength: 48, DocStride: 16}))
 	o := DefaultOptions()
 	o.Model, o.Device, o.Adapter = base, "cpu", adapter
 	e, err := Load(context.Background(), o)

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -540,34 +538,4 @@ func namesOrRegex(raw json.RawMessage, key string) ([]string, string, error) {
 		return nil, "", fmt.Errorf("%s regex %q: %w", key, re, err)
 	}
 	return nil, re, nil
-}
-
-// BaseModel is the base_model_name_or_path of the adapter in dir: the base
-// it was trained on. Empty is an error that names the file.
-func BaseModel(dir string) (string, error) {
-	cfg, err := ReadConfig(dir)
-	if err != nil {
-		return "", err
-	}
-	if cfg.BaseModel == "" {
-		return "", fmt.Errorf("%s: base_model_name_or_path is empty; name the base model with --model", filepath.Join(dir, ConfigFile))
-	}
-	return cfg.BaseModel, nil
-}
-
-// ReadConfig reads dir/adapter_config.json. Errors name the file and the key.
-func ReadConfig(dir string) (Config, error) {
-	path := filepath.Join(dir, "adapter_config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("adapter config: %w", err)
-	}
-	var c Config
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -232,11 +232,11 @@ func (t *Trainer) Resume(path string) (string, error) {
 }
 
 func (t *Trainer) loadAdapterFrom(dir string) error {
-	w, err := bert.ReadSafetensors(filepath.Join(dir, peft.WeightsFile))
+	d, err := peft.OpenDir(dir)
 	if err != nil {
 		return err
 	}
-	return t.Adapter.SetState(w, filepath.Join(dir, peft.WeightsFile))
+	return d.SetWeights(t.Adapter)
 }
 
 func (t *Trainer) loadOptimizer(path string) error {
@@ -259,7 +259,7 @@ func (t *Trainer) loadOptimizer(path string) error {
 			if err != nil {
 				return err
 			}
-			if !torch.SameShape(shape, p.Tensor.MustSize()) {
+			if !slices.Equal(shape, p.Tensor.MustSize()) {
 				return fmt.Errorf("%s: %s has shape %v, want %v", path, p.Key+x.suffix, shape, p.Tensor.MustSize())
 			}
 			if err := torch.CopyFromFloat32(x.dst, vals, shape); err != nil {

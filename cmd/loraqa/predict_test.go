@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loraqa/loraqa/engine"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
 )
 
 // tinyBERTAdapter copies the committed tiny BERT fixture's adapter (its base
@@ -72,20 +74,20 @@ func TestPredictDefaultWindows(t *testing.T) {
 	cases := []struct {
 		name    string
 		extra   []string
-		trained *engine.TrainedWindows
+		trained *peft.Windows
 		want    string // the output of these explicit windows
 		err     string
 	}{
 		{"pipeline rule", nil, nil, explicit["64"], ""},
-		{"trained windows", nil, &engine.TrainedWindows{MaxSeqLength: 48, DocStride: 16}, explicit["48"], ""},
+		{"trained windows", nil, &peft.Windows{MaxSeqLength: 48, DocStride: 16}, explicit["48"], ""},
 		{"explicit stride that leaves no room", []string{"--doc-stride", "62"}, nil, "", "doc_stride 62 leaves no room"},
 		{"explicit window past the positions", []string{"--max-seq-length", "128"}, nil, "", "max_seq_length 128 is longer than the model's max_position_embeddings 64"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			os.Remove(filepath.Join(adapter, engine.WindowsFile))
+			os.Remove(filepath.Join(adapter, peft.WindowsFile))
 			if tc.trained != nil {
-				require.NoError(t, engine.WriteTrainedWindows(adapter, *tc.trained))
+				require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), *tc.trained))
 			}
 			out, err := run(tc.extra...)
 			if tc.err != "" {

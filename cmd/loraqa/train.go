@@ -15,7 +15,6 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/data"
-	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/hub"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -226,35 +225,26 @@ func checkWritable(dirs ...string) error {
 	return nil
 }
 
-// saveAdapter writes the PEFT adapter, tokenizer files, resolved config and
-// final metrics into fine_tuned_adapter_path.
+// saveAdapter writes the adapter directory whole into fine_tuned_adapter_path:
+// the PEFT adapter, the base's tokenizer files, the windows, the resolved
+// config and the final metrics.
 func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.State) error {
 	out := cfg.FineTunedAdapterPath
-	if err := a.Save(out); err != nil {
-		return err
-	}
-	if err := peft.CopyTokenizerFiles(baseDir, out); err != nil {
-		return err
-	}
-	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
-		return err
-	}
-	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
-		return err
-	}
+	d := peft.NewDir(a)
+	d.Tokenizer = baseDir
+	d.Windows = &peft.Windows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}
 	if y, err := cfg.YAML(); err == nil {
-		if err := atomicfile.Write(filepath.Join(out, "loraqa_config.yaml"), y); err != nil {
-			return err
-		}
+		d.TrainConfig = y
 	}
 	final := map[string]any{"global_step": st.GlobalStep, "best_f1": st.BestF1}
 	if n := len(st.Evals); n > 0 {
 		final["final_eval"] = st.Evals[n-1]
 	}
 	b, _ := json.MarshalIndent(final, "", "  ")
-	if err := atomicfile.Write(filepath.Join(out, "metrics.json"), append(b, '\n')); err != nil {
+	d.Metrics = append(b, '\n')
+	if err := d.Write(out); err != nil {
 		return err
 	}
-	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, engine.WindowsFile, "tokenizer files"}, ", "))
+	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, peft.WindowsFile, "tokenizer files"}, ", "))
 	return nil
 }

@@ -112,6 +112,9 @@ func (t *Trainer) checkpoint() error {
 	}
 	atomicfile.SyncDir(t.Opt.OutputDir)
 	t.state = st
+	if t.obs != nil {
+		t.obs.Checkpoint(final)
+	}
 	return t.prune()
 }
 

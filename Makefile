@@ -52,10 +52,13 @@ demo: build
 	scripts/demo.sh
 
 ## example: build examples/ (its own module, importing loraqa as an outside module does; GOWORK=off so that
-## go.work hides nothing) and answer a few questions with the demo's adapter (EXAMPLE_ADAPTER; run make demo first).
+## go.work hides nothing), answer a few questions with the demo's adapter (EXAMPLE_ADAPTER; run make demo first),
+## then train an adapter in-process on the demo's base (train.Run) and answer with it.
+EXAMPLE_ADAPTER ?= out/demo/adapter
 example: setup
-	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o ../bin/answer ./answer
-	bin/answer --adapter $${EXAMPLE_ADAPTER:-out/demo/adapter}
+	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o ../bin/answer ./answer && GOWORK=off $(GO) build -o ../bin/train-example ./train
+	bin/answer --adapter $(EXAMPLE_ADAPTER)
+	bin/train-example --out out/example --base "$$(sed -n 's/.*"base_model_name_or_path": *"\([^"]*\)".*/\1/p' $(EXAMPLE_ADAPTER)/adapter_config.json)"
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/

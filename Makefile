@@ -17,7 +17,7 @@ all: build
 ## setup: find LibTorch (LIBTORCH, else PyPI's torch wheel, or Debian's libtorch-dev with LIBTORCH_SOURCE=debian),
 ## and generate the project-local gotch copy + go.work. Re-runs only when LibTorch changes.
 setup:
-	GOWORK=off $(GO) run ./scripts/setup
+	GOWORK=off $(GO) run ./tools/setup
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/loraqa

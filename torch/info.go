@@ -35,7 +35,7 @@ type BuildInfo struct {
 	GoVersion     string   `json:"go"`
 	LibTorch      string   `json:"libtorch"`
 	LibTorchLib   string   `json:"libtorch_lib"`
-	Source        string   `json:"libtorch_source"` // pypi, debian, LIBTORCH or flag (scripts/setup)
+	Source        string   `json:"libtorch_source"` // pypi, debian, LIBTORCH or flag (tools/setup)
 	Flavour       string   `json:"flavour"`         // cpu or cuda: the LibTorch libraries linked
 	CXX11ABI      bool     `json:"cxx11_abi"`
 	CPUCapability string   `json:"cpu_capability"` // the kernels LibTorch dispatches to: DEFAULT, AVX2, AVX512

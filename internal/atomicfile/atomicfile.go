@@ -2,7 +2,7 @@
 // old content or the new one: a synced temporary file in the same directory,
 // then a rename, then a sync of the directory. It is the only place in the
 // module that writes a file this way; it is pure Go (no cgo), so packages that
-// must not depend on LibTorch (data, scripts/setup) use it too.
+// must not depend on LibTorch (data, tools/setup) use it too.
 package atomicfile
 
 import (

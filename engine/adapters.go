@@ -18,7 +18,7 @@ import (
 func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo, error) {
 	switch {
 	case e.opt.Merge:
-		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (--merge): it cannot load others")
+		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (Options.Merge): it cannot load others")
 	case !ValidAdapterName(name):
 		return AdapterInfo{}, kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
 	}
@@ -32,7 +32,7 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	if err := ctx.Err(); err != nil {
 		return AdapterInfo{}, err
 	}
-	err = e.onWorker(func() error { return e.injectAdapter(sv, d, true) })
+	err = e.onWorker(ctx, func() error { return e.injectAdapter(sv, d, true) })
 	switch {
 	case errors.Is(err, ErrClosed):
 		return AdapterInfo{}, err
@@ -42,7 +42,7 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	e.amu.Lock()
 	if e.byName[name] != nil { // loaded meanwhile by another call
 		e.amu.Unlock()
-		_ = e.onWorkerDrop(sv)
+		_ = e.onWorkerDrop(context.Background(), sv)
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served", name)
 	}
 	e.models = append(e.models, sv)
@@ -54,7 +54,9 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 // UnloadAdapter stops answering with an adapter and frees its tensors.
 // New queries for it fail with ErrUnknownAdapter at once; those already
 // queued are answered first (the worker frees it after them). The default
-// adapter and a merged one cannot be unloaded (ErrBadAdapter).
+// adapter and a merged one cannot be unloaded (ErrBadAdapter). ctx bounds
+// the wait for the worker to take the job: when it ends first, the adapter
+// stays loaded and ctx's error is returned.
 func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 	e.amu.Lock()
 	sv := e.byName[name]
@@ -77,10 +79,17 @@ func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 		}
 	}
 	e.amu.Unlock()
-	err := e.onWorkerDrop(sv)
-	if errors.Is(err, ErrClosed) { // Close frees it: put it back in the list
+	err := e.onWorkerDrop(ctx, sv)
+	switch {
+	case errors.Is(err, ErrClosed): // Close frees it: put it back in the list
 		e.amu.Lock()
 		e.models = append(e.models, sv)
+		e.amu.Unlock()
+		return err
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()): // never queued: it stays loaded
+		e.amu.Lock()
+		e.models = append(e.models, sv)
+		e.byName[name] = sv
 		e.amu.Unlock()
 		return err
 	}
@@ -92,8 +101,8 @@ func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 
 // onWorkerDrop frees an adapter on the worker: it is attached (so that
 // Drop finds its layers), dropped, and the model left without adapter.
-func (e *Engine) onWorkerDrop(sv *served) error {
-	return e.onWorker(func() error {
+func (e *Engine) onWorkerDrop(ctx context.Context, sv *served) error {
+	return e.onWorker(ctx, func() error {
 		sv.gone = true
 		if err := e.activate(sv); err != nil {
 			return err

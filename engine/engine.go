@@ -24,15 +24,14 @@
 // The HTTP API (routes, auth, metrics, OpenAPI) is package serve, a thin
 // layer over an Engine; this package knows nothing of HTTP.
 //
-// Load applies the runtime settings of Tune (see there) unless
-// Options.NoTune is set.
+// Load changes no process-wide setting: a program that wants loraqa's
+// runtime settings (a server's malloc tuning) calls Tune itself.
 package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
@@ -42,6 +41,7 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/hub"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -89,10 +89,7 @@ type Observer interface {
 
 // Options say what to load and how the worker batches.
 type Options struct {
-	Model string // base model dir or hub id; "" = the first adapter's base_model_name_or_path
-	// Adapter is one adapter directory, served under its directory's name
-	// before those of Adapters (predict and eval use it); "" = none.
-	Adapter  string
+	Model    string         // base model dir or hub id; "" = the first adapter's base_model_name_or_path
 	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
 	Device   string         // "auto" (also ""), "cpu", "cuda", "cuda:N"
 	DType    string         // of the frozen base: "fp32" (also ""), "bf16", "fp16" (CUDA)
@@ -112,17 +109,11 @@ type Options struct {
 	// one forward (fewer, larger forwards). Without it each query runs on
 	// its own, so the answers are bit-identical to Predict's for that query
 	// alone; with it scores may differ in the last bits of float32.
-	Fuse    bool
-	Queue   int // queries waiting for the worker before ErrBusy
-	Threads int // LibTorch intra-op threads of the worker; 0 leaves the default
-	// NoTune leaves the process's runtime settings alone (see Tune).
-	NoTune bool
-	// TuneServing also applies Tune's settings for a long-running server.
-	TuneServing bool
-
-	Logf        func(format string, a ...any)
-	Observer    Observer
-	BeforeCycle func() // called by the worker before each cycle (tests; it may block the worker)
+	Fuse     bool
+	Queue    int                           // queries waiting for the worker before ErrBusy
+	Threads  int                           // LibTorch intra-op threads of the worker; 0 leaves the default
+	Logf     func(format string, a ...any) // notices while loading; nil: none
+	Observer Observer                      // hears the model worker; nil: none
 }
 
 // DefaultOptions: the adapter's windows, batch 32 windows per forward, 32
@@ -143,30 +134,18 @@ var adapterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // digits, '.', '_' and '-', at most 64, not starting with a sign.
 func ValidAdapterName(name string) bool { return adapterName.MatchString(name) }
 
-// adapters are the adapters to load: Adapter (named after its directory),
-// then Adapters.
-func (o *Options) adapters() []NamedAdapter {
-	if o.Adapter == "" {
-		return o.Adapters
-	}
-	return append([]NamedAdapter{{Name: filepath.Base(filepath.Clean(o.Adapter)), Dir: o.Adapter}}, o.Adapters...)
-}
-
 func (o *Options) check() error {
-	as := o.adapters()
+	as := o.Adapters
 	switch {
 	case o.MaxBatch < 1 || o.Queue < 1 || o.BatchSize < 1:
 		return fmt.Errorf("max batch %d, queue %d and forward batch %d must all be positive", o.MaxBatch, o.Queue, o.BatchSize)
 	case o.BatchWindow < 0:
 		return fmt.Errorf("batch window %v must not be negative", o.BatchWindow)
 	case o.Merge && len(as) != 1:
-		return fmt.Errorf("--merge folds one adapter into the weights; %d adapters given", len(as))
+		return fmt.Errorf("merging folds one adapter into the weights; %d adapters given", len(as))
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
-		if o.Adapter != "" && a.Dir == o.Adapter {
-			continue // named after its directory: any name goes
-		}
 		if !adapterName.MatchString(a.Name) {
 			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", a.Name)
 		}
@@ -202,8 +181,8 @@ type Engine struct {
 	amu     sync.RWMutex // guards models and byName (adapters change at run time)
 	models  []*served    // in the order loaded; models[0] is the default
 	byName  map[string]*served
-	active  *served    // attached to the model; the worker's alone after loading
-	adminMu sync.Mutex // one adapter change at a time: at most one control job queued
+	active  *served       // attached to the model; the worker's alone after loading
+	admin   chan struct{} // one adapter change at a time: at most one control job queued
 
 	qmu     sync.Mutex
 	queue   chan *job
@@ -227,12 +206,6 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
-	if !opt.NoTune {
-		Tune(opt.TuneServing)
-		if NeedsWaitPolicy() && opt.Logf != nil {
-			opt.Logf("notice: Debian's LibTorch runs much slower unless the process starts with OMP_WAIT_POLICY=PASSIVE in its environment (see engine.Tune)")
-		}
-	}
 	dev, err := torch.ParseDevice(opt.Device)
 	if err != nil {
 		return nil, err
@@ -241,11 +214,11 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	as := opt.adapters()
+	as := opt.Adapters
 	ref := opt.Model
 	if ref == "" {
 		if len(as) == 0 {
-			return nil, fmt.Errorf("give a model (--model) or an adapter (--adapter)")
+			return nil, errors.New("no base model: name one, or an adapter (its base_model_name_or_path names it)")
 		}
 		d, err := peft.OpenDir(as[0].Dir)
 		if err != nil {
@@ -269,7 +242,7 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
-		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), // +1: a control job
+		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), admin: make(chan struct{}, 1), // +1: a control job
 	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
@@ -482,9 +455,6 @@ func (e *Engine) Merged() bool { return e.opt.Merge }
 // Fused reports whether the worker fuses the queries of a cycle.
 func (e *Engine) Fused() bool { return e.opt.Fuse }
 
-// MaxTopK is the most answers a query may ask for (the n-best size).
-func (e *Engine) MaxTopK() int { return e.opt.Post.NBestSize }
-
 // Queue reports the queries waiting for the worker and the queue's size.
 func (e *Engine) Queue() (pending, capacity int) {
 	e.qmu.Lock()
@@ -551,10 +521,9 @@ func (e *Engine) lookup(name string) (*served, error) {
 	return nil, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
 }
 
-// WithModel runs fn on the model worker between two cycles, after the
-// queries already queued, with the base model (the adapter attached is
-// whichever the worker used last). It is for diagnostics and tests: fn must
-// not keep m. A panic in fn, LibTorch's included, is returned as an error.
-func (e *Engine) WithModel(fn func(m *bert.Model) error) error {
-	return e.onWorker(func() error { return fn(e.model) })
+func init() {
+	faults.OnWorker = func(e any, fn func(m *bert.Model) error) error {
+		eng := e.(*Engine)
+		return eng.onWorker(context.Background(), func() error { return fn(eng.model) })
+	}
 }

@@ -179,7 +179,7 @@ func TestLoadRefusesImpossibleWindows(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			o := DefaultOptions()
-			o.Model, o.Device, o.Adapter = base, "cpu", adapter
+			o.Model, o.Device, o.Adapters = base, "cpu", []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 			o.Features.MaxSeqLength, o.Features.DocStride = c.maxSeq, c.stride
 			e, err := Load(context.Background(), o)
 			require.Error(t, err)
@@ -195,7 +195,7 @@ func TestEngineUsesTrainedWindows(t *testing.T) {
 	base, adapter := tinyDirs(t)
 	require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), peft.Windows{MaxSeqLength: 48, DocStride: 16}))
 	o := DefaultOptions()
-	o.Model, o.Device, o.Adapter = base, "cpu", adapter
+	o.Model, o.Device, o.Adapters = base, "cpu", []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 	e, err := Load(context.Background(), o)
 	require.NoError(t, err)
 	defer e.Close()
@@ -284,7 +284,7 @@ func TestPredictLibTorchFailure(t *testing.T) {
 	require.NoError(t, err)
 
 	var full = p.model.WordEmb
-	require.NoError(t, p.WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(p, func(m *bert.Model) error {
 		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
 	}))
@@ -292,7 +292,7 @@ func TestPredictLibTorchFailure(t *testing.T) {
 	before := torch.LiveTensors()
 	_, err = p.Predict(context.Background(), qs)
 	assert.Equal(t, before, torch.LiveTensors(), "the failed forward's tensors are freed at once")
-	require.NoError(t, p.WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(p, func(m *bert.Model) error {
 		m.WordEmb.MustDrop()
 		m.WordEmb = full
 		return nil

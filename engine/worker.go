@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/qa"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -128,9 +129,7 @@ func (e *Engine) work() {
 			}
 			batch = append(batch, j)
 		}
-		if e.opt.BeforeCycle != nil {
-			e.opt.BeforeCycle()
-		}
+		faults.BeforeCycle(e)
 		e.cycle(batch)
 		if ctrl != nil {
 			ctrl.ctrl()
@@ -224,9 +223,16 @@ func (e *Engine) runFused(sv *served, jobs []*job) {
 // queries already queued, and returns its error (a panic in fn, LibTorch's
 // included, is returned as an error). It waits for fn even when the caller
 // has gone: a change to the adapters is never left half known.
-func (e *Engine) onWorker(fn func() error) error {
-	e.adminMu.Lock()
-	defer e.adminMu.Unlock()
+func (e *Engine) onWorker(ctx context.Context, fn func() error) error {
+	select {
+	case e.admin <- struct{}{}:
+		defer func() { <-e.admin }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	j := &job{ctrl: func() {
 		defer func() {

@@ -73,7 +73,7 @@ func DefaultOptions() Options {
 
 // ErrInterrupted is returned when the context ends training early; a checkpoint
 // was saved first.
-var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved (resume with --resume)")
+var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved (Job.Resume \"latest\" continues from it)")
 
 // Trainer trains an adapter on featurized data.
 type Trainer struct {
@@ -594,7 +594,7 @@ func (t *Trainer) loadBestAtEnd() error {
 func (t *Trainer) failed(le *torch.Error) error {
 	kept := "no checkpoint had been written yet"
 	if t.state.LastCheckpoint != "" {
-		kept = fmt.Sprintf("the last checkpoint, %s, is kept (continue with --resume latest)", t.state.LastCheckpoint)
+		kept = fmt.Sprintf("the last checkpoint, %s, is kept (resuming from it continues the run)", t.state.LastCheckpoint)
 	}
 	return fmt.Errorf("training stopped at step %d (epoch %d): %w; %s", t.state.GlobalStep+1, t.state.Epoch+1, le, kept)
 }

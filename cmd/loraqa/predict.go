@@ -53,8 +53,12 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	if _, err := torch.ParseDType(p.dtype, dev); err != nil {
 		return nil, usagef("--dtype: %v", err)
 	}
+	engine.Tune(false, logf)
 	o := engine.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, p.adapter, torch.DeviceName(dev), p.dtype, p.merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, torch.DeviceName(dev), p.dtype, p.merge, hubOptions(), logf
+	if p.adapter != "" {
+		o.Adapters = []engine.NamedAdapter{{Name: "adapter", Dir: p.adapter}}
+	}
 	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
 	o.MaxBatch, o.BatchWindow = 1, 0
 	return engine.Load(ctx, o)

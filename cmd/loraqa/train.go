@@ -47,7 +47,7 @@ func runTrain(ctx context.Context, args []string) error {
 	}
 	_, err = train.Run(ctx, job)
 	if errors.Is(err, train.ErrInterrupted) {
-		logf("%v", err)
+		logf("%v: continue with --resume latest", err)
 	}
 	return err
 }

@@ -136,8 +136,8 @@ func LoadServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 		opt.AdapterRoot = root
 	}
 	m := newMetrics()
+	engine.Tune(true, opt.Logf)
 	eo := opt.Options
-	eo.TuneServing = true
 	if eo.Observer == nil {
 		eo.Observer = m
 	}

@@ -59,7 +59,7 @@ func tinyPredictor(t *testing.T, adapter string, merge bool) *engine.Engine {
 	t.Helper()
 	base, _ := tinyFixture(t)
 	o := engine.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.Merge = base, adapter, "cpu", merge
+	o.Model, o.Adapters, o.Device, o.Merge = base, []engine.NamedAdapter{{Name: "adapter", Dir: adapter}}, "cpu", merge
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	p, err := engine.Load(context.Background(), o)
 	require.NoError(t, err)

@@ -123,7 +123,8 @@ func TestServeOutOfMemoryNoCascade(t *testing.T) {
 			fault := installOOMFault(t)
 			o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 			o.MaxBatch, o.BatchWindow, o.Fuse = n, 0, c.fuse
-			o.BeforeCycle = func() {
+			s, hs := startServer(t, o)
+			t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() {
 				switch cycles.Add(1) {
 				case 1: // the first request holds the worker while the n queue up
 					entered <- struct{}{}
@@ -131,8 +132,7 @@ func TestServeOutOfMemoryNoCascade(t *testing.T) {
 				case 2: // the n queued requests: the first forward fails
 					fault.armed.Store(true)
 				}
-			}
-			s, hs := startServer(t, o)
+			}))
 			noCollector(t)
 			before := torch.LiveTensors()
 

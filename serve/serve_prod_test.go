@@ -28,6 +28,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -297,13 +298,13 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.AdminTokens, o.AdapterRoot = []string{adminToken}, root
 	o.MaxBatch, o.BatchWindow = 1, 0
-	o.BeforeCycle = func() {
+	s, hs := startServer(t, o)
+	t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() {
 		if armed.Load() {
 			entered <- struct{}{}
 			<-release
 		}
-	}
-	s, hs := startServer(t, o)
+	}))
 	c := hs.Client()
 	before := torch.LiveTensors()
 
@@ -637,7 +638,7 @@ func TestServeLibTorchFailure(t *testing.T) {
 	require.Equal(t, 200, code, "%s", want)
 
 	var full *ts.Tensor
-	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(s.Engine(), func(m *bert.Model) error {
 		full = m.WordEmb
 		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
@@ -648,7 +649,7 @@ func TestServeLibTorchFailure(t *testing.T) {
 	assert.Contains(t, msg, "libtorch")
 	assert.Contains(t, msg, "index out of range")
 	assert.NotContains(t, msg, "goroutine", "a Go trace in the reply")
-	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(s.Engine(), func(m *bert.Model) error {
 		m.WordEmb.MustDrop()
 		m.WordEmb = full
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -211,7 +212,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			return nil, fmt.Errorf("%s: tensor %q has dtype %s; model weights must be F32, F16, BF16 or F64", h.File, p.Name, h.NonFloat)
 		}
 		want := p.Tensor.MustSize()
-		if !torch.SameShape(want, h.Shape) {
+		if !slices.Equal(want, h.Shape) {
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model's config needs %v", h.File, p.Name, h.Shape, want)
 		}

@@ -81,6 +81,26 @@ func (e *Engine) take(timer *time.Timer) (*job, bool) {
 	return j, ok
 }
 
+// gather adds queued queries to batch up to MaxBatch: those that arrive
+// until timer fires, or (timer nil) those queued now. A control job ends
+// the gathering and is returned.
+func (e *Engine) gather(batch []*job, timer *time.Timer) ([]*job, *job) {
+	for len(batch) < e.opt.MaxBatch {
+		if timer == nil && len(e.queue) == 0 {
+			break
+		}
+		j, ok := e.take(timer)
+		if !ok {
+			break
+		}
+		if j.ctrl != nil {
+			return batch, j
+		}
+		batch = append(batch, j)
+	}
+	return batch, nil
+}
+
 // work is the model worker: the only goroutine that runs the model, on one
 // locked OS thread (LibTorch's grad mode and thread count are per thread).
 // Each cycle takes up to MaxBatch queries, gathered for at most BatchWindow
@@ -101,33 +121,14 @@ func (e *Engine) work() {
 		}
 		// A control job ends the gathering: the queries queued before it
 		// are answered, then it runs.
-		batch := []*job{first}
-		var ctrl *job
+		batch, ctrl := []*job{first}, (*job)(nil)
 		if e.opt.BatchWindow > 0 {
 			timer := time.NewTimer(e.opt.BatchWindow)
-			for len(batch) < e.opt.MaxBatch && ctrl == nil {
-				j, ok := e.take(timer)
-				if !ok {
-					break
-				}
-				if j.ctrl != nil {
-					ctrl = j
-					break
-				}
-				batch = append(batch, j)
-			}
+			batch, ctrl = e.gather(batch, timer)
 			timer.Stop()
 		}
-		for len(batch) < e.opt.MaxBatch && ctrl == nil && len(e.queue) > 0 {
-			j, ok := e.take(nil)
-			if !ok {
-				break
-			}
-			if j.ctrl != nil {
-				ctrl = j
-				break
-			}
-			batch = append(batch, j)
+		if ctrl == nil {
+			batch, ctrl = e.gather(batch, nil)
 		}
 		faults.BeforeCycle(e)
 		e.cycle(batch)

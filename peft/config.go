@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Config is PEFT's LoraConfig as written to adapter_config.json. The keys
@@ -114,7 +116,7 @@ func (c Config) ScalingFor(module string) float64 {
 // re.match(rf"(.*\.)?({k})$", name).
 func matchPattern(ps []Pattern, name string) (float64, bool) {
 	for _, p := range ps {
-		re, err := regexp.Compile(`^(?:.*\.)?(?:` + p.Key + `)$`)
+		re, err := compiled(`^(?:.*\.)?(?:` + p.Key + `)$`)
 		if err == nil && re.MatchString(name) {
 			return p.Value, true
 		}
@@ -176,7 +178,8 @@ func (c Config) Validate() error {
 // match the whole name; a list entry must equal the name or its dotted suffix).
 func (c Config) Excludes(name string) bool {
 	if c.ExcludeRegex != "" {
-		return regexp.MustCompile("^(?:" + c.ExcludeRegex + ")$").MatchString(name)
+		re, err := compiled("^(?:" + c.ExcludeRegex + ")$")
+		return err == nil && re.MatchString(name)
 	}
 	for _, e := range c.ExcludeModules {
 		if name == e || strings.HasSuffix(name, "."+e) {
@@ -195,7 +198,8 @@ func (c Config) Targets(name string) bool {
 		return false
 	}
 	if c.TargetRegex != "" {
-		return regexp.MustCompile("^(?:" + c.TargetRegex + ")$").MatchString(name)
+		re, err := compiled("^(?:" + c.TargetRegex + ")$")
+		return err == nil && re.MatchString(name)
 	}
 	hit := false
 	for _, t := range c.TargetModules {
@@ -213,21 +217,37 @@ func (c Config) Targets(name string) bool {
 	if !ok {
 		return false
 	}
-	for _, l := range c.LayersToTransform {
-		if l == idx {
-			return true
-		}
+	return slices.Contains(c.LayersToTransform, idx)
+}
+
+// defaultLayerRE finds the layer index of a module name when layers_pattern
+// is not given (PEFT's default: the first number after two dotted names).
+var defaultLayerRE = regexp.MustCompile(`^.*?\.[^.]*\.(\d+)\.`)
+
+// regexes caches the patterns an adapter config's keys make: Targets and
+// the pattern lookups run for every module of the model.
+var regexes sync.Map // string -> *regexp.Regexp
+
+// compiled is regexp.Compile(expr), compiled once per expression.
+func compiled(expr string) (*regexp.Regexp, error) {
+	if re, ok := regexes.Load(expr); ok {
+		return re.(*regexp.Regexp), nil
 	}
-	return false
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	regexes.Store(expr, re)
+	return re, nil
 }
 
 func layerIndex(name string, patterns []string) (int, bool) {
 	var m []string
 	if len(patterns) == 0 {
-		m = regexp.MustCompile(`^.*?\.[^.]*\.(\d+)\.`).FindStringSubmatch(name)
+		m = defaultLayerRE.FindStringSubmatch(name)
 	}
 	for _, p := range patterns {
-		re, err := regexp.Compile(`^(?:|.*?\.)` + p + `\.(\d+)\.`)
+		re, err := compiled(`^(?:|.*?\.)` + p + `\.(\d+)\.`)
 		if err != nil {
 			continue
 		}

@@ -1,7 +1,6 @@
 package peft
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -222,8 +221,7 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 		cfg["architectures"] = []string{"DistilBertForQuestionAnswering"}
 	}
 	cfg["model_type"] = m.Config.ModelType
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := atomicfile.Write(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
 	return copyTokenizerFiles(tokenizerDir, dir)

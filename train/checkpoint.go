@@ -100,8 +100,7 @@ func (t *Trainer) checkpoint() error {
 		st.BestCheckpoint = final
 	}
 	st.RNG = fmt.Sprintf("reseeded before every batch from seed %d, step and batch", t.Opt.Seed)
-	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := atomicfile.Write(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, "trainer_state.json"), st); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {

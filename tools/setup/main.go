@@ -146,8 +146,7 @@ func run(opt options, out string, force, install bool) error {
 		return err
 	}
 	res := Result{LibTorch: lt, Gotch: gotchVersion, Stubbed: stubbed, SetupVersion: setupVersion, Stamp: stamp}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := atomicfile.Write(resPath, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(resPath, res); err != nil {
 		return err
 	}
 	logf("LibTorch %s (%s, %s, cxx11 abi=%v) include %s lib %s", lt.Version, lt.Source, lt.Flavour, lt.CXX11ABI, lt.Include, lt.Lib)

@@ -20,7 +20,7 @@ func init() {
 type predictorFlags struct {
 	adapter, model, device string
 	dtype                  string
-	maxSeq, stride, topK   int
+	maxSeq, stride         int
 	merge                  bool
 }
 

@@ -13,10 +13,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
@@ -158,7 +158,7 @@ func LoraqaBin(t testing.TB) string {
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goCmd = filepath.Join(build.Default.GOROOT, "bin", "go")
 		if _, err := os.Stat(goCmd); err != nil {
 			Missing(t, "no go command to build loraqa and LORAQA_BIN is not set: run `make build` and set LORAQA_BIN=bin/loraqa")
 		}

@@ -75,7 +75,8 @@ func TestServeOutOfMemoryFreesAndRecovers(t *testing.T) {
 	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
 	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	emptied := atomic.Int32{}
-	defer torch.SetEmptyCUDACache(torch.SetEmptyCUDACache(func() { emptied.Add(1) }))
+	restore := torch.SetEmptyCUDACache(func() { emptied.Add(1) })
+	defer func() { _ = torch.SetEmptyCUDACache(restore) }()
 	fault := installOOMFault(t)
 	code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, requestBody(t, qs[0], "", 1))
 	require.Equal(t, http.StatusOK, code, "%s", b)

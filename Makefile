@@ -10,7 +10,7 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor
+.PHONY: all setup build test test-data test-go test-ref test-race reference demo example bench fuzz clean doctor lint
 
 all: build
 
@@ -43,6 +43,16 @@ test-data: build reference
 	@[ -d "$$LORAQA_DATA" ] || { echo "make test-data: LORAQA_DATA=$$LORAQA_DATA is not a directory" >&2; exit 2; }
 	LORAQA_DATA="$$(realpath "$$LORAQA_DATA")" LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} \
 	  $(GO) test -tags realdata -count=1 -timeout 20m -run '^TestRealData' -bench '^BenchmarkRealData' -benchtime 1x ./...
+
+## lint: go vet, staticcheck (STATICCHECK, else staticcheck on PATH or in $(go env GOPATH)/bin; install with
+## `go install honnef.co/go/tools/cmd/staticcheck@latest`) and the API checks of internal/apicheck, on the module
+## and on examples/.
+STATICCHECK ?= $(shell command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck)
+lint: setup
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) test -count=1 ./internal/apicheck/
+	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(STATICCHECK) ./...
 
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup

@@ -72,7 +72,10 @@ type QueryError struct {
 	Err   error
 }
 
+// Error names the query and says what was wrong with it.
 func (e *QueryError) Error() string { return fmt.Sprintf("query %d: %v", e.Index, e.Err) }
+
+// Unwrap is the query's error.
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // featurize cuts queries into windows as sv's windows say; the examples'

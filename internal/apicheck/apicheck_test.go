@@ -20,7 +20,7 @@ import (
 )
 
 // libraryPackages are the packages whose exports are checked: all but the
-// commands, the scripts and the HTTP side (infer), whose own tests cover them.
+// commands, the scripts and the build tool.
 var libraryPackages = []string{"bert", "config", "data", "engine", "hub", "internal/atomicfile", "peft", "serve", "sweep", "torch", "torch/safetensors", "train", "verify"}
 
 // allowed are exports that no production code uses yet, each with its reason.
@@ -279,7 +279,7 @@ func parseTree(root string) ([]goFile, error) {
 		if !strings.HasSuffix(p, ".go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution|parser.ParseComments)
 		if err != nil {
 			return fmt.Errorf("apicheck: %w", err)
 		}
@@ -294,4 +294,141 @@ func parseTree(root string) ([]goFile, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// documentedPackages are the packages whose every exported identifier must
+// have a doc comment that starts with its name (the API a Go user meets).
+var documentedPackages = []string{"engine", "peft", "serve", "train"}
+
+// TestDocComments: every exported function, method (of an exported type),
+// type, constant and variable of documentedPackages has a doc comment that
+// starts with its name; a constant or variable of a documented group may
+// lean on the group's comment.
+func TestDocComments(t *testing.T) {
+	got, err := undocumented(testutil.RepoRoot(t), documentedPackages)
+	require.NoError(t, err)
+	assert.Empty(t, got, "exported identifiers without a doc comment that starts with their name")
+}
+
+func TestUndocumentedFinds(t *testing.T) {
+	root := t.TempDir()
+	src := `package a
+
+// F does.
+func F() {}
+
+// does not start with the name
+func G() {}
+
+func H() {}
+
+// T is.
+type T struct{}
+
+// M is a method.
+func (T) M() {}
+
+func (T) N() {}
+
+type u struct{}
+
+func (u) Exported() {}
+
+// Kinds of things.
+const (
+	K1 = 1
+	K2 = 2
+)
+
+const (
+	L1 = 1 // L1 is one.
+	L2 = 2
+)
+`
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "a"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a", "a.go"), []byte(src), 0o644))
+	got, err := undocumented(root, []string{"a"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.G", "a.H", "a.L2", "a.T.N"}, got)
+}
+
+// undocumented lists, sorted, the exported identifiers of pkgs' non-test
+// files whose doc comment is missing or does not start with their name.
+func undocumented(root string, pkgs []string) ([]string, error) {
+	files, err := parseTree(root)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, p := range pkgs {
+		want[p] = true
+	}
+	startsWith := func(doc *ast.CommentGroup, name string) bool {
+		if doc == nil {
+			return false
+		}
+		text := doc.Text()
+		rest, ok := strings.CutPrefix(text, name)
+		return ok && (rest == "" || !isIdentRune(rest[0]))
+	}
+	var out []string
+	for _, gf := range files {
+		if gf.test || !want[gf.dir] {
+			continue
+		}
+		for _, d := range gf.f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() {
+					continue
+				}
+				name := d.Name.Name
+				if d.Recv != nil {
+					recv := recvName(d.Recv)
+					if !ast.IsExported(recv) {
+						continue
+					}
+					name = recv + "." + name
+				}
+				if !startsWith(d.Doc, d.Name.Name) {
+					out = append(out, gf.dir+"."+name)
+				}
+			case *ast.GenDecl:
+				grouped := d.Lparen.IsValid()
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						doc := s.Doc
+						if doc == nil && !grouped {
+							doc = d.Doc
+						}
+						if s.Name.IsExported() && !startsWith(doc, s.Name.Name) {
+							out = append(out, gf.dir+"."+s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, id := range s.Names {
+							if !id.IsExported() {
+								continue
+							}
+							doc := s.Doc
+							if doc == nil && !grouped {
+								doc = d.Doc
+							}
+							ok := startsWith(doc, id.Name) || startsWith(s.Comment, id.Name) ||
+								(grouped && d.Doc != nil && s.Doc == nil && s.Comment == nil)
+							if !ok {
+								out = append(out, gf.dir+"."+id.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isIdentRune(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
 }

@@ -97,13 +97,13 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	preds, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText}})
+	rs, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText, TopK: *topK}})
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
-	a := engine.Answers(preds[0], *topK)
+	a := rs[0].Answers
 	if *topK == 1 {
 		return enc.Encode(a[0])
 	}
@@ -137,14 +137,15 @@ func runEval(ctx context.Context, args []string) error {
 	for i, e := range ex {
 		qs[i] = engine.Query{ID: e.ID, Question: e.Question, Context: e.Context}
 	}
-	preds, err := p.Predict(ctx, qs)
+	rs, err := p.Predict(ctx, qs)
 	if err != nil {
 		return err
 	}
-	for i := range preds {
-		preds[i].ID = ex[i].ID
+	texts := make(map[string]string, len(rs))
+	for i, r := range rs {
+		texts[ex[i].ID] = r.Answers[0].Answer
 	}
-	m := data.Evaluate(preds, ex)
+	m := data.EvaluateTexts(texts, ex)
 	out := map[string]any{"exact_match": m.ExactMatch, "f1": m.F1, "n": m.N}
 	if !*asJSON {
 		fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/engine"
 )
 
@@ -42,9 +41,6 @@ type BatchResponse struct {
 	Results []AnswerResponse `json:"results"`
 	TookMS  float64          `json:"took_ms"`
 }
-
-// Answers lists the k best candidates of p, best first, as predict does.
-func Answers(p data.Prediction, k int) []Answer { return engine.Answers(p, k) }
 
 // apiError is a request that cannot be answered: an HTTP status and a message.
 type apiError struct {

@@ -73,9 +73,10 @@ func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answ
 	t.Helper()
 	out := make([][]Answer, len(qs))
 	for i, q := range qs {
-		preds, err := p.Predict(context.Background(), []Query{q})
+		q.TopK = k
+		rs, err := p.Predict(context.Background(), []Query{q})
 		require.NoError(t, err)
-		out[i] = Answers(preds[0], k)
+		out[i] = rs[0].Answers
 	}
 	return out
 }

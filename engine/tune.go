@@ -23,13 +23,11 @@ var tuneServing sync.Once
 // to 1 MiB (what MALLOC_MMAP_THRESHOLD_=1048576 does), unless
 // MALLOC_MMAP_THRESHOLD_ is set: activations then go back to the OS when
 // freed, which keeps the RSS of a long-running process flat, at some cost in
-// latency (an eval forward 1 x 384 took 344 ms against 268-282 ms with the
-// default). Batch work (predict, eval) leaves the default.
+// latency (docs/benchmarks.md). Batch work (predict, eval) leaves the default.
 //
 // What cannot be done here: with Debian's LibTorch (OpenBLAS; torch.Source()
 // "debian"), LibTorch's OpenMP threads must not spin between parallel
-// regions or they starve OpenBLAS's threads (an eval forward took 2.6x as
-// long on 2 cores). libgomp reads OMP_WAIT_POLICY once, when it starts, before
+// regions or they starve OpenBLAS's threads (docs/benchmarks.md). libgomp reads OMP_WAIT_POLICY once, when it starts, before
 // any Go code runs, so a program that uses Debian's LibTorch must be started
 // with OMP_WAIT_POLICY=PASSIVE in its environment (the loraqa command
 // re-executes itself with it). PyPI's LibTorch does its BLAS on the same

@@ -228,7 +228,7 @@ func aptInstall(pkgs ...string) error {
 }
 
 // ensureFastBLAS installs OpenBLAS: Debian's LibTorch links libblas.so.3, which is
-// netlib's reference BLAS (40x slower on GEMM) unless an optimised one is installed.
+// netlib's reference BLAS (far slower on GEMM) unless an optimised one is installed.
 func ensureFastBLAS() {
 	if !haveCmd("dpkg-query") {
 		return

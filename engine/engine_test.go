@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -28,35 +27,11 @@ import (
 // letters, digits and their "##" continuations.
 const tinyWords = "the what was revenue in million of a is who when where did it happen year company sold paris lives alice bob works at acme . , ? $ % - ( )"
 
-// writeTinyVocab writes a WordPiece vocab.txt small enough for the tiny BERT
-// fixture (vocab_size 1000) into dir.
-func writeTinyVocab(t testing.TB, dir string) {
-	t.Helper()
-	toks := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
-	toks = append(toks, strings.Fields(tinyWords)...)
-	for c := 'a'; c <= 'z'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	for c := '0'; c <= '9'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644))
-}
-
 // tinyDirs are the committed tiny BERT fixture's base, and a copy of its
-// adapter with the test vocabulary beside it (the fixture has no tokenizer).
-// The base takes 64 positions.
+// adapter with the test vocabulary beside it (testutil.TinyBERT).
 func tinyDirs(t testing.TB) (base, adapter string) {
 	t.Helper()
-	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
-	adapter = t.TempDir()
-	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(adapter, f), b, 0o644))
-	}
-	writeTinyVocab(t, adapter)
-	return filepath.Join(fx, "base"), adapter
+	return testutil.TinyBERT(t, strings.Fields(tinyWords)...)
 }
 
 // tinyEngine loads the tiny fixture's base with its adapter on the CPU,

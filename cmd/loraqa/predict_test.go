@@ -18,23 +18,10 @@ import (
 	"github.com/loraqa/loraqa/peft"
 )
 
-// tinyBERTAdapter copies the committed tiny BERT fixture's adapter (its base
-// takes 64 positions) into a temp dir with a small vocab.txt (the fixture
-// has no tokenizer) and returns the base and the copy.
+// tinyBERTAdapter is the committed tiny BERT fixture's base and a copy of
+// its adapter with a small vocab.txt (testutil.TinyBERT).
 func tinyBERTAdapter(t *testing.T) (base, adapter string) {
-	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
-	adapter = t.TempDir()
-	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(adapter, f), b, 0o644))
-	}
-	toks := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "who", "works", "at", "acme", ".", "?"}
-	for c := 'a'; c <= 'z'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(adapter, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644))
-	return filepath.Join(fx, "base"), adapter
+	return testutil.TinyBERT(t, "the", "who", "works", "at", "acme", ".", "?")
 }
 
 // stdout runs fn with os.Stdout captured.

@@ -238,14 +238,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 		}
 	}
 	if opt.Debug && opt.Logf != nil {
-		var extra []string
-		for k := range w {
-			if !used[k] {
-				extra = append(extra, k)
-			}
-		}
-		if len(extra) > 0 {
-			sort.Strings(extra)
+		if extra := Unused(w, used); len(extra) > 0 {
 			opt.Logf("debug: %d checkpoint tensors not used by the QA model: %s", len(extra), strings.Join(extra, ", "))
 		}
 	}
@@ -275,4 +268,16 @@ func initHead(m *Model) {
 		m.Param("qa_outputs.weight").MustNormal_(0, 0.02)
 		m.Param("qa_outputs.bias").MustZero_()
 	})
+}
+
+// Unused lists, sorted, the tensors of w whose names used lacks.
+func Unused(w map[string]HostTensor, used map[string]bool) []string {
+	var out []string
+	for k := range w {
+		if !used[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

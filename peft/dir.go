@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,7 +211,7 @@ func (d *Dir) Write(path string) error {
 func (d *Dir) writeFiles(dir string) error {
 	state := d.state
 	if state == nil {
-		for _, k := range sortedKeys(d.Weights) {
+		for _, k := range slices.Sorted(maps.Keys(d.Weights)) {
 			h := d.Weights[k]
 			state = append(state, safetensors.Tensor{Name: k, DType: safetensors.F32, Shape: h.Shape, Data: safetensors.Float32sToBytes(h.Data)})
 		}
@@ -249,15 +250,6 @@ func (d *Dir) writeFiles(dir string) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // copyTokenizerFiles copies the tokenizer files present in src into dst.

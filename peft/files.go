@@ -111,14 +111,7 @@ func (a *Adapter) SetState(weights map[string]bert.HostTensor, file string) erro
 			return fmt.Errorf("%s: adapter tensors %q and its modules_to_save copy differ", file, k)
 		}
 	}
-	var extra []string
-	for k := range norm {
-		if !used[k] {
-			extra = append(extra, k)
-		}
-	}
-	if len(extra) > 0 {
-		slices.Sort(extra)
+	if extra := bert.Unused(norm, used); len(extra) > 0 {
 		return fmt.Errorf("%s: %d adapter tensors match no module of this model, e.g. %q%s", file, len(extra), extra[0], a.extraHint(extra))
 	}
 	return nil

@@ -216,21 +216,28 @@ func maxAbsDiff(a, b []float32) float64 {
 // whose file name starts with prefix ("" when none is): /proc/self/maps
 // tells what the dynamic loader really loaded.
 func mappedLibrary(prefix string) string {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
-		}
-		p := fields[len(fields)-1]
+	for _, p := range mappedFiles() {
 		if strings.HasPrefix(filepath.Base(p), prefix) {
 			return p
 		}
 	}
 	return ""
+}
+
+// mappedFiles are the paths of the files mapped into this process, in the
+// order of /proc/self/maps (with repeats); none where it cannot be read.
+func mappedFiles() []string {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 6 {
+			out = append(out, fields[len(fields)-1])
+		}
+	}
+	return out
 }

@@ -1,9 +1,7 @@
 package torch
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -82,19 +80,8 @@ func Info() BuildInfo {
 // symlinks resolved: Debian's libblas.so.3 is netlib's slow reference BLAS unless
 // it resolves into an optimised one such as openblas-pthread.
 func LoadedBLAS() []string {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
-		}
-		p := fields[len(fields)-1]
+	for _, p := range mappedFiles() {
 		base := strings.ToLower(filepath.Base(p))
 		if !strings.Contains(base, "blas") && !strings.Contains(base, "mkl") && !strings.Contains(base, "lapack") || strings.HasPrefix(base, "libcublas") {
 			continue // cuBLAS is the GPU's, not the CPU's BLAS

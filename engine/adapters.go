@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -25,7 +26,11 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	if _, err := e.lookup(name); err == nil {
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served: unload it first", name)
 	}
-	sv, d, err := e.openAdapter(NamedAdapter{Name: name, Dir: dir}, true)
+	d, err := peft.OpenDir(dir)
+	if err != nil {
+		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %s: %w", name, err))
+	}
+	sv, err := e.openAdapter(NamedAdapter{Name: name, Dir: dir}, d, true)
 	if err != nil {
 		return AdapterInfo{}, withKind(ErrBadAdapter, err)
 	}

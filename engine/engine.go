@@ -215,16 +215,18 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		return nil, err
 	}
 	as := opt.Adapters
+	dirs := make([]*peft.Dir, len(as)) // each adapter directory, read once
+	for i, na := range as {
+		if dirs[i], err = peft.OpenDir(na.Dir); err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+		}
+	}
 	ref := opt.Model
 	if ref == "" {
 		if len(as) == 0 {
 			return nil, errors.New("no base model: name one, or an adapter (its base_model_name_or_path names it)")
 		}
-		d, err := peft.OpenDir(as[0].Dir)
-		if err != nil {
-			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
-		}
-		if ref, err = d.BaseModel(); err != nil {
+		if ref, err = dirs[0].BaseModel(); err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
 		}
 	}
@@ -247,7 +249,7 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
-	if err := e.loadAdapters(as); err != nil {
+	if err := e.loadAdapters(as, dirs); err != nil {
 		close(e.workerDone)
 		e.free()
 		return nil, err
@@ -258,7 +260,7 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 
 // loadAdapters loads the adapters of Options before the worker starts,
 // through the path LoadAdapter takes too (openAdapter, injectAdapter).
-func (e *Engine) loadAdapters(as []NamedAdapter) error {
+func (e *Engine) loadAdapters(as []NamedAdapter, dirs []*peft.Dir) error {
 	if len(as) == 0 {
 		sv := &served{Dir: e.baseDir}
 		tok, err := e.tokenizerFor(nil)
@@ -272,8 +274,9 @@ func (e *Engine) loadAdapters(as []NamedAdapter) error {
 		e.active = sv
 	}
 	shared := len(as) > 1
-	for _, na := range as {
-		sv, d, err := e.openAdapter(na, shared)
+	for i, na := range as {
+		d := dirs[i]
+		sv, err := e.openAdapter(na, d, shared)
 		if err != nil {
 			return err
 		}
@@ -291,37 +294,33 @@ func (e *Engine) loadAdapters(as []NamedAdapter) error {
 	return nil
 }
 
-// openAdapter reads the adapter directory of na (once), checks that it may
+// openAdapter checks that the adapter na (its directory read as d) may
 // share the base with other adapters when shared (it must not train the
 // base's biases, nor may those loaded), and resolves its tokenizer and
 // windows. The adapter is not injected yet.
-func (e *Engine) openAdapter(na NamedAdapter, shared bool) (*served, *peft.Dir, error) {
-	d, err := peft.OpenDir(na.Dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
-	}
+func (e *Engine) openAdapter(na NamedAdapter, d *peft.Dir, shared bool) (*served, error) {
 	if shared {
 		if d.Config.Bias != "none" {
-			return nil, nil, fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, d.Config.Bias)
+			return nil, fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, d.Config.Bias)
 		}
 		e.amu.RLock()
 		for _, o := range e.models {
 			if o.adapter != nil && o.adapter.Config.Bias != "none" {
 				e.amu.RUnlock()
-				return nil, nil, fmt.Errorf("adapter %s trains the base model's biases: this engine cannot load others", o.Name)
+				return nil, fmt.Errorf("adapter %s trains the base model's biases: this engine cannot load others", o.Name)
 			}
 		}
 		e.amu.RUnlock()
 	}
 	tok, err := e.tokenizerFor(d)
 	if err != nil {
-		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 	}
 	sv := &served{Name: na.Name, Dir: na.Dir, ownTok: d.Tokenizer != ""}
 	if err := e.prepareServed(sv, tok, d.Windows); err != nil {
-		return nil, nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 	}
-	return sv, d, nil
+	return sv, nil
 }
 
 // injectAdapter injects d's adapter into the model as sv's, detached

@@ -14,8 +14,10 @@
 // best spans over all windows are returned (Hugging Face's post-processing).
 // Predict runs a whole data set through one adapter at once (eval).
 //
-// Device and dtype are strings ("auto", "cpu", "cuda", "cuda:N"; "fp32" or
-// "float32", "bf16", "fp16"). Every long call takes a context.Context first.
+// Device and dtype are typed values (gotch.Device, gotch.DType; the zero ones
+// mean the best device and fp32), parsed from text once by the caller with
+// torch.ParseDevice and torch.ParseDType. Every long call takes a
+// context.Context first.
 // Errors are plain Go errors; the sentinels ErrBadInput, ErrUnknownAdapter,
 // ErrUnloaded, ErrBusy, ErrClosed, ErrAdapterExists and ErrBadAdapter tell a
 // caller (the HTTP server in package serve, for one) what kind of failure it
@@ -91,8 +93,8 @@ type Observer interface {
 type Options struct {
 	Model    string         // base model dir or hub id; "" = the first adapter's base_model_name_or_path
 	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
-	Device   string         // "auto" (also ""), "cpu", "cuda", "cuda:N"
-	DType    string         // of the frozen base: "fp32" (also ""), "bf16", "fp16" (CUDA)
+	Device   gotch.Device   // the zero Device: CUDA when available, else the CPU (torch.ParseDevice reads "cuda:1")
+	DType    gotch.DType    // of the frozen base: gotch.Float (also the zero DType), BFloat16, Half (CUDA)
 	Hub      hub.Options
 	Merge    bool // fold the adapter into the weights (faster; one adapter only)
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
@@ -123,7 +125,7 @@ func DefaultOptions() Options {
 	f := data.DefaultFeatureOptions()
 	f.MaxSeqLength, f.DocStride = 0, 0
 	return Options{
-		Device: "auto", Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
+		Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
 		MaxBatch: 32, BatchWindow: 5 * time.Millisecond, Queue: 256,
 	}
 }
@@ -206,11 +208,8 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
-	dev, err := torch.ParseDevice(opt.Device)
-	if err != nil {
-		return nil, err
-	}
-	dt, err := torch.ParseDType(opt.DType, dev)
+	dev := torch.DeviceOrAuto(opt.Device)
+	dt, err := torch.CheckDType(opt.DType, dev)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func tinyEngine(t testing.TB, change func(o *Options)) *Engine {
 	t.Helper()
 	base, adapter := tinyDirs(t)
 	o := DefaultOptions()
-	o.Model, o.Device = base, "cpu"
+	o.Model, o.Device = base, gotch.CPU
 	o.Adapters = []NamedAdapter{{Name: "fix", Dir: adapter}}
 	if change != nil {
 		change(&o)
@@ -154,7 +154,7 @@ func TestLoadRefusesImpossibleWindows(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			o := DefaultOptions()
-			o.Model, o.Device, o.Adapters = base, "cpu", []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
+			o.Model, o.Device, o.Adapters = base, gotch.CPU, []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 			o.Features.MaxSeqLength, o.Features.DocStride = c.maxSeq, c.stride
 			e, err := Load(context.Background(), o)
 			require.Error(t, err)
@@ -170,7 +170,7 @@ func TestEngineUsesTrainedWindows(t *testing.T) {
 	base, adapter := tinyDirs(t)
 	require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), peft.Windows{MaxSeqLength: 48, DocStride: 16}))
 	o := DefaultOptions()
-	o.Model, o.Device, o.Adapters = base, "cpu", []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
+	o.Model, o.Device, o.Adapters = base, gotch.CPU, []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 	e, err := Load(context.Background(), o)
 	require.NoError(t, err)
 	defer e.Close()

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/hub"
@@ -21,9 +23,11 @@ type Job struct {
 	// fetch it).
 	Base string
 	Hub  hub.Options
-	// Device is "auto" (also ""), "cpu", "cuda" or "cuda:N"; DType the
-	// frozen base's: "fp32" (also ""), "bf16", "fp16" (CUDA).
-	Device, DType string
+	// Device is where to train (the zero Device: CUDA when available, else
+	// the CPU); DType the frozen base's: gotch.Float (also the zero DType),
+	// BFloat16, Half (CUDA). torch.ParseDevice and ParseDType read them.
+	Device gotch.Device
+	DType  gotch.DType
 	// Train and Test are the examples to train and evaluate on.
 	Train, Test []data.Example
 	// Features are the training windows (saved with the adapter, the
@@ -67,13 +71,10 @@ func (j *Job) logf(format string, a ...any) {
 // the training config and the final metrics. A cancelled ctx saves a
 // checkpoint and returns ErrInterrupted.
 func Run(ctx context.Context, job Job) (*State, error) {
-	dev, err := torch.ParseDevice(job.Device)
+	dev := torch.DeviceOrAuto(job.Device)
+	dtype, err := torch.CheckDType(job.DType, dev)
 	if err != nil {
 		return nil, err
-	}
-	dtype, err := torch.ParseDType(job.DType, dev)
-	if err != nil {
-		return nil, fmt.Errorf("dtype: %w", err)
 	}
 	baseDir, err := hub.Resolve(ctx, job.Base, job.Hub)
 	if err != nil {

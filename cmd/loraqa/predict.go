@@ -50,12 +50,13 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := torch.ParseDType(p.dtype, dev); err != nil {
+	dt, err := torch.ParseDType(p.dtype, dev)
+	if err != nil {
 		return nil, usagef("--dtype: %v", err)
 	}
 	engine.Tune(false, logf)
 	o := engine.DefaultOptions()
-	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, torch.DeviceName(dev), p.dtype, p.merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, dev, dt, p.merge, hubOptions(), logf
 	if p.adapter != "" {
 		o.Adapters = []engine.NamedAdapter{{Name: "adapter", Dir: p.adapter}}
 	}

@@ -91,10 +91,11 @@ func runServe(ctx context.Context, args []string) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	o := d
-	if _, err := torch.ParseDType(*dtype, dev); err != nil {
+	dt, err := torch.ParseDType(*dtype, dev)
+	if err != nil {
 		return usagef("--dtype: %v", err)
 	}
-	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, torch.DeviceName(dev), *dtype, *merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = *model, dev, dt, *merge, hubOptions(), logf
 	o.Features.MaxSeqLength, o.Features.DocStride = *maxSeq, *stride
 	o.MaxBatch, o.BatchWindow, o.Fuse = *maxBatch, *window, *fuse
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Queue, o.Timeout, o.Threads = *maxBody, *maxContext, *maxItems, *queue, *timeout, *threads

@@ -9,6 +9,7 @@ import (
 
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/train"
 )
 
@@ -31,12 +32,20 @@ func runTrain(ctx context.Context, args []string) error {
 	if err := checkWritable(cfg.OutputDir, cfg.FineTunedAdapterPath); err != nil {
 		return err
 	}
+	dev, err := torch.ParseDevice(cfg.Device)
+	if err != nil {
+		return err
+	}
+	dtype, err := torch.ParseDType(cfg.Train.DType, dev)
+	if err != nil {
+		return fmt.Errorf("train.dtype: %w", err)
+	}
 	trainEx, testEx, err := loadSplits(cfg)
 	if err != nil {
 		return err
 	}
 	job := train.Job{
-		Base: cfg.BaseQAModel, Hub: hubOptions(), Device: cfg.Device, DType: cfg.Train.DType,
+		Base: cfg.BaseQAModel, Hub: hubOptions(), Device: dev, DType: dtype,
 		Train: trainEx, Test: testEx, Features: featureOptions(cfg.Data, cfg.Seed),
 		LoRA: loraConfig(cfg.LoRA, cfg.BaseQAModel), InitFrom: cfg.LoRA.InitFrom,
 		Options: trainOptions(cfg), Resume: *resume, Out: cfg.FineTunedAdapterPath,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/testutil"
@@ -34,7 +35,7 @@ func tinyFixture(t *testing.T) (base, adapter string) {
 func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) ServerOptions {
 	base, _ := tinyFixture(t)
 	o := DefaultServerOptions()
-	o.Model, o.Device, o.Adapters = base, "cpu", adapters
+	o.Model, o.Device, o.Adapters = base, gotch.CPU, adapters
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	o.Timeout = 20 * time.Second
 	return o
@@ -59,7 +60,7 @@ func tinyPredictor(t *testing.T, adapter string, merge bool) *engine.Engine {
 	t.Helper()
 	base, _ := tinyFixture(t)
 	o := engine.DefaultOptions()
-	o.Model, o.Adapters, o.Device, o.Merge = base, []engine.NamedAdapter{{Name: "adapter", Dir: adapter}}, "cpu", merge
+	o.Model, o.Adapters, o.Device, o.Merge = base, []engine.NamedAdapter{{Name: "adapter", Dir: adapter}}, gotch.CPU, merge
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	p, err := engine.Load(context.Background(), o)
 	require.NoError(t, err)

@@ -16,7 +16,7 @@ type Query struct {
 	Question string
 	Context  string
 	Adapter  string // the adapter to answer with; "" = the default
-	TopK     int    // answers wanted, best first; 0 = 1 (at most MaxTopK)
+	TopK     int    // answers wanted, best first; 0 = 1 (at most Options.Post.NBestSize)
 }
 
 // Answer is one answer span: start and end are code-point offsets into the

@@ -10,7 +10,7 @@
 // MaxBatch, gathered for at most BatchWindow) and runs them adapter by
 // adapter, attaching each adapter in turn. A context is cut into windows of
 // max_seq_length tokens overlapping by doc_stride (by default the windows the
-// adapter was trained with, see ResolveWindows), every window is run, and the
+// adapter was trained with, see peft.Dir), every window is run, and the
 // best spans over all windows are returned (Hugging Face's post-processing).
 // Predict runs a whole data set through one adapter at once (eval).
 //
@@ -98,7 +98,7 @@ type Options struct {
 	Hub      hub.Options
 	Merge    bool // fold the adapter into the weights (faster; one adapter only)
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
-	// default of ResolveWindows: the adapter's training windows, capped by
+	// default: the adapter's training windows (peft.Dir), capped by
 	// the model's positions.
 	Features  data.FeatureOptions
 	Post      data.PostprocessOptions

@@ -207,6 +207,11 @@ func TestEngineLoadUnloadAdapter(t *testing.T) {
 	assert.Equal(t, want.Answers, got.Answers, "the same adapter weights under another name")
 
 	assert.ErrorIs(t, e.UnloadAdapter(ctx, "fix"), ErrBadAdapter, "the default")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, e.UnloadAdapter(cancelled, "other"), context.Canceled)
+	_, err = e.Answer(ctx, q)
+	require.NoError(t, err, "an unload whose context ended first leaves the adapter loaded")
 	require.NoError(t, e.UnloadAdapter(ctx, "other"))
 	assert.ErrorIs(t, e.UnloadAdapter(ctx, "other"), ErrUnknownAdapter)
 	_, err = e.Answer(ctx, q)

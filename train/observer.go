@@ -1,10 +1,13 @@
 package train
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -168,4 +171,40 @@ func (p *progress) Close()                      {}
 func jsonIndent(v any) ([]byte, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	return append(b, '\n'), err
+}
+
+// MetricsRecord is one line of metrics.jsonl: Type "train" for a logging
+// step (Loss, LR, GradNorm), "eval" for an evaluation (EvalLoss,
+// ExactMatch, F1, N).
+type MetricsRecord struct {
+	Type       string  `json:"type"`
+	Step       int64   `json:"step"`
+	Epoch      float64 `json:"epoch"`
+	Loss       float64 `json:"loss"`
+	LR         float64 `json:"learning_rate"`
+	GradNorm   float64 `json:"grad_norm"`
+	EvalLoss   float64 `json:"eval_loss"`
+	ExactMatch float64 `json:"exact_match"`
+	F1         float64 `json:"f1"`
+	N          int     `json:"n"`
+}
+
+// ReadMetrics reads dir/metrics.jsonl, in order; a line that is not a
+// record (a torn last line) is skipped.
+func ReadMetrics(dir string) ([]MetricsRecord, error) {
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []MetricsRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r MetricsRecord
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
 }

@@ -1,6 +1,6 @@
 // Command train shows loraqa's whole training pipeline used as a Go library
 // by another module: it trains a LoRA adapter in-process (train.Run) on the
-// shipped sample questions, writes the adapter directory, then loads it
+// shipped sample filings, writes the adapter directory, then loads it
 // with its base (package engine) and answers a question with it.
 //
 //	make demo      # fetches (or makes) a base model and trains out/demo/adapter
@@ -22,7 +22,7 @@ import (
 
 func main() {
 	base := flag.String("base", "", "base QA model directory or hub id (required)")
-	input := flag.String("data", "examples/sample-qa.txt", "training data (Q:/A: pairs, SQuAD JSON, JSONL)")
+	input := flag.String("data", "examples/sample-filings.json", "training data (SQuAD JSON, JSONL, Q:/A: pairs)")
 	out := flag.String("out", "out/example", "where the run's checkpoints and the adapter go")
 	steps := flag.Int64("steps", 8, "optimizer steps")
 	flag.Parse()

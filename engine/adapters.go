@@ -17,11 +17,11 @@ import (
 // adapters train the base's biases, cannot load others (ErrBadAdapter).
 // ctx bounds the wait for the worker to take the job, not the job.
 func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo, error) {
-	switch {
-	case e.opt.Merge:
+	if e.opt.Merge {
 		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (Options.Merge): it cannot load others")
-	case !ValidAdapterName(name):
-		return AdapterInfo{}, kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+	}
+	if err := checkName(name); err != nil {
+		return AdapterInfo{}, err
 	}
 	if _, err := e.lookup(name); err == nil {
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served: unload it first", name)

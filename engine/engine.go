@@ -136,6 +136,14 @@ var adapterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // digits, '.', '_' and '-', at most 64, not starting with a sign.
 func ValidAdapterName(name string) bool { return adapterName.MatchString(name) }
 
+// checkName is the name rule of Options.Adapters and LoadAdapter.
+func checkName(name string) error {
+	if !ValidAdapterName(name) {
+		return kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+	}
+	return nil
+}
+
 func (o *Options) check() error {
 	as := o.Adapters
 	switch {
@@ -148,8 +156,8 @@ func (o *Options) check() error {
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
-		if !adapterName.MatchString(a.Name) {
-			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64)", a.Name)
+		if err := checkName(a.Name); err != nil {
+			return err
 		}
 		if seen[a.Name] {
 			return fmt.Errorf("adapter name %q is given twice", a.Name)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,10 +153,6 @@ func testOnlyExports(root, modPath string, pkgs []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
-	for _, p := range pkgs {
-		want[p] = true
-	}
 	selected := map[string]bool{} // "dir.Name" selected through an import, by production code
 	named := map[string]int{}     // "dir.Name": idents in dir's production code
 	methods := map[string]bool{}  // selector names in production code
@@ -198,41 +195,14 @@ func testOnlyExports(root, modPath string, pkgs []string) ([]string, error) {
 		ast.Inspect(gf.f, visit)
 	}
 	var out []string
-	for _, gf := range files {
-		if gf.test || !want[gf.dir] {
-			continue
-		}
-		for _, d := range gf.f.Decls {
-			switch d := d.(type) {
-			case *ast.FuncDecl:
-				if !d.Name.IsExported() {
-					continue
-				}
-				if d.Recv != nil {
-					if !methods[d.Name.Name] && !interfaceMethods[d.Name.Name] {
-						out = append(out, gf.dir+"."+recvName(d.Recv)+"."+d.Name.Name)
-					}
-					continue
-				}
-				if unused(gf.dir, d.Name.Name, selected, named) {
-					out = append(out, gf.dir+"."+d.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, s := range d.Specs {
-					var ids []*ast.Ident
-					switch s := s.(type) {
-					case *ast.TypeSpec:
-						ids = []*ast.Ident{s.Name}
-					case *ast.ValueSpec:
-						ids = s.Names
-					}
-					for _, id := range ids {
-						if id.IsExported() && unused(gf.dir, id.Name, selected, named) {
-							out = append(out, gf.dir+"."+id.Name)
-						}
-					}
-				}
+	for _, d := range exportedDecls(files, pkgs) {
+		switch {
+		case d.recv != "":
+			if !methods[d.name] && !interfaceMethods[d.name] {
+				out = append(out, d.dir+"."+d.recv+"."+d.name)
 			}
+		case unused(d.dir, d.name, selected, named):
+			out = append(out, d.dir+"."+d.name)
 		}
 	}
 	sort.Strings(out)
@@ -359,10 +329,6 @@ func undocumented(root string, pkgs []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
-	for _, p := range pkgs {
-		want[p] = true
-	}
 	startsWith := func(doc *ast.CommentGroup, name string) bool {
 		if doc == nil {
 			return false
@@ -372,26 +338,52 @@ func undocumented(root string, pkgs []string) ([]string, error) {
 		return ok && (rest == "" || !isIdentRune(rest[0]))
 	}
 	var out []string
+	for _, d := range exportedDecls(files, pkgs) {
+		name := d.name
+		if d.recv != "" {
+			if !ast.IsExported(d.recv) {
+				continue
+			}
+			name = d.recv + "." + name
+		}
+		if !startsWith(d.doc, d.name) && !startsWith(d.comment, d.name) && !d.groupDoc {
+			out = append(out, d.dir+"."+name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isIdentRune(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
+// decl is an exported declaration: a function, a method (recv: its
+// receiver type), a type, a constant or a variable, with its doc comment,
+// its line comment (constants and variables), and whether it stands
+// undocumented in a group that has a doc comment.
+type decl struct {
+	dir, recv, name string
+	doc, comment    *ast.CommentGroup
+	groupDoc        bool
+}
+
+// exportedDecls lists the exported declarations of pkgs' non-test files.
+func exportedDecls(files []goFile, pkgs []string) []decl {
+	var out []decl
 	for _, gf := range files {
-		if gf.test || !want[gf.dir] {
+		if gf.test || !slices.Contains(pkgs, gf.dir) {
 			continue
 		}
 		for _, d := range gf.f.Decls {
 			switch d := d.(type) {
 			case *ast.FuncDecl:
-				if !d.Name.IsExported() {
-					continue
-				}
-				name := d.Name.Name
-				if d.Recv != nil {
-					recv := recvName(d.Recv)
-					if !ast.IsExported(recv) {
-						continue
+				if d.Name.IsExported() {
+					dd := decl{dir: gf.dir, name: d.Name.Name, doc: d.Doc}
+					if d.Recv != nil {
+						dd.recv = recvName(d.Recv)
 					}
-					name = recv + "." + name
-				}
-				if !startsWith(d.Doc, d.Name.Name) {
-					out = append(out, gf.dir+"."+name)
+					out = append(out, dd)
 				}
 			case *ast.GenDecl:
 				grouped := d.Lparen.IsValid()
@@ -402,22 +394,18 @@ func undocumented(root string, pkgs []string) ([]string, error) {
 						if doc == nil && !grouped {
 							doc = d.Doc
 						}
-						if s.Name.IsExported() && !startsWith(doc, s.Name.Name) {
-							out = append(out, gf.dir+"."+s.Name.Name)
+						if s.Name.IsExported() {
+							out = append(out, decl{dir: gf.dir, name: s.Name.Name, doc: doc})
 						}
 					case *ast.ValueSpec:
+						doc := s.Doc
+						if doc == nil && !grouped {
+							doc = d.Doc
+						}
+						leans := grouped && d.Doc != nil && s.Doc == nil && s.Comment == nil
 						for _, id := range s.Names {
-							if !id.IsExported() {
-								continue
-							}
-							doc := s.Doc
-							if doc == nil && !grouped {
-								doc = d.Doc
-							}
-							ok := startsWith(doc, id.Name) || startsWith(s.Comment, id.Name) ||
-								(grouped && d.Doc != nil && s.Doc == nil && s.Comment == nil)
-							if !ok {
-								out = append(out, gf.dir+"."+id.Name)
+							if id.IsExported() {
+								out = append(out, decl{dir: gf.dir, name: id.Name, doc: doc, comment: s.Comment, groupDoc: leans})
 							}
 						}
 					}
@@ -425,10 +413,5 @@ func undocumented(root string, pkgs []string) ([]string, error) {
 			}
 		}
 	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func isIdentRune(b byte) bool {
-	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+	return out
 }

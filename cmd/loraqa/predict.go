@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 
@@ -22,6 +23,15 @@ type predictorFlags struct {
 	dtype                  string
 	maxSeq, stride         int
 	merge                  bool
+}
+
+// newPredictorFlags is the FlagSet of a subcommand that loads a predictor
+// (predict, eval), with the predictor flags registered.
+func newPredictorFlags(name, args string) (*flag.FlagSet, *predictorFlags) {
+	fs := newFlags(name, args)
+	pf := &predictorFlags{}
+	pf.register(fs)
+	return fs, pf
 }
 
 func (p *predictorFlags) register(fs interface {
@@ -66,9 +76,7 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 }
 
 func runPredict(ctx context.Context, args []string) error {
-	fs := newFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
-	var pf predictorFlags
-	pf.register(fs)
+	fs, pf := newPredictorFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
 	question := fs.String("question", "", "the question")
 	contextText := fs.String("context", "", "the context text")
 	contextFile := fs.String("context-file", "", "read the context from this file")
@@ -112,9 +120,7 @@ func runPredict(ctx context.Context, args []string) error {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "--adapter DIR --data F [--format F] [--json]")
-	var pf predictorFlags
-	pf.register(fs)
+	fs, pf := newPredictorFlags("eval", "--adapter DIR --data F [--format F] [--json]")
 	dataFile := fs.String("data", "", "QA file with contexts (hf-jsonl, squad, ...) or Q&A pairs (joined into one context)")
 	format := fs.String("format", "auto", "auto|qa-text|csv|jsonl|squad|hf-jsonl")
 	asJSON := fs.Bool("json", false, "print JSON only")

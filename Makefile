@@ -10,14 +10,14 @@ export LORAQA_REF_PYTHON ?= $(CURDIR)/$(REF_VENV)/bin/python
 # LibTorch's OpenMP threads must not spin (see cmd/loraqa/main.go): tests too.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build test test-data test-go test-ref test-race test-deploy reference demo example bench fuzz clean doctor gpu-bundle gpu-check-cpu
+.PHONY: all setup build test test-data test-go test-ref test-race test-deploy reference demo example bench fuzz clean doctor gpu-bundle gpu-check-cpu lint
 
 all: build
 
 ## setup: find LibTorch (LIBTORCH, else PyPI's torch wheel, or Debian's libtorch-dev with LIBTORCH_SOURCE=debian),
 ## and generate the project-local gotch copy + go.work. Re-runs only when LibTorch changes.
 setup:
-	GOWORK=off $(GO) run ./scripts/setup
+	GOWORK=off $(GO) run ./tools/setup
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/loraqa
@@ -44,6 +44,16 @@ test-data: build reference
 	LORAQA_DATA="$$(realpath "$$LORAQA_DATA")" LORAQA_REQUIRE_REF=$${LORAQA_REQUIRE_REF:-1} \
 	  $(GO) test -tags realdata -count=1 -timeout 20m -run '^TestRealData' -bench '^BenchmarkRealData' -benchtime 1x ./...
 
+## lint: go vet, staticcheck (STATICCHECK, else staticcheck on PATH or in $(go env GOPATH)/bin; install with
+## `go install honnef.co/go/tools/cmd/staticcheck@latest`) and the API checks of internal/apicheck, on the module
+## and on examples/.
+STATICCHECK ?= $(shell command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck)
+lint: setup
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) test -count=1 ./internal/apicheck/
+	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(STATICCHECK) ./...
+
 ## test-race: the engine and server packages under the race detector (CI should run it).
 test-race: setup
 	$(GO) test -race -count=1 ./engine/... ./serve/...
@@ -57,10 +67,13 @@ demo: build
 	scripts/demo.sh
 
 ## example: build examples/ (its own module, importing loraqa as an outside module does; GOWORK=off so that
-## go.work hides nothing) and answer a few questions with the demo's adapter (EXAMPLE_ADAPTER; run make demo first).
+## go.work hides nothing), answer a few questions with the demo's adapter (EXAMPLE_ADAPTER; run make demo first),
+## then train an adapter in-process on the demo's base (train.Run) and answer with it.
+EXAMPLE_ADAPTER ?= out/demo/adapter
 example: setup
-	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o ../bin/answer ./answer
-	bin/answer --adapter $${EXAMPLE_ADAPTER:-out/demo/adapter}
+	cd examples && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o ../bin/answer ./answer && GOWORK=off $(GO) build -o ../bin/train-example ./train
+	bin/answer --adapter $(EXAMPLE_ADAPTER)
+	bin/train-example --out out/example --base "$$(sed -n 's/.*"base_model_name_or_path": *"\([^"]*\)".*/\1/p' $(EXAMPLE_ADAPTER)/adapter_config.json)"
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench/

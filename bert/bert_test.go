@@ -101,7 +101,7 @@ func TestCheckInputs(t *testing.T) {
 		{128, 30522, ""},
 		{64, 100, ""},
 		{129, 30522, "max_seq_length 129 is longer than the model's max_position_embeddings 128"},
-		{384, 30522, "lower data.max_seq_length (--max-seq-length) to at most 128"},
+		{384, 30522, "use windows of at most 128 tokens"},
 		{128, 30523, "the tokenizer has 30523 tokens but the model's vocab_size is 30522: ids 30522 and above would be out of range"},
 	} {
 		err := cfg.CheckInputs(c.maxSeq, c.vocab)

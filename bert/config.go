@@ -230,7 +230,7 @@ func (r *reader) strList(k string) []string {
 // ids reach past vocab_size (an embedding lookup out of range).
 func (c Config) CheckInputs(maxSeqLength, tokenizerVocab int) error {
 	if int64(maxSeqLength) > c.MaxPositions {
-		return fmt.Errorf("max_seq_length %d is longer than the model's max_position_embeddings %d: lower data.max_seq_length (--max-seq-length) to at most %d",
+		return fmt.Errorf("max_seq_length %d is longer than the model's max_position_embeddings %d: use windows of at most %d tokens",
 			maxSeqLength, c.MaxPositions, c.MaxPositions)
 	}
 	if int64(tokenizerVocab) > c.VocabSize {

@@ -1,7 +1,6 @@
 package bert
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 
@@ -42,6 +41,5 @@ func (m *Model) Save(dir string) error {
 	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(m.Config.ConfigJSON(), "", "  ")
-	return atomicfile.Write(filepath.Join(dir, "config.json"), append(b, '\n'))
+	return atomicfile.WriteJSON(filepath.Join(dir, "config.json"), m.Config.ConfigJSON())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -211,7 +212,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			return nil, fmt.Errorf("%s: tensor %q has dtype %s; model weights must be F32, F16, BF16 or F64", h.File, p.Name, h.NonFloat)
 		}
 		want := p.Tensor.MustSize()
-		if !torch.SameShape(want, h.Shape) {
+		if !slices.Equal(want, h.Shape) {
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model's config needs %v", h.File, p.Name, h.Shape, want)
 		}
@@ -237,14 +238,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 		}
 	}
 	if opt.Debug && opt.Logf != nil {
-		var extra []string
-		for k := range w {
-			if !used[k] {
-				extra = append(extra, k)
-			}
-		}
-		if len(extra) > 0 {
-			sort.Strings(extra)
+		if extra := Unused(w, used); len(extra) > 0 {
 			opt.Logf("debug: %d checkpoint tensors not used by the QA model: %s", len(extra), strings.Join(extra, ", "))
 		}
 	}
@@ -274,4 +268,16 @@ func initHead(m *Model) {
 		m.Param("qa_outputs.weight").MustNormal_(0, 0.02)
 		m.Param("qa_outputs.bias").MustZero_()
 	})
+}
+
+// Unused lists, sorted, the tensors of w whose names used lacks.
+func Unused(w map[string]HostTensor, used map[string]bool) []string {
+	var out []string
+	for k := range w {
+		if !used[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -33,9 +34,9 @@ func readCSV(data []byte, name string, comma rune, r *ReadResult) error {
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
-		case qCol < 0 && contains(csvQuestionNames, h):
+		case qCol < 0 && slices.Contains(csvQuestionNames, h):
 			qCol = i
-		case aCol < 0 && contains(csvAnswerNames, h):
+		case aCol < 0 && slices.Contains(csvAnswerNames, h):
 			aCol = i
 		case idCol < 0 && h == "id":
 			idCol = i
@@ -68,13 +69,4 @@ func readCSV(data []byte, name string, comma rune, r *ReadResult) error {
 		}
 		set.add(Pair{ID: id, Question: rec[qCol], Answer: rec[aCol], Line: line})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -18,56 +17,27 @@ import (
 // adapters train the base's biases, cannot load others (ErrBadAdapter).
 // ctx bounds the wait for the worker to take the job, not the job.
 func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo, error) {
-	switch {
-	case e.opt.Merge:
-		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (--merge): it cannot load others")
-	case !ValidAdapterName(name):
-		return AdapterInfo{}, kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", name)
+	if e.opt.Merge {
+		return AdapterInfo{}, kindf(ErrBadAdapter, "this engine folded its adapter into the weights (Options.Merge): it cannot load others")
+	}
+	if err := checkName(name); err != nil {
+		return AdapterInfo{}, err
 	}
 	if _, err := e.lookup(name); err == nil {
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served: unload it first", name)
 	}
-	cfg, err := peft.ReadConfig(dir)
+	d, err := peft.OpenDir(dir)
 	if err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
+		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %s: %w", name, err))
 	}
-	if cfg.Bias != "none" {
-		return AdapterInfo{}, kindf(ErrBadAdapter, "adapter %q trains the base model's biases (bias %q): it cannot share the base with other adapters", name, cfg.Bias)
-	}
-	e.amu.RLock()
-	for _, o := range e.models {
-		if o.adapter != nil && o.adapter.Config.Bias != "none" {
-			e.amu.RUnlock()
-			return AdapterInfo{}, kindf(ErrBadAdapter, "adapter %q trains the base model's biases: this engine cannot load others", o.Name)
-		}
-	}
-	e.amu.RUnlock()
-	tok, err := e.tokenizerFor(dir)
+	sv, err := e.openAdapter(NamedAdapter{Name: name, Dir: dir}, d, true)
 	if err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
-	}
-	sv := &served{Name: name, Dir: dir}
-	if err := e.prepareServed(sv, tok); err != nil {
-		return AdapterInfo{}, withKind(ErrBadAdapter, fmt.Errorf("adapter %q: %w", name, err))
+		return AdapterInfo{}, withKind(ErrBadAdapter, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return AdapterInfo{}, err
 	}
-	err = e.onWorker(func() error {
-		if err := e.detach(); err != nil {
-			return err
-		}
-		a, err := peft.Load(dir, e.model)
-		if err != nil {
-			return err
-		}
-		if err := a.Detach(); err != nil {
-			a.Drop()
-			return err
-		}
-		sv.adapter = a
-		return nil
-	})
+	err = e.onWorker(ctx, func() error { return e.injectAdapter(sv, d, true) })
 	switch {
 	case errors.Is(err, ErrClosed):
 		return AdapterInfo{}, err
@@ -77,7 +47,7 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 	e.amu.Lock()
 	if e.byName[name] != nil { // loaded meanwhile by another call
 		e.amu.Unlock()
-		_ = e.onWorkerDrop(sv)
+		_ = e.onWorkerDrop(context.Background(), sv)
 		return AdapterInfo{}, kindf(ErrAdapterExists, "adapter %q is already served", name)
 	}
 	e.models = append(e.models, sv)
@@ -89,7 +59,9 @@ func (e *Engine) LoadAdapter(ctx context.Context, name, dir string) (AdapterInfo
 // UnloadAdapter stops answering with an adapter and frees its tensors.
 // New queries for it fail with ErrUnknownAdapter at once; those already
 // queued are answered first (the worker frees it after them). The default
-// adapter and a merged one cannot be unloaded (ErrBadAdapter).
+// adapter and a merged one cannot be unloaded (ErrBadAdapter). ctx bounds
+// the wait for the worker to take the job: when it ends first, the adapter
+// stays loaded and ctx's error is returned.
 func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 	e.amu.Lock()
 	sv := e.byName[name]
@@ -112,10 +84,17 @@ func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 		}
 	}
 	e.amu.Unlock()
-	err := e.onWorkerDrop(sv)
-	if errors.Is(err, ErrClosed) { // Close frees it: put it back in the list
+	err := e.onWorkerDrop(ctx, sv)
+	switch {
+	case errors.Is(err, ErrClosed): // Close frees it: put it back in the list
 		e.amu.Lock()
 		e.models = append(e.models, sv)
+		e.amu.Unlock()
+		return err
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()): // never queued: it stays loaded
+		e.amu.Lock()
+		e.models = append(e.models, sv)
+		e.byName[name] = sv
 		e.amu.Unlock()
 		return err
 	}
@@ -127,8 +106,8 @@ func (e *Engine) UnloadAdapter(ctx context.Context, name string) error {
 
 // onWorkerDrop frees an adapter on the worker: it is attached (so that
 // Drop finds its layers), dropped, and the model left without adapter.
-func (e *Engine) onWorkerDrop(sv *served) error {
-	return e.onWorker(func() error {
+func (e *Engine) onWorkerDrop(ctx context.Context, sv *served) error {
+	return e.onWorker(ctx, func() error {
 		sv.gone = true
 		if err := e.activate(sv); err != nil {
 			return err
@@ -138,19 +117,4 @@ func (e *Engine) onWorkerDrop(sv *served) error {
 		torch.ReleaseMemory()
 		return nil
 	})
-}
-
-// tokenizerFor is the adapter directory's tokenizer, else the base's.
-func (e *Engine) tokenizerFor(dir string) (*data.Tokenizer, error) {
-	if peft.HasTokenizer(dir) {
-		return data.LoadTokenizer(dir)
-	}
-	e.amu.RLock()
-	defer e.amu.RUnlock()
-	for _, sv := range e.models {
-		if sv.tok != nil && !peft.HasTokenizer(sv.Dir) {
-			return sv.tok, nil
-		}
-	}
-	return data.LoadTokenizer(e.baseDir)
 }

@@ -16,7 +16,7 @@ type Query struct {
 	Question string
 	Context  string
 	Adapter  string // the adapter to answer with; "" = the default
-	TopK     int    // answers wanted, best first; 0 = 1 (at most MaxTopK)
+	TopK     int    // answers wanted, best first; 0 = 1 (at most Options.Post.NBestSize)
 }
 
 // Answer is one answer span: start and end are code-point offsets into the
@@ -28,16 +28,18 @@ type Answer struct {
 	End    int     `json:"end"`
 }
 
-// Result is the answer to one query: its k best answers and the adapter
-// that gave them ("" for the base alone).
+// Result is the answer to one query (of Answer, AnswerBatch or Predict):
+// its k best answers, best first, and the adapter that gave them ("" for
+// the base alone). ID is the query's (Predict: else its index).
 type Result struct {
+	ID      string
 	Answers []Answer
 	Adapter string
 }
 
-// Answers lists the k best candidates of p, best first (at least one: p's
+// answers lists the k best candidates of p, best first (at least one: p's
 // own span when it has no candidates).
-func Answers(p data.Prediction, k int) []Answer {
+func answers(p data.Prediction, k int) []Answer {
 	var out []Answer
 	for i, c := range p.NBest {
 		if i >= k {
@@ -72,7 +74,10 @@ type QueryError struct {
 	Err   error
 }
 
+// Error names the query and says what was wrong with it.
 func (e *QueryError) Error() string { return fmt.Sprintf("query %d: %v", e.Index, e.Err) }
+
+// Unwrap is the query's error.
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // featurize cuts queries into windows as sv's windows say; the examples'
@@ -161,7 +166,7 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		out[i] = Result{Answers: Answers(preds[0], max(qs[i].TopK, 1)), Adapter: j.model.Name}
+		out[i] = Result{ID: qs[i].ID, Answers: answers(preds[0], max(qs[i].TopK, 1)), Adapter: j.model.Name}
 	}
 	return out, nil
 }
@@ -192,9 +197,9 @@ func (e *Engine) wait(ctx context.Context, j *job) (jobResult, error) {
 // Predict answers a whole set of queries (eval), all with the adapter of
 // the first (they must all name the same one): every window of every query
 // goes through the model in batches of BatchSize, as one job of the worker.
-// Each prediction carries up to Post.NBestSize candidates, best first, with
-// character offsets into its context, and the query's id (else its index).
-func (e *Engine) Predict(ctx context.Context, qs []Query) ([]data.Prediction, error) {
+// Each result carries the query's TopK best answers (0: 1) and its id
+// (else its index).
+func (e *Engine) Predict(ctx context.Context, qs []Query) ([]Result, error) {
 	if len(qs) == 0 {
 		return nil, nil
 	}
@@ -219,5 +224,13 @@ func (e *Engine) Predict(ctx context.Context, qs []Query) ([]data.Prediction, er
 	if err != nil {
 		return nil, err
 	}
-	return data.Postprocess(ex, feats, r.starts, r.ends, e.opt.Post)
+	preds, err := data.Postprocess(ex, feats, r.starts, r.ends, e.opt.Post)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(preds))
+	for i, p := range preds {
+		out[i] = Result{ID: p.ID, Answers: answers(p, max(qs[i].TopK, 1)), Adapter: sv.Name}
+	}
+	return out, nil
 }

@@ -10,12 +10,14 @@
 // MaxBatch, gathered for at most BatchWindow) and runs them adapter by
 // adapter, attaching each adapter in turn. A context is cut into windows of
 // max_seq_length tokens overlapping by doc_stride (by default the windows the
-// adapter was trained with, see ResolveWindows), every window is run, and the
+// adapter was trained with, see peft.Dir), every window is run, and the
 // best spans over all windows are returned (Hugging Face's post-processing).
 // Predict runs a whole data set through one adapter at once (eval).
 //
-// Device and dtype are strings ("auto", "cpu", "cuda", "cuda:N"; "fp32" or
-// "float32", "bf16", "fp16"). Every long call takes a context.Context first.
+// Device and dtype are typed values (gotch.Device, gotch.DType; the zero ones
+// mean the best device and fp32), parsed from text once by the caller with
+// torch.ParseDevice and torch.ParseDType. Every long call takes a
+// context.Context first.
 // Errors are plain Go errors; the sentinels ErrBadInput, ErrUnknownAdapter,
 // ErrUnloaded, ErrBusy, ErrClosed, ErrAdapterExists and ErrBadAdapter tell a
 // caller (the HTTP server in package serve, for one) what kind of failure it
@@ -24,15 +26,14 @@
 // The HTTP API (routes, auth, metrics, OpenAPI) is package serve, a thin
 // layer over an Engine; this package knows nothing of HTTP.
 //
-// Load applies the runtime settings of Tune (see there) unless
-// Options.NoTune is set.
+// Load changes no process-wide setting: a program that wants loraqa's
+// runtime settings (a server's malloc tuning) calls Tune itself.
 package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ import (
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/hub"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -89,17 +91,14 @@ type Observer interface {
 
 // Options say what to load and how the worker batches.
 type Options struct {
-	Model string // base model dir or hub id; "" = the first adapter's base_model_name_or_path
-	// Adapter is one adapter directory, served under its directory's name
-	// before those of Adapters (predict and eval use it); "" = none.
-	Adapter  string
+	Model    string         // base model dir or hub id; "" = the first adapter's base_model_name_or_path
 	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
-	Device   string         // "auto" (also ""), "cpu", "cuda", "cuda:N"
-	DType    string         // of the frozen base: "fp32" (also ""), "bf16", "fp16" (CUDA)
+	Device   gotch.Device   // the zero Device: CUDA when available, else the CPU (torch.ParseDevice reads "cuda:1")
+	DType    gotch.DType    // of the frozen base: gotch.Float (also the zero DType), BFloat16, Half (CUDA)
 	Hub      hub.Options
 	Merge    bool // fold the adapter into the weights (faster; one adapter only)
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
-	// default of ResolveWindows: the adapter's training windows, capped by
+	// default: the adapter's training windows (peft.Dir), capped by
 	// the model's positions.
 	Features  data.FeatureOptions
 	Post      data.PostprocessOptions
@@ -112,17 +111,11 @@ type Options struct {
 	// one forward (fewer, larger forwards). Without it each query runs on
 	// its own, so the answers are bit-identical to Predict's for that query
 	// alone; with it scores may differ in the last bits of float32.
-	Fuse    bool
-	Queue   int // queries waiting for the worker before ErrBusy
-	Threads int // LibTorch intra-op threads of the worker; 0 leaves the default
-	// NoTune leaves the process's runtime settings alone (see Tune).
-	NoTune bool
-	// TuneServing also applies Tune's settings for a long-running server.
-	TuneServing bool
-
-	Logf        func(format string, a ...any)
-	Observer    Observer
-	BeforeCycle func() // called by the worker before each cycle (tests; it may block the worker)
+	Fuse     bool
+	Queue    int                           // queries waiting for the worker before ErrBusy
+	Threads  int                           // LibTorch intra-op threads of the worker; 0 leaves the default
+	Logf     func(format string, a ...any) // notices while loading; nil: none
+	Observer Observer                      // hears the model worker; nil: none
 }
 
 // DefaultOptions: the adapter's windows, batch 32 windows per forward, 32
@@ -132,7 +125,7 @@ func DefaultOptions() Options {
 	f := data.DefaultFeatureOptions()
 	f.MaxSeqLength, f.DocStride = 0, 0
 	return Options{
-		Device: "auto", Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
+		Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
 		MaxBatch: 32, BatchWindow: 5 * time.Millisecond, Queue: 256,
 	}
 }
@@ -147,32 +140,28 @@ var adapterName = regexp.MustCompile(AdapterNamePattern)
 // digits, '.', '_' and '-', at most 64, not starting with a sign.
 func ValidAdapterName(name string) bool { return adapterName.MatchString(name) }
 
-// adapters are the adapters to load: Adapter (named after its directory),
-// then Adapters.
-func (o *Options) adapters() []NamedAdapter {
-	if o.Adapter == "" {
-		return o.Adapters
+// checkName is the name rule of Options.Adapters and LoadAdapter.
+func checkName(name string) error {
+	if !ValidAdapterName(name) {
+		return kindf(ErrBadInput, "adapter name %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", name)
 	}
-	return append([]NamedAdapter{{Name: filepath.Base(filepath.Clean(o.Adapter)), Dir: o.Adapter}}, o.Adapters...)
+	return nil
 }
 
 func (o *Options) check() error {
-	as := o.adapters()
+	as := o.Adapters
 	switch {
 	case o.MaxBatch < 1 || o.Queue < 1 || o.BatchSize < 1:
 		return fmt.Errorf("max batch %d, queue %d and forward batch %d must all be positive", o.MaxBatch, o.Queue, o.BatchSize)
 	case o.BatchWindow < 0:
 		return fmt.Errorf("batch window %v must not be negative", o.BatchWindow)
 	case o.Merge && len(as) != 1:
-		return fmt.Errorf("--merge folds one adapter into the weights; %d adapters given", len(as))
+		return fmt.Errorf("merging folds one adapter into the weights; %d adapters given", len(as))
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
-		if o.Adapter != "" && a.Dir == o.Adapter {
-			continue // named after its directory: any name goes
-		}
-		if !adapterName.MatchString(a.Name) {
-			return fmt.Errorf("adapter name %q: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit", a.Name)
+		if err := checkName(a.Name); err != nil {
+			return err
 		}
 		if seen[a.Name] {
 			return fmt.Errorf("adapter name %q is given twice", a.Name)
@@ -189,6 +178,7 @@ type served struct {
 	Dir     string
 	adapter *peft.Adapter
 	tok     *data.Tokenizer
+	ownTok  bool                // tok is the adapter directory's, not the base's
 	feat    data.FeatureOptions // resolved windows
 	gone    bool                // unloaded; the worker's alone
 }
@@ -205,8 +195,8 @@ type Engine struct {
 	amu     sync.RWMutex // guards models and byName (adapters change at run time)
 	models  []*served    // in the order loaded; models[0] is the default
 	byName  map[string]*served
-	active  *served    // attached to the model; the worker's alone after loading
-	adminMu sync.Mutex // one adapter change at a time: at most one control job queued
+	active  *served       // attached to the model; the worker's alone after loading
+	admin   chan struct{} // one adapter change at a time: at most one control job queued
 
 	qmu     sync.Mutex
 	queue   chan *job
@@ -230,31 +220,26 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
-	if !opt.NoTune {
-		Tune(opt.TuneServing)
-		if NeedsWaitPolicy() && opt.Logf != nil {
-			opt.Logf("notice: Debian's LibTorch runs much slower unless the process starts with OMP_WAIT_POLICY=PASSIVE in its environment (see engine.Tune)")
+	dev := torch.DeviceOrAuto(opt.Device)
+	dt, err := torch.CheckDType(opt.DType, dev)
+	if err != nil {
+		return nil, err
+	}
+	as := opt.Adapters
+	dirs := make([]*peft.Dir, len(as)) // each adapter directory, read once
+	for i, na := range as {
+		if dirs[i], err = peft.OpenDir(na.Dir); err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 		}
 	}
-	dev, err := torch.ParseDevice(opt.Device)
-	if err != nil {
-		return nil, err
-	}
-	dt, err := torch.ParseDType(opt.DType, dev)
-	if err != nil {
-		return nil, err
-	}
-	as := opt.adapters()
 	ref := opt.Model
 	if ref == "" {
 		if len(as) == 0 {
-			return nil, fmt.Errorf("give a model (--model) or an adapter (--adapter)")
+			return nil, errors.New("no base model: name one, or an adapter (its base_model_name_or_path names it)")
 		}
-		base, err := peft.BaseModel(as[0].Dir)
-		if err != nil {
+		if ref, err = dirs[0].BaseModel(); err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", as[0].Name, err)
 		}
-		ref = base
 	}
 	dir, err := hub.Resolve(ctx, ref, opt.Hub)
 	if err != nil {
@@ -270,12 +255,12 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
-		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), // +1: a control job
+		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), admin: make(chan struct{}, 1), // +1: a control job
 	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
-	if err := e.loadAdapters(as); err != nil {
+	if err := e.loadAdapters(as, dirs); err != nil {
 		close(e.workerDone)
 		e.free()
 		return nil, err
@@ -284,85 +269,119 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) loadAdapters(as []NamedAdapter) error {
-	var baseTok *data.Tokenizer
-	tokenizer := func(adapterDir string) (*data.Tokenizer, error) {
-		if adapterDir != "" && peft.HasTokenizer(adapterDir) {
-			return data.LoadTokenizer(adapterDir)
-		}
-		if baseTok != nil {
-			return baseTok, nil
-		}
-		var err error
-		baseTok, err = data.LoadTokenizer(e.baseDir)
-		return baseTok, err
-	}
+// loadAdapters loads the adapters of Options before the worker starts,
+// through the path LoadAdapter takes too (openAdapter, injectAdapter).
+func (e *Engine) loadAdapters(as []NamedAdapter, dirs []*peft.Dir) error {
 	if len(as) == 0 {
 		sv := &served{Dir: e.baseDir}
-		tok, err := tokenizer("")
+		tok, err := e.tokenizerFor(nil)
 		if err != nil {
 			return err
 		}
-		if err := e.prepareServed(sv, tok); err != nil {
+		if err := e.prepareServed(sv, tok, nil); err != nil {
 			return err
 		}
 		e.models = []*served{sv}
 		e.active = sv
 	}
 	shared := len(as) > 1
-	for _, na := range as {
-		if shared {
-			cfg, err := peft.ReadConfig(na.Dir)
-			if err != nil {
-				return fmt.Errorf("adapter %s: %w", na.Name, err)
-			}
-			if cfg.Bias != "none" {
-				return fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, cfg.Bias)
-			}
-		}
-		a, err := peft.Load(na.Dir, e.model)
+	for i, na := range as {
+		d := dirs[i]
+		sv, err := e.openAdapter(na, d, shared)
 		if err != nil {
+			return err
+		}
+		if err := e.injectAdapter(sv, d, shared); err != nil {
 			return fmt.Errorf("adapter %s (%s): %w", na.Name, na.Dir, err)
 		}
-		sv := &served{Name: na.Name, Dir: na.Dir, adapter: a}
 		e.models = append(e.models, sv)
 		e.byName[na.Name] = sv
-		e.active = sv
-		if shared {
-			if err := a.Detach(); err != nil {
-				return fmt.Errorf("adapter %s: %w", na.Name, err)
-			}
-			e.active = nil
-		}
 		if e.opt.Merge {
-			if err := a.Merge(); err != nil {
+			if err := sv.adapter.Merge(); err != nil {
 				return fmt.Errorf("adapter %s: %w", na.Name, err)
 			}
-		}
-		tok, err := tokenizer(na.Dir)
-		if err != nil {
-			return fmt.Errorf("adapter %s: %w", na.Name, err)
-		}
-		if err := e.prepareServed(sv, tok); err != nil {
-			return fmt.Errorf("adapter %s: %w", na.Name, err)
 		}
 	}
 	return nil
 }
 
-// prepareServed resolves sv's windows, checks them and the tokenizer
-// against the model, and cuts a one-word query to check the window options
-// before any query does.
-func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer) error {
-	sv.tok = tok
-	adapterDir := ""
-	if sv.adapter != nil || sv.Name != "" {
-		adapterDir = sv.Dir
+// openAdapter checks that the adapter na (its directory read as d) may
+// share the base with other adapters when shared (it must not train the
+// base's biases, nor may those loaded), and resolves its tokenizer and
+// windows. The adapter is not injected yet.
+func (e *Engine) openAdapter(na NamedAdapter, d *peft.Dir, shared bool) (*served, error) {
+	if shared {
+		if d.Config.Bias != "none" {
+			return nil, fmt.Errorf("adapter %s trains the base model's biases (bias %q), so it cannot share the base with other adapters: serve it alone", na.Name, d.Config.Bias)
+		}
+		e.amu.RLock()
+		for _, o := range e.models {
+			if o.adapter != nil && o.adapter.Config.Bias != "none" {
+				e.amu.RUnlock()
+				return nil, fmt.Errorf("adapter %s trains the base model's biases: this engine cannot load others", o.Name)
+			}
+		}
+		e.amu.RUnlock()
 	}
-	fo, err := ResolveWindows(e.opt.Features, adapterDir, e.model.Config.MaxPositions, tok.ModelMaxLength())
+	tok, err := e.tokenizerFor(d)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+	}
+	sv := &served{Name: na.Name, Dir: na.Dir, ownTok: d.Tokenizer != ""}
+	if err := e.prepareServed(sv, tok, d.Windows); err != nil {
+		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
+	}
+	return sv, nil
+}
+
+// injectAdapter injects d's adapter into the model as sv's, detached
+// afterwards when shared (the worker attaches it per query). Only the
+// goroutine that owns the model (Load before the worker starts, then the
+// worker) calls it.
+func (e *Engine) injectAdapter(sv *served, d *peft.Dir, shared bool) error {
+	if err := e.detach(); err != nil {
+		return err
+	}
+	a, err := d.Inject(e.model)
 	if err != nil {
 		return err
 	}
+	sv.adapter, e.active = a, sv
+	if shared {
+		if err := a.Detach(); err != nil {
+			a.Drop()
+			sv.adapter, e.active = nil, nil
+			return err
+		}
+		e.active = nil
+	}
+	return nil
+}
+
+// tokenizerFor is the adapter directory's tokenizer when it holds one
+// (d nil: the base model alone), else the base's, loaded once.
+func (e *Engine) tokenizerFor(d *peft.Dir) (*data.Tokenizer, error) {
+	if d != nil && d.Tokenizer != "" {
+		return data.LoadTokenizer(d.Tokenizer)
+	}
+	e.amu.RLock()
+	for _, sv := range e.models {
+		if sv.tok != nil && !sv.ownTok {
+			e.amu.RUnlock()
+			return sv.tok, nil
+		}
+	}
+	e.amu.RUnlock()
+	return data.LoadTokenizer(e.baseDir)
+}
+
+// prepareServed sets sv's tokenizer, resolves its windows (trained: those
+// the adapter was trained with, if recorded), checks them and the tokenizer
+// against the model, and cuts a one-word query to check the window options
+// before any query does.
+func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer, trained *peft.Windows) error {
+	sv.tok = tok
+	fo := resolveWindows(e.opt.Features, trained, e.model.Config.MaxPositions, tok.ModelMaxLength())
 	sv.feat = fo
 	if err := e.model.Config.CheckInputs(fo.MaxSeqLength, tok.VocabSize()); err != nil {
 		return fmt.Errorf("%s: %w", e.baseDir, err)
@@ -515,10 +534,9 @@ func (e *Engine) lookup(name string) (*served, error) {
 	return nil, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
 }
 
-// WithModel runs fn on the model worker between two cycles, after the
-// queries already queued, with the base model (the adapter attached is
-// whichever the worker used last). It is for diagnostics and tests: fn must
-// not keep m. A panic in fn, LibTorch's included, is returned as an error.
-func (e *Engine) WithModel(fn func(m *bert.Model) error) error {
-	return e.onWorker(func() error { return fn(e.model) })
+func init() {
+	faults.OnWorker = func(e any, fn func(m *bert.Model) error) error {
+		eng := e.(*Engine)
+		return eng.onWorker(context.Background(), func() error { return fn(eng.model) })
+	}
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -17,8 +16,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -26,35 +27,11 @@ import (
 // letters, digits and their "##" continuations.
 const tinyWords = "the what was revenue in million of a is who when where did it happen year company sold paris lives alice bob works at acme . , ? $ % - ( )"
 
-// writeTinyVocab writes a WordPiece vocab.txt small enough for the tiny BERT
-// fixture (vocab_size 1000) into dir.
-func writeTinyVocab(t testing.TB, dir string) {
-	t.Helper()
-	toks := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
-	toks = append(toks, strings.Fields(tinyWords)...)
-	for c := 'a'; c <= 'z'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	for c := '0'; c <= '9'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644))
-}
-
 // tinyDirs are the committed tiny BERT fixture's base, and a copy of its
-// adapter with the test vocabulary beside it (the fixture has no tokenizer).
-// The base takes 64 positions.
+// adapter with the test vocabulary beside it (testutil.TinyBERT).
 func tinyDirs(t testing.TB) (base, adapter string) {
 	t.Helper()
-	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
-	adapter = t.TempDir()
-	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(adapter, f), b, 0o644))
-	}
-	writeTinyVocab(t, adapter)
-	return filepath.Join(fx, "base"), adapter
+	return testutil.TinyBERT(t, strings.Fields(tinyWords)...)
 }
 
 // tinyEngine loads the tiny fixture's base with its adapter on the CPU,
@@ -63,7 +40,7 @@ func tinyEngine(t testing.TB, change func(o *Options)) *Engine {
 	t.Helper()
 	base, adapter := tinyDirs(t)
 	o := DefaultOptions()
-	o.Model, o.Device = base, "cpu"
+	o.Model, o.Device = base, gotch.CPU
 	o.Adapters = []NamedAdapter{{Name: "fix", Dir: adapter}}
 	if change != nil {
 		change(&o)
@@ -117,8 +94,8 @@ func TestEngineDefaultWindowsAnswer(t *testing.T) {
 		assert.Equal(t, r.Answers[:1], one.Answers, "query %d alone", i)
 		// Predict runs all queries' windows together: the same spans, scores
 		// equal up to float32 rounding of the larger batches.
-		assert.Equal(t, r.Answers[0].Answer, preds[i].Text, "query %d by Predict", i)
-		assert.InDelta(t, r.Answers[0].Score, preds[i].Score, 1e-5)
+		assert.Equal(t, r.Answers[0].Answer, preds[i].Answers[0].Answer, "query %d by Predict", i)
+		assert.InDelta(t, r.Answers[0].Score, preds[i].Answers[0].Score, 1e-5)
 	}
 	// The long context is cut into several windows: 12 sentences of 8
 	// tokens and more need more than one window of 64.
@@ -177,7 +154,7 @@ func TestLoadRefusesImpossibleWindows(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			o := DefaultOptions()
-			o.Model, o.Device, o.Adapter = base, "cpu", adapter
+			o.Model, o.Device, o.Adapters = base, gotch.CPU, []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 			o.Features.MaxSeqLength, o.Features.DocStride = c.maxSeq, c.stride
 			e, err := Load(context.Background(), o)
 			require.Error(t, err)
@@ -191,9 +168,9 @@ func TestLoadRefusesImpossibleWindows(t *testing.T) {
 // by the model takes the pipeline's stride.
 func TestEngineUsesTrainedWindows(t *testing.T) {
 	base, adapter := tinyDirs(t)
-	require.NoError(t, WriteTrainedWindows(adapter, TrainedWindows{MaxSeqLength: 48, DocStride: 16}))
+	require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), peft.Windows{MaxSeqLength: 48, DocStride: 16}))
 	o := DefaultOptions()
-	o.Model, o.Device, o.Adapter = base, "cpu", adapter
+	o.Model, o.Device, o.Adapters = base, gotch.CPU, []NamedAdapter{{Name: filepath.Base(adapter), Dir: adapter}}
 	e, err := Load(context.Background(), o)
 	require.NoError(t, err)
 	defer e.Close()
@@ -230,6 +207,11 @@ func TestEngineLoadUnloadAdapter(t *testing.T) {
 	assert.Equal(t, want.Answers, got.Answers, "the same adapter weights under another name")
 
 	assert.ErrorIs(t, e.UnloadAdapter(ctx, "fix"), ErrBadAdapter, "the default")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, e.UnloadAdapter(cancelled, "other"), context.Canceled)
+	_, err = e.Answer(ctx, q)
+	require.NoError(t, err, "an unload whose context ended first leaves the adapter loaded")
 	require.NoError(t, e.UnloadAdapter(ctx, "other"))
 	assert.ErrorIs(t, e.UnloadAdapter(ctx, "other"), ErrUnknownAdapter)
 	_, err = e.Answer(ctx, q)
@@ -282,7 +264,7 @@ func TestPredictLibTorchFailure(t *testing.T) {
 	require.NoError(t, err)
 
 	var full = p.model.WordEmb
-	require.NoError(t, p.WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(p, func(m *bert.Model) error {
 		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
 	}))
@@ -290,7 +272,7 @@ func TestPredictLibTorchFailure(t *testing.T) {
 	before := torch.LiveTensors()
 	_, err = p.Predict(context.Background(), qs)
 	assert.Equal(t, before, torch.LiveTensors(), "the failed forward's tensors are freed at once")
-	require.NoError(t, p.WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(p, func(m *bert.Model) error {
 		m.WordEmb.MustDrop()
 		m.WordEmb = full
 		return nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/loraqa/loraqa/engine"
 )
 
@@ -30,7 +32,7 @@ func Example() {
 	o := engine.DefaultOptions()
 	o.Model = filepath.Join("..", "testdata", "tiny-bert-qa", "base") // "": the adapter's base_model_name_or_path
 	o.Adapters = []engine.NamedAdapter{{Name: "demo", Dir: adapter}}
-	o.Device = "cpu" // or "auto", "cuda:0"; o.DType = "bf16" for a bfloat16 base
+	o.Device = gotch.CPU // the zero Device: CUDA when available; o.DType = gotch.BFloat16 for a bfloat16 base
 	ctx := context.Background()
 	e, err := engine.Load(ctx, o)
 	if err != nil {

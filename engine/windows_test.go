@@ -1,24 +1,22 @@
 package engine
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/peft"
 )
 
 // The resolution rule, case by case (HF's QA pipeline: max_seq_len =
 // min(model_max_length, 384), doc_stride = min(max_seq_len // 2, 128)).
 func TestWindows(t *testing.T) {
-	trained := func(n, s int) *TrainedWindows { return &TrainedWindows{MaxSeqLength: n, DocStride: s} }
+	trained := func(n, s int) *peft.Windows { return &peft.Windows{MaxSeqLength: n, DocStride: s} }
 	cases := []struct {
 		name                string
 		userSeq, userStride int
-		trained             *TrainedWindows
+		trained             *peft.Windows
 		positions           int64
 		tokMax              int
 		wantSeq, wantStride int
@@ -40,7 +38,7 @@ func TestWindows(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			user := data.DefaultFeatureOptions()
 			user.MaxSeqLength, user.DocStride = c.userSeq, c.userStride
-			got := Windows(user, c.trained, c.positions, c.tokMax)
+			got := resolveWindows(user, c.trained, c.positions, c.tokMax)
 			assert.Equal(t, c.wantSeq, got.MaxSeqLength, "max_seq_length")
 			assert.Equal(t, c.wantStride, got.DocStride, "doc_stride")
 			assert.Equal(t, user.Mode, got.Mode)
@@ -50,31 +48,3 @@ func TestWindows(t *testing.T) {
 
 // The windows file round-trips; without it the data section of a
 // loraqa_config.yaml counts; with neither nothing is recorded; a broken
-// file is an error that names it.
-func TestReadTrainedWindows(t *testing.T) {
-	dir := t.TempDir()
-	w, ok, err := ReadTrainedWindows(dir)
-	require.NoError(t, err)
-	assert.False(t, ok)
-
-	yaml := "base_model: x\ndata:\n  input: qa.txt\n  max_seq_length: 192\n  doc_stride: 48\ntrain:\n  epochs: 1\n"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "loraqa_config.yaml"), []byte(yaml), 0o644))
-	w, ok, err = ReadTrainedWindows(dir)
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, TrainedWindows{MaxSeqLength: 192, DocStride: 48}, w)
-
-	require.NoError(t, WriteTrainedWindows(dir, TrainedWindows{MaxSeqLength: 128, DocStride: 32}))
-	w, ok, err = ReadTrainedWindows(dir)
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, TrainedWindows{MaxSeqLength: 128, DocStride: 32}, w, "the windows file wins over the config")
-
-	require.NoError(t, os.WriteFile(filepath.Join(dir, WindowsFile), []byte(`{"max_seq_length": 16, "doc_stride": 16}`), 0o644))
-	_, _, err = ReadTrainedWindows(dir)
-	assert.ErrorContains(t, err, WindowsFile)
-	assert.ErrorContains(t, err, "max_seq_length 16 and doc_stride 16")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, WindowsFile), []byte(`{`), 0o644))
-	_, _, err = ReadTrainedWindows(dir)
-	assert.ErrorContains(t, err, WindowsFile)
-}

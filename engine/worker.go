@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/qa"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -80,6 +81,26 @@ func (e *Engine) take(timer *time.Timer) (*job, bool) {
 	return j, ok
 }
 
+// gather adds queued queries to batch up to MaxBatch: those that arrive
+// until timer fires, or (timer nil) those queued now. A control job ends
+// the gathering and is returned.
+func (e *Engine) gather(batch []*job, timer *time.Timer) ([]*job, *job) {
+	for len(batch) < e.opt.MaxBatch {
+		if timer == nil && len(e.queue) == 0 {
+			break
+		}
+		j, ok := e.take(timer)
+		if !ok {
+			break
+		}
+		if j.ctrl != nil {
+			return batch, j
+		}
+		batch = append(batch, j)
+	}
+	return batch, nil
+}
+
 // work is the model worker: the only goroutine that runs the model, on one
 // locked OS thread (LibTorch's grad mode and thread count are per thread).
 // Each cycle takes up to MaxBatch queries, gathered for at most BatchWindow
@@ -100,37 +121,16 @@ func (e *Engine) work() {
 		}
 		// A control job ends the gathering: the queries queued before it
 		// are answered, then it runs.
-		batch := []*job{first}
-		var ctrl *job
+		batch, ctrl := []*job{first}, (*job)(nil)
 		if e.opt.BatchWindow > 0 {
 			timer := time.NewTimer(e.opt.BatchWindow)
-			for len(batch) < e.opt.MaxBatch && ctrl == nil {
-				j, ok := e.take(timer)
-				if !ok {
-					break
-				}
-				if j.ctrl != nil {
-					ctrl = j
-					break
-				}
-				batch = append(batch, j)
-			}
+			batch, ctrl = e.gather(batch, timer)
 			timer.Stop()
 		}
-		for len(batch) < e.opt.MaxBatch && ctrl == nil && len(e.queue) > 0 {
-			j, ok := e.take(nil)
-			if !ok {
-				break
-			}
-			if j.ctrl != nil {
-				ctrl = j
-				break
-			}
-			batch = append(batch, j)
+		if ctrl == nil {
+			batch, ctrl = e.gather(batch, nil)
 		}
-		if e.opt.BeforeCycle != nil {
-			e.opt.BeforeCycle()
-		}
+		faults.BeforeCycle(e)
 		e.cycle(batch)
 		if ctrl != nil {
 			ctrl.ctrl()
@@ -224,9 +224,16 @@ func (e *Engine) runFused(sv *served, jobs []*job) {
 // queries already queued, and returns its error (a panic in fn, LibTorch's
 // included, is returned as an error). It waits for fn even when the caller
 // has gone: a change to the adapters is never left half known.
-func (e *Engine) onWorker(fn func() error) error {
-	e.adminMu.Lock()
-	defer e.adminMu.Unlock()
+func (e *Engine) onWorker(ctx context.Context, fn func() error) error {
+	select {
+	case e.admin <- struct{}{}:
+		defer func() { <-e.admin }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	j := &job{ctrl: func() {
 		defer func() {

@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Config is PEFT's LoraConfig as written to adapter_config.json. The keys
@@ -116,7 +116,7 @@ func (c Config) ScalingFor(module string) float64 {
 // re.match(rf"(.*\.)?({k})$", name).
 func matchPattern(ps []Pattern, name string) (float64, bool) {
 	for _, p := range ps {
-		re, err := regexp.Compile(`^(?:.*\.)?(?:` + p.Key + `)$`)
+		re, err := compiled(`^(?:.*\.)?(?:` + p.Key + `)$`)
 		if err == nil && re.MatchString(name) {
 			return p.Value, true
 		}
@@ -178,7 +178,8 @@ func (c Config) Validate() error {
 // match the whole name; a list entry must equal the name or its dotted suffix).
 func (c Config) Excludes(name string) bool {
 	if c.ExcludeRegex != "" {
-		return regexp.MustCompile("^(?:" + c.ExcludeRegex + ")$").MatchString(name)
+		re, err := compiled("^(?:" + c.ExcludeRegex + ")$")
+		return err == nil && re.MatchString(name)
 	}
 	for _, e := range c.ExcludeModules {
 		if name == e || strings.HasSuffix(name, "."+e) {
@@ -197,7 +198,8 @@ func (c Config) Targets(name string) bool {
 		return false
 	}
 	if c.TargetRegex != "" {
-		return regexp.MustCompile("^(?:" + c.TargetRegex + ")$").MatchString(name)
+		re, err := compiled("^(?:" + c.TargetRegex + ")$")
+		return err == nil && re.MatchString(name)
 	}
 	hit := false
 	for _, t := range c.TargetModules {
@@ -215,21 +217,37 @@ func (c Config) Targets(name string) bool {
 	if !ok {
 		return false
 	}
-	for _, l := range c.LayersToTransform {
-		if l == idx {
-			return true
-		}
+	return slices.Contains(c.LayersToTransform, idx)
+}
+
+// defaultLayerRE finds the layer index of a module name when layers_pattern
+// is not given (PEFT's default: the first number after two dotted names).
+var defaultLayerRE = regexp.MustCompile(`^.*?\.[^.]*\.(\d+)\.`)
+
+// regexes caches the patterns an adapter config's keys make: Targets and
+// the pattern lookups run for every module of the model.
+var regexes sync.Map // string -> *regexp.Regexp
+
+// compiled is regexp.Compile(expr), compiled once per expression.
+func compiled(expr string) (*regexp.Regexp, error) {
+	if re, ok := regexes.Load(expr); ok {
+		return re.(*regexp.Regexp), nil
 	}
-	return false
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	regexes.Store(expr, re)
+	return re, nil
 }
 
 func layerIndex(name string, patterns []string) (int, bool) {
 	var m []string
 	if len(patterns) == 0 {
-		m = regexp.MustCompile(`^.*?\.[^.]*\.(\d+)\.`).FindStringSubmatch(name)
+		m = defaultLayerRE.FindStringSubmatch(name)
 	}
 	for _, p := range patterns {
-		re, err := regexp.Compile(`^(?:|.*?\.)` + p + `\.(\d+)\.`)
+		re, err := compiled(`^(?:|.*?\.)` + p + `\.(\d+)\.`)
 		if err != nil {
 			continue
 		}
@@ -540,34 +558,4 @@ func namesOrRegex(raw json.RawMessage, key string) ([]string, string, error) {
 		return nil, "", fmt.Errorf("%s regex %q: %w", key, re, err)
 	}
 	return nil, re, nil
-}
-
-// BaseModel is the base_model_name_or_path of the adapter in dir: the base
-// it was trained on. Empty is an error that names the file.
-func BaseModel(dir string) (string, error) {
-	cfg, err := ReadConfig(dir)
-	if err != nil {
-		return "", err
-	}
-	if cfg.BaseModel == "" {
-		return "", fmt.Errorf("%s: base_model_name_or_path is empty; name the base model with --model", filepath.Join(dir, ConfigFile))
-	}
-	return cfg.BaseModel, nil
-}
-
-// ReadConfig reads dir/adapter_config.json. Errors name the file and the key.
-func ReadConfig(dir string) (Config, error) {
-	path := filepath.Join(dir, "adapter_config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("adapter config: %w", err)
-	}
-	var c Config
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }

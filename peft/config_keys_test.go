@@ -17,7 +17,7 @@ import (
 )
 
 // Keys that change the math and are not implemented are refused with the key
-// named, in the error ReadConfig returns with the file's path.
+// named, in the error OpenDir returns with the file's path.
 func TestConfigRefusesUnsupportedKeys(t *testing.T) {
 	base := `"peft_type":"LORA","r":4,"lora_alpha":8,"target_modules":["q_lin"]`
 	cases := map[string]string{
@@ -47,7 +47,7 @@ func TestConfigRefusesUnsupportedKeys(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, peft.ConfigFile)
 			require.NoError(t, os.WriteFile(path, []byte("{"+base+","+extra+"}"), 0o644))
-			_, err := peft.ReadConfig(dir)
+			_, err := peft.OpenDir(dir)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
 			assert.Contains(t, err.Error(), path)

@@ -1,15 +1,13 @@
 package peft
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/bert"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/torch/safetensors"
 )
@@ -33,53 +31,25 @@ func (a *Adapter) State() []safetensors.Tensor {
 	return out
 }
 
-// Save writes adapter_config.json and adapter_model.safetensors into dir (each
-// through a temporary file and a rename), refusing non-finite values.
+// Save writes adapter_config.json and adapter_model.safetensors into dir,
+// refusing non-finite values: a part of a directory that its writer renames
+// into place whole (a checkpoint). An adapter directory of its own is
+// NewDir(a).Write.
 func (a *Adapter) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	state := a.State()
-	for _, t := range state {
-		if v, _ := safetensors.BytesToFloat32s(t.Data); !allFinite(v) {
-			return fmt.Errorf("adapter tensor %q holds NaN or Inf: not saved", t.Name)
-		}
-	}
-	if err := safetensors.Write(filepath.Join(dir, WeightsFile), state, map[string]string{"format": "pt"}); err != nil {
-		return err
-	}
-	cfg := a.Config
-	cfg.InferenceMode = true
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(filepath.Join(dir, ConfigFile), append(b, '\n'))
+	return NewDir(a).writeFiles(dir)
 }
 
-// Load reads a PEFT adapter directory (adapter_config.json with
-// adapter_model.safetensors or adapter_model.bin) and injects it into m. Every
-// tensor the config implies must be present with the right shape; errors name
-// the file, the key and both shapes.
+// Load reads the adapter directory dir and injects it into m: OpenDir, then
+// Dir.Inject.
 func Load(dir string, m *bert.Model) (*Adapter, error) {
-	cfg, err := ReadConfig(dir)
+	d, err := OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	weights, file, err := readAdapterWeights(dir)
-	if err != nil {
-		return nil, err
-	}
-	cfg.InitLoraWeights = "true"
-	a, err := Inject(m, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
-	}
-	if err := a.SetState(weights, file); err != nil {
-		a.Drop()
-		return nil, err
-	}
-	return a, nil
+	return d.Inject(m)
 }
 
 // SetState copies host tensors (by PEFT key, as saved or with PEFT's in-memory
@@ -126,7 +96,7 @@ func (a *Adapter) SetState(weights map[string]bert.HostTensor, file string) erro
 		}
 		used[key] = true
 		want := p.Tensor.MustSize()
-		if !torch.SameShape(want, h.Shape) {
+		if !slices.Equal(want, h.Shape) {
 			return fmt.Errorf("%s: adapter tensor %q has shape %v, this base model needs %v%s", file, key, h.Shape, want, a.shapeHint(p.Key))
 		}
 		if !allFinite(h.Data) {
@@ -137,33 +107,14 @@ func (a *Adapter) SetState(weights map[string]bert.HostTensor, file string) erro
 		}
 	}
 	for k, v := range dup {
-		if h, ok := norm[k]; ok && used[k] && !sameData(h.Data, v.Data) {
+		if h, ok := norm[k]; ok && used[k] && !slices.Equal(h.Data, v.Data) {
 			return fmt.Errorf("%s: adapter tensors %q and its modules_to_save copy differ", file, k)
 		}
 	}
-	var extra []string
-	for k := range norm {
-		if !used[k] {
-			extra = append(extra, k)
-		}
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
+	if extra := bert.Unused(norm, used); len(extra) > 0 {
 		return fmt.Errorf("%s: %d adapter tensors match no module of this model, e.g. %q%s", file, len(extra), extra[0], a.extraHint(extra))
 	}
 	return nil
-}
-
-func sameData(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // missingHint names the adapter_config.json key that implies a missing tensor.

@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,7 +165,7 @@ func (in *injection) run() (err error) {
 	toSave := append([]string(nil), cfg.ModulesToSave...)
 	if cfg.TaskType == "QUESTION_ANS" {
 		for _, q := range QAModulesToSave {
-			if !contains(toSave, q) {
+			if !slices.Contains(toSave, q) {
 				toSave = append(toSave, q)
 			}
 		}
@@ -337,15 +338,6 @@ func trainableCopy(t *ts.Tensor) *ts.Tensor {
 	c := ts.MustZeros(t.MustSize(), gotch.Float, t.MustDevice())
 	c.Copy_(t)
 	return c.MustSetRequiresGrad(true, true)
-}
-
-func contains(l []string, s string) bool {
-	for _, e := range l {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func matchesAny(name string, l []string) bool {

@@ -1,7 +1,6 @@
 package peft
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -222,45 +221,10 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 		cfg["architectures"] = []string{"DistilBertForQuestionAnswering"}
 	}
 	cfg["model_type"] = m.Config.ModelType
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := atomicfile.Write(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
-	return CopyTokenizerFiles(tokenizerDir, dir)
-}
-
-// TokenizerFiles are the files a tokenizer directory may hold.
-var TokenizerFiles = []string{"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
-
-// HasTokenizer reports whether dir holds tokenizer files of its own
-// (tokenizer.json or vocab.txt), as an adapter saved with its tokenizer does.
-func HasTokenizer(dir string) bool {
-	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// CopyTokenizerFiles copies the tokenizer files present in src into dst.
-func CopyTokenizerFiles(src, dst string) error {
-	if src == "" {
-		return nil
-	}
-	for _, f := range TokenizerFiles {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.Write(filepath.Join(dst, f), b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return copyTokenizerFiles(tokenizerDir, dir)
 }
 
 // layerWith finds the LoRA layer whose base weight (or, isBias, bias) is t.

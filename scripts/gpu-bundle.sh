@@ -43,7 +43,7 @@ done
 
 say "setup: LibTorch $VERSION (PyPI, cuda flavour) -> $BUILD (go.work: $BUILD/go.work)"
 env -u LIBTORCH LIBTORCH_SOURCE=pypi LIBTORCH_VERSION="$VERSION" LIBTORCH_FLAVOUR=cuda GOWORK=off \
-  go run ./scripts/setup -out "$BUILD" -gowork "$BUILD/go.work" -no-install
+  go run ./tools/setup -out "$BUILD" -gowork "$BUILD/go.work" -no-install
 
 say "go build (stripped; RUNPATH so that LD_LIBRARY_PATH finds the target's LibTorch first)"
 GOWORK="$PWD/$BUILD/go.work" go build -ldflags "-s -w -extldflags=-Wl,--enable-new-dtags" -o "$BUILD/loraqa" ./cmd/loraqa

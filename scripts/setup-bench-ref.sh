@@ -3,7 +3,7 @@
 # 4.30 + PEFT 0.6 on PyPI's PyTorch 2.1.2 (pinned in scripts/ref/requirements-bench-21.txt)
 # in a git-ignored venv, .venv-bench-21/. Idempotent: a stamp in the venv holds the
 # pins' hash, and nothing is installed again until they change.
-# The torch 2.1.2 wheels scripts/setup already downloaded (LORAQA_WHEELS, default
+# The torch 2.1.2 wheels tools/setup already downloaded (LORAQA_WHEELS, default
 # ~/.cache/loraqa/wheels/torch-2.1.2) are offered to pip so it need not fetch them again.
 # Usage: scripts/setup-bench-ref.sh [VENV_DIR]
 set -euo pipefail

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/faults"
 )
 
 // badRequests are requests the server must refuse, each with its status and
@@ -107,8 +109,8 @@ func TestServeQueueFull(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, 16)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Queue, o.MaxBatch, o.BatchWindow = 2, 1, 0
-	o.BeforeCycle = func() { entered <- struct{}{}; <-release }
 	s, hs := startServer(t, o)
+	t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() { entered <- struct{}{}; <-release }))
 	body := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	var wg sync.WaitGroup
 	codes := make(chan int, 3)
@@ -149,8 +151,8 @@ func TestServeTimeout(t *testing.T) {
 	var once sync.Once
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Server.Timeout = 300 * time.Millisecond
-	o.BeforeCycle = func() { once.Do(func() { <-release }) }
-	_, hs := startServer(t, o)
+	s, hs := startServer(t, o)
+	t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() { once.Do(func() { <-release }) }))
 	body := requestBody(t, Query{Question: "When?", Context: "It happened in 2019."}, "", 1)
 	start := time.Now()
 	code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, body)

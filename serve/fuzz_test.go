@@ -49,9 +49,21 @@ func (f *fuzzEngine) AnswerBatch(ctx context.Context, qs []engine.Query) ([]engi
 		if err != nil {
 			return nil, err
 		}
-		out[i] = engine.Result{Answers: engine.Answers(preds[0], max(q.TopK, 1)), Adapter: name}
+		out[i] = engine.Result{Answers: topAnswers(preds[0], max(q.TopK, 1)), Adapter: name}
 	}
 	return out, nil
+}
+
+// topAnswers are p's k best candidates as answers, as the engine gives them.
+func topAnswers(p data.Prediction, k int) []Answer {
+	var out []Answer
+	for _, c := range p.NBest[:min(k, len(p.NBest))] {
+		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	if len(out) == 0 {
+		out = append(out, Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End})
+	}
+	return out
 }
 
 func (f *fuzzEngine) Default() string   { return "a" }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/testutil"
@@ -41,7 +42,7 @@ type testOptions struct {
 func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) testOptions {
 	base, _ := tinyFixture(t)
 	o := testOptions{Options: engine.DefaultOptions(), Server: DefaultOptions()}
-	o.Model, o.Device, o.Adapters = base, "cpu", adapters
+	o.Model, o.Device, o.Adapters = base, gotch.CPU, adapters
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	o.Server.Timeout = 20 * time.Second
 	return o
@@ -54,7 +55,8 @@ func loadServer(ctx context.Context, o testOptions) (*Server, error) {
 		o.Server.Metrics = NewMetrics()
 	}
 	eo := o.Options
-	eo.TuneServing, eo.Observer = true, o.Server.Metrics
+	engine.Tune(true, nil)
+	eo.Observer = o.Server.Metrics
 	e, err := engine.Load(ctx, eo)
 	if err != nil {
 		return nil, err
@@ -93,7 +95,7 @@ func tinyPredictor(t *testing.T, adapter string, merge bool) *engine.Engine {
 	t.Helper()
 	base, _ := tinyFixture(t)
 	o := engine.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.Merge = base, adapter, "cpu", merge
+	o.Model, o.Adapters, o.Device, o.Merge = base, []engine.NamedAdapter{{Name: "adapter", Dir: adapter}}, gotch.CPU, merge
 	o.Features.MaxSeqLength, o.Features.DocStride = tinyMaxSeq, tinyStride
 	p, err := engine.Load(context.Background(), o)
 	require.NoError(t, err)
@@ -107,9 +109,10 @@ func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answ
 	t.Helper()
 	out := make([][]Answer, len(qs))
 	for i, q := range qs {
-		preds, err := p.Predict(context.Background(), []Query{q})
+		q.TopK = k
+		rs, err := p.Predict(context.Background(), []Query{q})
 		require.NoError(t, err)
-		out[i] = engine.Answers(preds[0], k)
+		out[i] = rs[0].Answers
 	}
 	return out
 }

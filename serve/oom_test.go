@@ -75,7 +75,8 @@ func TestServeOutOfMemoryFreesAndRecovers(t *testing.T) {
 	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
 	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	emptied := atomic.Int32{}
-	defer torch.SetEmptyCUDACache(torch.SetEmptyCUDACache(func() { emptied.Add(1) }))
+	restore := torch.SetEmptyCUDACache(func() { emptied.Add(1) })
+	defer func() { _ = torch.SetEmptyCUDACache(restore) }()
 	fault := installOOMFault(t)
 	code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, requestBody(t, qs[0], "", 1))
 	require.Equal(t, http.StatusOK, code, "%s", b)
@@ -123,7 +124,8 @@ func TestServeOutOfMemoryNoCascade(t *testing.T) {
 			fault := installOOMFault(t)
 			o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 			o.MaxBatch, o.BatchWindow, o.Fuse = n, 0, c.fuse
-			o.BeforeCycle = func() {
+			s, hs := startServer(t, o)
+			t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() {
 				switch cycles.Add(1) {
 				case 1: // the first request holds the worker while the n queue up
 					entered <- struct{}{}
@@ -131,8 +133,7 @@ func TestServeOutOfMemoryNoCascade(t *testing.T) {
 				case 2: // the n queued requests: the first forward fails
 					fault.armed.Store(true)
 				}
-			}
-			s, hs := startServer(t, o)
+			}))
 			noCollector(t)
 			before := torch.LiveTensors()
 

@@ -10,11 +10,11 @@ import (
 	"github.com/loraqa/loraqa/engine"
 )
 
-// OpenAPI returns the server's API, as served with DefaultOptions and the
+// defaultOpenAPI returns the server's API, as served with DefaultOptions and the
 // engine's default answers per question, as an OpenAPI 3.0 document made
 // from the route table (docs/openapi.json is a copy; a test keeps them
 // equal). GET /openapi.json serves the document of the server's own limits.
-func OpenAPI() []byte {
+func defaultOpenAPI() []byte {
 	o := DefaultOptions()
 	return openAPI(limits{maxContext: o.MaxContext, maxBatchItems: o.MaxBatchItems, maxTopK: engine.DefaultOptions().Post.NBestSize}, false, false)
 }

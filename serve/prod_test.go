@@ -28,6 +28,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -297,13 +298,13 @@ func TestServeAdaptersAtRunTime(t *testing.T) {
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Server.AdminTokens, o.Server.AdapterRoot = []string{adminToken}, root
 	o.MaxBatch, o.BatchWindow = 1, 0
-	o.BeforeCycle = func() {
+	s, hs := startServer(t, o)
+	t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() {
 		if armed.Load() {
 			entered <- struct{}{}
 			<-release
 		}
-	}
-	s, hs := startServer(t, o)
+	}))
 	c := hs.Client()
 	before := torch.LiveTensors()
 
@@ -545,11 +546,11 @@ func TestServeV2BaseOnly(t *testing.T) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	file := filepath.Join(testutil.RepoRoot(t), "docs", "openapi.json")
 	if os.Getenv("LORAQA_UPDATE_OPENAPI") == "1" {
-		require.NoError(t, os.WriteFile(file, OpenAPI(), 0o644))
+		require.NoError(t, os.WriteFile(file, defaultOpenAPI(), 0o644))
 	}
 	onDisk, err := os.ReadFile(file)
 	require.NoError(t, err)
-	require.Equal(t, string(OpenAPI()), string(onDisk), "docs/openapi.json is stale: run LORAQA_UPDATE_OPENAPI=1 go test ./serve -run TestOpenAPIMatchesRoutes")
+	require.Equal(t, string(defaultOpenAPI()), string(onDisk), "docs/openapi.json is stale: run LORAQA_UPDATE_OPENAPI=1 go test ./serve -run TestOpenAPIMatchesRoutes")
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -637,7 +638,7 @@ func TestServeLibTorchFailure(t *testing.T) {
 	require.Equal(t, 200, code, "%s", want)
 
 	var full *ts.Tensor
-	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(s.Engine(), func(m *bert.Model) error {
 		full = m.WordEmb
 		m.WordEmb = full.MustNarrow(0, 0, 5, false) // 5 rows: every real token id is out of range
 		return nil
@@ -648,7 +649,7 @@ func TestServeLibTorchFailure(t *testing.T) {
 	assert.Contains(t, msg, "libtorch")
 	assert.Contains(t, msg, "index out of range")
 	assert.NotContains(t, msg, "goroutine", "a Go trace in the reply")
-	require.NoError(t, s.Engine().WithModel(func(m *bert.Model) error {
+	require.NoError(t, faults.OnWorker(s.Engine(), func(m *bert.Model) error {
 		m.WordEmb.MustDrop()
 		m.WordEmb = full
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -160,7 +161,7 @@ func TestServeMerged(t *testing.T) {
 	}
 	o.Adapters = append(o.Adapters, NamedAdapter{Name: "again", Dir: fix})
 	_, err := loadServer(context.Background(), o)
-	assert.ErrorContains(t, err, "--merge folds one adapter")
+	assert.ErrorContains(t, err, "folds one adapter")
 }
 
 // Fused forwards give the same spans; scores agree to float32 rounding.
@@ -284,9 +285,9 @@ func TestServeGracefulShutdown(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, 16)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.MaxBatch, o.BatchWindow = 1, 0
-	o.BeforeCycle = func() { entered <- struct{}{}; <-release }
 	s, err := loadServer(context.Background(), o)
 	require.NoError(t, err)
+	t.Cleanup(faults.SetBeforeCycle(s.Engine(), func() { entered <- struct{}{}; <-release }))
 	defer closeServer(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

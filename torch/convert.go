@@ -111,19 +111,6 @@ func ToFloat32(t *ts.Tensor) []float32 {
 	return v
 }
 
-// SameShape reports whether two shapes are equal.
-func SameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // CopyFromFloat32 copies host values of the given shape into dst (any float
 // dtype, any device) without recording a gradient.
 func CopyFromFloat32(dst *ts.Tensor, v []float32, shape []int64) error {

@@ -1,9 +1,11 @@
 package torch
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -220,4 +222,22 @@ func mappedLibrary(prefix string) string {
 		}
 	}
 	return ""
+}
+
+// mappedFiles are the paths of the files mapped into this process, in the
+// order of /proc/self/maps (with repeats); none where it cannot be read.
+func mappedFiles() []string {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 6 {
+			out = append(out, fields[len(fields)-1])
+		}
+	}
+	return out
 }

@@ -93,3 +93,29 @@ func DTypeName(d gotch.DType) string {
 	}
 	return "fp32"
 }
+
+// DeviceOrAuto is d, or for the zero Device the one "auto" picks: CUDA when
+// it is available, else the CPU.
+func DeviceOrAuto(d gotch.Device) gotch.Device {
+	if d == (gotch.Device{}) {
+		d, _ = ParseDevice("auto") // "auto" never fails
+	}
+	return d
+}
+
+// CheckDType checks a base dtype for dev: the zero DType means fp32; fp32
+// and bf16 run anywhere, fp16 on CUDA only (as ParseDType says).
+func CheckDType(dt gotch.DType, dev gotch.Device) (gotch.DType, error) {
+	switch dt {
+	case 0, gotch.Float:
+		return gotch.Float, nil
+	case gotch.BFloat16:
+		return dt, nil
+	case gotch.Half:
+		if !dev.IsCuda() {
+			return gotch.Float, fmt.Errorf("dtype fp16 needs a CUDA device; on the CPU use bf16")
+		}
+		return dt, nil
+	}
+	return gotch.Float, fmt.Errorf("dtype %v: the base runs in fp32, bf16 or fp16", dt)
+}

@@ -3,6 +3,6 @@
 // live-tensor count for leak tests, and the conversion of safetensors tensors to and from gotch tensors.
 //
 // It needs the project-local gotch copy that `make setup` generates (see
-// scripts/setup): that copy adds the small cgo shims gotch lacks
+// tools/setup): that copy adds the small cgo shims gotch lacks
 // (at::manual_seed, thread counts) and the build facts that Build reports.
 package torch

@@ -53,7 +53,7 @@ func TestGuardFreesTheTensorsOfFailedWork(t *testing.T) {
 			before := LiveTensors()
 			emptied := 0
 			restore := SetEmptyCUDACache(func() { emptied++ })
-			defer SetEmptyCUDACache(restore)
+			defer func() { _ = SetEmptyCUDACache(restore) }()
 			work := func() {
 				a := ts.MustOnes([]int64{2, 4}, gotch.Float, gotch.CPU)
 				b := a.MustMulScalar(ts.FloatScalar(2), false)
@@ -81,7 +81,7 @@ func TestGuardKeepsWhatSucceededAndWhatOthersMade(t *testing.T) {
 	before := LiveTensors()
 	emptied := 0
 	restore := SetEmptyCUDACache(func() { emptied++ })
-	defer SetEmptyCUDACache(restore)
+	defer func() { _ = SetEmptyCUDACache(restore) }()
 
 	var kept *ts.Tensor
 	require.NoError(t, Guard(func() { kept = ts.MustOnes([]int64{3}, gotch.Float, gotch.CPU) }))

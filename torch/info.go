@@ -1,9 +1,7 @@
 package torch
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -35,7 +33,7 @@ type BuildInfo struct {
 	GoVersion     string   `json:"go"`
 	LibTorch      string   `json:"libtorch"`
 	LibTorchLib   string   `json:"libtorch_lib"`
-	Source        string   `json:"libtorch_source"` // pypi, debian, LIBTORCH or flag (scripts/setup)
+	Source        string   `json:"libtorch_source"` // pypi, debian, LIBTORCH or flag (tools/setup)
 	Flavour       string   `json:"flavour"`         // cpu or cuda: the LibTorch libraries linked
 	CXX11ABI      bool     `json:"cxx11_abi"`
 	CPUCapability string   `json:"cpu_capability"` // the kernels LibTorch dispatches to: DEFAULT, AVX2, AVX512
@@ -98,24 +96,6 @@ func LoadedBLAS() []string {
 		out = append(out, p)
 	}
 	sort.Strings(out)
-	return out
-}
-
-// mappedFiles lists the paths of the files mapped into this process, in
-// /proc/self/maps order (with repeats): what the dynamic loader really loaded.
-func mappedFiles() []string {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 6 {
-			out = append(out, fields[len(fields)-1])
-		}
-	}
 	return out
 }
 

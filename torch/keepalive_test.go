@@ -13,7 +13,7 @@ import (
 // finalizers. An argument made inline — ts.FloatScalar(s) in a call, as the
 // attention's baddbmm and AdamW do — is unreachable once the wrapper has read
 // its C handle, so unless the wrapper keeps it alive (runtime.KeepAlive, which
-// scripts/setup adds to every generated op) a collection during the op frees
+// tools/setup adds to every generated op) a collection during the op frees
 // it under LibTorch: a "toComplexDouble" error, or a silently wrong value.
 // A training run on MiniLM died of it after 130 steps. Here a collector runs
 // alongside many such calls, and every result must be right.

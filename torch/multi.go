@@ -27,7 +27,7 @@ import (
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
-	// The shim's C++ (torch/csrc), compiled by scripts/setup into the gotch copy.
+	// The shim's C++ (torch/csrc), compiled by tools/setup into the gotch copy.
 	_ "github.com/sugarme/gotch/lqshim"
 	"github.com/sugarme/gotch/ts"
 )

@@ -201,7 +201,7 @@ func TestParseDType(t *testing.T) {
 }
 
 // TestABIMatchesLibTorch: the C++ ABI the build was set up with (read by
-// scripts/setup from c10::Error's exported constructor) is the one LibTorch
+// tools/setup from c10::Error's exported constructor) is the one LibTorch
 // says it was compiled with, where its build config says so.
 func TestABIMatchesLibTorch(t *testing.T) {
 	cfg := BuildConfig()

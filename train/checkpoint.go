@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
@@ -100,8 +100,7 @@ func (t *Trainer) checkpoint() error {
 		st.BestCheckpoint = final
 	}
 	st.RNG = fmt.Sprintf("reseeded before every batch from seed %d, step and batch", t.Opt.Seed)
-	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := atomicfile.Write(filepath.Join(tmp, "trainer_state.json"), b); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, "trainer_state.json"), st); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {
@@ -112,6 +111,9 @@ func (t *Trainer) checkpoint() error {
 	}
 	atomicfile.SyncDir(t.Opt.OutputDir)
 	t.state = st
+	if t.obs != nil {
+		t.obs.Checkpoint(final)
+	}
 	return t.prune()
 }
 
@@ -232,11 +234,11 @@ func (t *Trainer) Resume(path string) (string, error) {
 }
 
 func (t *Trainer) loadAdapterFrom(dir string) error {
-	w, err := bert.ReadSafetensors(filepath.Join(dir, peft.WeightsFile))
+	d, err := peft.OpenDir(dir)
 	if err != nil {
 		return err
 	}
-	return t.Adapter.SetState(w, filepath.Join(dir, peft.WeightsFile))
+	return d.SetWeights(t.Adapter)
 }
 
 func (t *Trainer) loadOptimizer(path string) error {
@@ -259,7 +261,7 @@ func (t *Trainer) loadOptimizer(path string) error {
 			if err != nil {
 				return err
 			}
-			if !torch.SameShape(shape, p.Tensor.MustSize()) {
+			if !slices.Equal(shape, p.Tensor.MustSize()) {
 				return fmt.Errorf("%s: %s has shape %v, want %v", path, p.Key+x.suffix, shape, p.Tensor.MustSize())
 			}
 			if err := torch.CopyFromFloat32(x.dst, vals, shape); err != nil {

@@ -11,3 +11,6 @@ func ForceGradScaler(t *Trainer, cfg GradScalerConfig) {
 
 // ScalerStateOf reads a trainer's loss-scaler state.
 func ScalerStateOf(t *Trainer) ScalerState { return t.scaler.State() }
+
+// StopAfterEpochs makes a trainer stop (as if interrupted) after n epochs.
+func StopAfterEpochs(t *Trainer, n int) { t.stopAfterEpochs = n }

@@ -138,8 +138,9 @@ func TestBF16LossFalls(t *testing.T) {
 func firstEpoch(t *testing.T, m *bert.Model, a *peft.Adapter, feats []data.Feature, dir string, epochs int) (train.Options, []string) {
 	t.Helper()
 	o := train.DefaultOptions()
-	o.Epochs, o.StopAfterEpochs, o.OutputDir, o.LR = epochs, 1, dir, 1e-3
+	o.Epochs, o.OutputDir, o.LR = epochs, dir, 1e-3
 	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
+	train.StopAfterEpochs(tr, 1)
 	_, err := tr.Run(context.Background())
 	require.ErrorIs(t, err, train.ErrInterrupted)
 	tr.Close()
@@ -160,7 +161,6 @@ func TestLibTorchFailureKeepsCheckpoint(t *testing.T) {
 
 	bad := syntheticFeatures(8, 16, m.Config.VocabSize, 3)
 	bad[3].InputIDs[4] = m.Config.VocabSize + 5
-	o.StopAfterEpochs = 0
 	tr := &train.Trainer{Model: m, Adapter: a, Train: bad, Opt: o}
 	_, err := tr.Resume("latest")
 	require.NoError(t, err)
@@ -213,7 +213,7 @@ func TestNaNStopsAndKeepsTheGoodCheckpoint(t *testing.T) {
 	feats := syntheticFeatures(8, 16, m.Config.VocabSize, 5)
 	o, cks := firstEpoch(t, m, a, feats, dir, 3)
 
-	o.StopAfterEpochs, o.LR, o.MaxGradNorm = 0, 1e30, 0
+	o.LR, o.MaxGradNorm = 1e30, 0
 	tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Opt: o}
 	_, err := tr.Resume("latest")
 	require.NoError(t, err)

@@ -1,14 +1,11 @@
 package train
 
 import (
-	"bufio"
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 
 	"github.com/loraqa/loraqa/internal/atomicfile"
@@ -18,31 +15,19 @@ import (
 // loss by step on the left panel (blue), eval loss (red) and eval F1 / 100
 // (green) by step on the right one. It writes through internal/atomicfile.
 func PlotCurves(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	recs, err := ReadMetrics(dir)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	var trainPts, evalLoss, evalF1 [][2]float64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r struct {
-			Type     string  `json:"type"`
-			Step     float64 `json:"step"`
-			Loss     float64 `json:"loss"`
-			EvalLoss float64 `json:"eval_loss"`
-			F1       float64 `json:"f1"`
-		}
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue
-		}
+	for _, r := range recs {
+		step := float64(r.Step)
 		switch r.Type {
 		case "train":
-			trainPts = append(trainPts, [2]float64{r.Step, r.Loss})
+			trainPts = append(trainPts, [2]float64{step, r.Loss})
 		case "eval":
-			evalLoss = append(evalLoss, [2]float64{r.Step, r.EvalLoss})
-			evalF1 = append(evalF1, [2]float64{r.Step, r.F1 / 100})
+			evalLoss = append(evalLoss, [2]float64{step, r.EvalLoss})
+			evalF1 = append(evalF1, [2]float64{step, r.F1 / 100})
 		}
 	}
 	const w, h = 960, 400

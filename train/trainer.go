@@ -8,10 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"runtime"
-	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -25,30 +23,28 @@ import (
 
 // Options are the training hyperparameters and bookkeeping settings.
 type Options struct {
-	Epochs          int
-	MaxSteps        int64 // > 0 stops after this many optimizer steps
-	BatchSize       int
-	EvalBatchSize   int
-	LR              float64
-	WeightDecay     float64
-	WarmupRatio     float64
-	WarmupSteps     int64
-	Scheduler       string // linear or constant
-	MaxGradNorm     float64
-	GradAccum       int
-	Seed            int64
-	LogEvery        int64
-	NaNPolicy       string // stop or skip
-	BucketBatches   int    // > 1 groups windows of similar length (less padding)
-	OutputDir       string // checkpoints, metrics.jsonl, plot
-	SaveTotalLimit  int
-	LoadBestAtEnd   bool
-	EarlyStopping   int // patience in evaluations; 0 = off
-	Postprocess     data.PostprocessOptions
-	Progress        io.Writer // progress bar; nil = none
-	Logf            func(format string, a ...any)
-	Threads         int // LibTorch intra-op threads; 0 = the number of CPUs
-	StopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs; for tests
+	Epochs         int
+	MaxSteps       int64 // > 0 stops after this many optimizer steps
+	BatchSize      int
+	EvalBatchSize  int
+	LR             float64
+	WeightDecay    float64
+	WarmupRatio    float64
+	WarmupSteps    int64
+	Scheduler      string // linear or constant
+	MaxGradNorm    float64
+	GradAccum      int
+	Seed           int64
+	LogEvery       int64
+	NaNPolicy      string // stop or skip
+	BucketBatches  int    // > 1 groups windows of similar length (less padding)
+	OutputDir      string // checkpoints, metrics.jsonl, plot
+	SaveTotalLimit int
+	LoadBestAtEnd  bool
+	EarlyStopping  int // patience in evaluations; 0 = off
+	Postprocess    data.PostprocessOptions
+	Logf           func(format string, a ...any)
+	Threads        int // LibTorch intra-op threads; 0 = the number of CPUs
 	// Optim is auto (adamw_torch_fused on CUDA, as HF's default is with
 	// torch ≥ 2.8; adamw_torch elsewhere, whose numbers the CPU keeps),
 	// adamw_torch (torch.optim.AdamW in multi-tensor ops), adamw_torch_fused
@@ -79,7 +75,7 @@ func DefaultOptions() Options {
 
 // ErrInterrupted is returned when the context ends training early; a checkpoint
 // was saved first.
-var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved (resume with --resume)")
+var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved (Job.Resume \"latest\" continues from it)")
 
 // Trainer trains an adapter on featurized data.
 type Trainer struct {
@@ -89,13 +85,17 @@ type Trainer struct {
 	EvalExamples []data.Example
 	Eval         []data.Feature
 	Opt          Options
+	// Observer hears the run (a progress bar, say); metrics.jsonl in
+	// Opt.OutputDir is written in any case.
+	Observer Observer
 
-	opt     *AdamW
-	scaler  *GradScaler // fp16: dynamic loss scaling
-	state   State
-	bench   *run // Step's run state
-	batcher *data.Batcher
-	metrics *metricsWriter
+	stopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs (tests)
+	obs             Observer
+	opt             *AdamW
+	scaler          *GradScaler // fp16: dynamic loss scaling
+	state           State
+	bench           *run // Step's run state
+	batcher         *data.Batcher
 }
 
 // EvalResult is one evaluation.
@@ -218,8 +218,9 @@ func (t *Trainer) Close() {
 	}
 	t.bench.drop()
 	t.bench = nil
-	if t.metrics != nil {
-		t.metrics.Close()
+	if t.obs != nil {
+		t.obs.Close()
+		t.obs = nil
 	}
 }
 
@@ -273,7 +274,6 @@ type run struct {
 	epochs  int
 	params  []peft.Param
 	tensors []*ts.Tensor
-	bar     *progress
 	// lossSum is the training loss summed (float64) since the last "train"
 	// metrics line, over lossN batches; stepLoss this step's, over stepN.
 	lossSum, stepLoss *ts.Tensor
@@ -312,23 +312,26 @@ func (r *run) drop() {
 	r.lossSum, r.stepLoss, r.norm, r.pending = nil, nil, nil, nil
 }
 
-// begin prepares a Run: options and batcher (init), threads, metrics.jsonl
-// (truncated to the resumed step), schedule and progress bar.
+// begin prepares a Run: options and batcher (init), threads, schedule,
+// and the observers (metrics.jsonl truncated to the resumed step).
 func (t *Trainer) begin() (*run, error) {
 	if err := t.init(); err != nil {
 		return nil, err
 	}
 	torch.SetThreads(t.Opt.Threads)
-	if t.Opt.OutputDir != "" {
-		mw, err := openMetrics(t.Opt.OutputDir, t.state.GlobalStep)
-		if err != nil {
-			return nil, err
-		}
-		t.metrics = mw
-	}
 	r := newRun(t)
 	r.sched, r.epochs = t.schedule(), t.NumEpochs()
-	r.bar = newProgress(t.Opt.Progress, r.sched.Total, t.state.GlobalStep)
+	if t.obs != nil {
+		t.obs.Close()
+	}
+	var metrics Observer
+	if t.Opt.OutputDir != "" {
+		metrics = &metricsLog{dir: t.Opt.OutputDir}
+	}
+	t.obs = Observers(metrics, t.Observer)
+	if err := t.obs.Start(t.state.GlobalStep, r.sched.Total); err != nil {
+		return nil, err
+	}
 	t.logf("training: %d windows, %d batches/epoch, %d epochs, %d optimizer steps; %s",
 		len(t.Train), t.batcher.Len(), r.epochs, r.sched.Total, t.Adapter.TrainableReport())
 	return r, nil
@@ -370,7 +373,7 @@ func (t *Trainer) runEpoch(ctx context.Context, r *run, epoch int) (*State, erro
 	if err := t.settle(r); err != nil {
 		return nil, err
 	}
-	r.bar.finish()
+	t.obs.EpochEnd(epoch)
 	t.state.Epoch, t.state.BatchInEpoch = epoch+1, 0
 	return nil, nil
 }
@@ -391,6 +394,7 @@ func (t *Trainer) step(r *run, epoch, bi int, at float64) error {
 	if err := t.update(r, lr, epoch, bi); err != nil {
 		return err
 	}
+	s := Step{Step: t.state.GlobalStep, Total: r.sched.Total, Epoch: epoch, At: float64(epoch) + at, LR: lr}
 	if t.Opt.LogEvery > 0 && t.state.GlobalStep%t.Opt.LogEvery == 0 && r.lossN > 0 {
 		if err := t.settle(r); err != nil {
 			return err
@@ -402,14 +406,13 @@ func (t *Trainer) step(r *run, epoch, bi int, at float64) error {
 		for _, x := range []*ts.Tensor{mean, norm64, both} {
 			x.MustDrop()
 		}
-		loss, norm := float64(vals[0]), float64(vals[1])
-		r.shown = loss
-		t.metrics.log(map[string]any{"type": "train", "step": t.state.GlobalStep, "epoch": float64(epoch) + at,
-			"loss": loss, "learning_rate": lr, "grad_norm": norm})
+		s.Logged, s.GradNorm = true, float64(vals[1])
+		r.shown = float64(vals[0])
 		r.lossSum.MustZero_()
 		r.lossN = 0
 	}
-	r.bar.update(t.state.GlobalStep, epoch, r.shown, lr)
+	s.Loss = r.shown
+	t.obs.Step(s)
 	return nil
 }
 
@@ -558,7 +561,7 @@ func (t *Trainer) endEpoch(ctx context.Context, r *run, epoch int) (st *State, s
 		t.logf("early stopping: %s has not improved for %d evaluations", t.Opt.MetricForBest, t.state.EvalsSinceBest)
 		return nil, true, nil
 	}
-	if t.Opt.StopAfterEpochs > 0 && epoch+1 >= t.Opt.StopAfterEpochs && epoch+1 < r.epochs {
+	if t.stopAfterEpochs > 0 && epoch+1 >= t.stopAfterEpochs && epoch+1 < r.epochs {
 		return &t.state, false, ErrInterrupted
 	}
 	return nil, false, nil
@@ -572,7 +575,7 @@ func (t *Trainer) evaluateEpoch(ctx context.Context, r *run, epoch int) error {
 		return err
 	}
 	t.state.recordEval(t.state.GlobalStep, epoch+1, ev, t.Opt.MetricForBest)
-	t.metrics.log(map[string]any{"type": "eval", "step": t.state.GlobalStep, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
+	t.obs.Eval(t.state.GlobalStep, epoch, ev)
 	t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, r.epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
 	return nil
 }
@@ -594,7 +597,7 @@ func (t *Trainer) loadBestAtEnd() error {
 func (t *Trainer) failed(le *torch.Error) error {
 	kept := "no checkpoint had been written yet"
 	if t.state.LastCheckpoint != "" {
-		kept = fmt.Sprintf("the last checkpoint, %s, is kept (continue with --resume latest)", t.state.LastCheckpoint)
+		kept = fmt.Sprintf("the last checkpoint, %s, is kept (resuming from it continues the run)", t.state.LastCheckpoint)
 	}
 	return fmt.Errorf("training stopped at step %d (epoch %d): %w; %s", t.state.GlobalStep+1, t.state.Epoch+1, le, kept)
 }
@@ -649,41 +652,4 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	}
 	m := data.Evaluate(preds, t.EvalExamples)
 	return EvalResult{Loss: loss, ExactMatch: m.ExactMatch, F1: m.F1, N: m.N}, nil
-}
-
-// progress is a one-line progress bar: step, loss, lr, it/s, ETA.
-type progress struct {
-	w           io.Writer
-	total, from int64
-	start, last time.Time
-}
-
-func newProgress(w io.Writer, total, from int64) *progress {
-	return &progress{w: w, total: total, from: from, start: time.Now()}
-}
-
-func (p *progress) update(step int64, epoch int, loss, lr float64) {
-	if p.w == nil || (time.Since(p.last) < 250*time.Millisecond && step < p.total) {
-		return
-	}
-	p.last = time.Now()
-	done := float64(step-p.from) / math.Max(1e-9, time.Since(p.start).Seconds())
-	eta := time.Duration(float64(p.total-step)/math.Max(done, 1e-9)) * time.Second
-	width := 24
-	filled := int(float64(width) * float64(step) / math.Max(1, float64(p.total)))
-	bar := make([]byte, width)
-	for i := range bar {
-		bar[i] = '.'
-		if i < filled {
-			bar[i] = '#'
-		}
-	}
-	fmt.Fprintf(p.w, "\r[%s] step %d/%d epoch %d loss %.4f lr %.2e %.2f it/s ETA %s   ", bar, step, p.total, epoch+1, loss, lr, done, eta.Round(time.Second))
-}
-
-func (p *progress) finish() {
-	if p.w != nil && !p.last.IsZero() {
-		fmt.Fprintln(p.w)
-		p.last = time.Time{}
-	}
 }

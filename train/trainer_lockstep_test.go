@@ -1,13 +1,10 @@
 package train_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,20 +139,9 @@ func runLoraqa(t *testing.T, base, initDir string, tr, ev []data.Feature, evEx [
 	for _, p := range a.Params() {
 		run.decay[p.Key] = p.Decay
 	}
-	f, err := os.Open(filepath.Join(opts.OutputDir, "metrics.jsonl"))
+	recs, err := train.ReadMetrics(opts.OutputDir)
 	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var rec struct {
-			Type     string  `json:"type"`
-			Step     int64   `json:"step"`
-			Loss     float64 `json:"loss"`
-			GradNorm float64 `json:"grad_norm"`
-			LR       float64 `json:"learning_rate"`
-			EvalLoss float64 `json:"eval_loss"`
-		}
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &rec))
+	for _, rec := range recs {
 		switch rec.Type {
 		case "train":
 			require.Equal(t, int64(len(run.losses)+1), rec.Step, "one train record per step")
@@ -166,7 +152,6 @@ func runLoraqa(t *testing.T, base, initDir string, tr, ev []data.Feature, evEx [
 			run.evalLosses = append(run.evalLosses, rec.EvalLoss)
 		}
 	}
-	require.NoError(t, sc.Err())
 	return run
 }
 

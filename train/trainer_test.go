@@ -90,8 +90,9 @@ func TestResumeIsBitExact(t *testing.T) {
 				lcfg := peft.DefaultConfig()
 				m, a, ex, feats := setup(t, 24, lcfg)
 				opts := train.DefaultOptions()
-				opts.LR, opts.Epochs, opts.OutputDir, opts.StopAfterEpochs = 5e-4, 2, dir, stopAfter
+				opts.LR, opts.Epochs, opts.OutputDir = 5e-4, 2, dir
 				tr := &train.Trainer{Model: m, Adapter: a, Train: feats, Eval: feats[:8], EvalExamples: ex, Opt: opts}
+				train.StopAfterEpochs(tr, stopAfter)
 				defer tr.Close()
 				if withScaler {
 					train.ForceGradScaler(tr, scaler)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/hub"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -35,13 +36,15 @@ func runExport(ctx context.Context, args []string) error {
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("--out %s already exists: give a new directory", *out)
 	}
+	d, err := peft.OpenDir(*adapter)
+	if err != nil {
+		return err
+	}
 	ref := *model
 	if ref == "" {
-		base, err := peft.BaseModel(*adapter)
-		if err != nil {
-			return err
+		if ref, err = d.BaseModel(); err != nil {
+			return fmt.Errorf("%w (or give --model)", err)
 		}
-		ref = base
 	}
 	baseDir, err := hub.Resolve(ctx, ref, hubOptions())
 	if err != nil {
@@ -52,33 +55,27 @@ func runExport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer m.Drop()
-	a, err := peft.Load(*adapter, m)
+	a, err := d.Inject(m)
 	if err != nil {
 		return err
 	}
 	defer a.Drop()
 	tokDir := baseDir
-	if peft.HasTokenizer(*adapter) {
-		tokDir = *adapter
+	if d.Tokenizer != "" {
+		tokDir = d.Tokenizer
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(*out)), "."+filepath.Base(*out)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var werr error
-	if err := torch.Catch(func() { werr = a.ExportMerged(tmp, tokDir) }); err != nil || werr != nil {
-		if err == nil {
-			err = werr
+	err = atomicfile.WriteDir(*out, func(tmp string) error {
+		var werr error
+		if err := torch.Catch(func() { werr = a.ExportMerged(tmp, tokDir) }); err != nil {
+			return err
 		}
+		return werr
+	}, nil)
+	if err != nil {
 		return fmt.Errorf("export to %s: %w", *out, err)
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	fmt.Printf("merged model written to %s (config.json, model.safetensors%s)\n", *out, map[bool]string{true: ", tokenizer files", false: ""}[peft.HasTokenizer(*out)])
+	_, statErr := os.Stat(filepath.Join(*out, "vocab.txt"))
+	_, statErr2 := os.Stat(filepath.Join(*out, "tokenizer.json"))
+	fmt.Printf("merged model written to %s (config.json, model.safetensors%s)\n", *out, map[bool]string{true: ", tokenizer files", false: ""}[statErr == nil || statErr2 == nil])
 	return nil
 }

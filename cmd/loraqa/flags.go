@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 var errHelp = errors.New("help requested")
@@ -42,10 +43,10 @@ func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // reorder moves positional arguments after the flags, so that
-// `loraqa verify DIR --json` parses like `loraqa verify --json DIR`.
-// Flags that take a value must use the --flag=value form when placed after positionals,
-// or be known to take a value (non-bool).
-func reorder(args []string) []string {
+// `loraqa verify DIR --json` parses like `loraqa verify --json DIR`. A
+// flag takes the next argument as its value unless it is written
+// --flag=value or fs defines it as a boolean.
+func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -55,7 +56,7 @@ func reorder(args []string) []string {
 		}
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
-			if !containsEq(a) && !isBoolFlag(a) && i+1 < len(args) {
+			if !strings.Contains(a, "=") && !isBoolFlag(fs, a) && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -66,21 +67,17 @@ func reorder(args []string) []string {
 	return append(flags, pos...)
 }
 
-func containsEq(s string) bool {
-	for _, c := range s {
-		if c == '=' {
-			return true
-		}
+// isBoolFlag reports whether fs defines the flag a (-name or --name) as a
+// boolean; -h and -help take no value either.
+func isBoolFlag(fs *flag.FlagSet, a string) bool {
+	name := strings.TrimLeft(a, "-")
+	if name == "h" || name == "help" {
+		return true
 	}
-	return false
-}
-
-// boolFlags are the boolean flags of every subcommand (they take no value).
-var boolFlags = map[string]bool{"json": true, "resume": true, "merge": true, "force": true, "h": true, "help": true, "debug": true, "quiet": true}
-
-func isBoolFlag(a string) bool {
-	for len(a) > 0 && a[0] == '-' {
-		a = a[1:]
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
 	}
-	return boolFlags[a]
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

@@ -59,13 +59,12 @@ func main() {
 // would be too late), unless the user set them:
 //   - with Debian's LibTorch (OpenBLAS), OMP_WAIT_POLICY=PASSIVE: LibTorch's
 //     OpenMP threads otherwise spin between parallel regions and starve
-//     OpenBLAS's threads (an eval forward took 2.6x as long on 2 cores). PyPI's
+//     OpenBLAS's threads (docs/benchmarks.md). PyPI's
 //     LibTorch does its BLAS on the same OpenMP threads (MKL), so GOMP's
 //     default policy stays;
 //   - for serve, MALLOC_MMAP_THRESHOLD_=1 MiB: activations then go back to the
 //     OS when freed, which keeps a long-running server's RSS flat. It costs
-//     latency (an eval forward 1 x 384: 344 ms against 268-282 ms with glibc's
-//     default, for 5% less peak RSS), so predict, eval and bench keep the default.
+//     latency (docs/benchmarks.md), so predict, eval and bench keep the default.
 //
 // A program that imports package engine gets what can be set in-process
 // from engine.Tune (the mmap threshold, through mallopt); the wait policy

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 
@@ -20,8 +21,17 @@ func init() {
 type predictorFlags struct {
 	adapter, model, device string
 	dtype                  string
-	maxSeq, stride, topK   int
+	maxSeq, stride         int
 	merge                  bool
+}
+
+// newPredictorFlags is the FlagSet of a subcommand that loads a predictor
+// (predict, eval), with the predictor flags registered.
+func newPredictorFlags(name, args string) (*flag.FlagSet, *predictorFlags) {
+	fs := newFlags(name, args)
+	pf := &predictorFlags{}
+	pf.register(fs)
+	return fs, pf
 }
 
 func (p *predictorFlags) register(fs interface {
@@ -50,20 +60,23 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := torch.ParseDType(p.dtype, dev); err != nil {
+	dt, err := torch.ParseDType(p.dtype, dev)
+	if err != nil {
 		return nil, usagef("--dtype: %v", err)
 	}
+	engine.Tune(false, logf)
 	o := engine.DefaultOptions()
-	o.Model, o.Adapter, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, p.adapter, torch.DeviceName(dev), p.dtype, p.merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, dev, dt, p.merge, hubOptions(), logf
+	if p.adapter != "" {
+		o.Adapters = []engine.NamedAdapter{{Name: "adapter", Dir: p.adapter}}
+	}
 	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
 	o.MaxBatch, o.BatchWindow = 1, 0
 	return engine.Load(ctx, o)
 }
 
 func runPredict(ctx context.Context, args []string) error {
-	fs := newFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
-	var pf predictorFlags
-	pf.register(fs)
+	fs, pf := newPredictorFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
 	question := fs.String("question", "", "the question")
 	contextText := fs.String("context", "", "the context text")
 	contextFile := fs.String("context-file", "", "read the context from this file")
@@ -93,13 +106,13 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	preds, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText}})
+	rs, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText, TopK: *topK}})
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
-	a := engine.Answers(preds[0], *topK)
+	a := rs[0].Answers
 	if *topK == 1 {
 		return enc.Encode(a[0])
 	}
@@ -107,9 +120,7 @@ func runPredict(ctx context.Context, args []string) error {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "--adapter DIR --data F [--format F] [--json]")
-	var pf predictorFlags
-	pf.register(fs)
+	fs, pf := newPredictorFlags("eval", "--adapter DIR --data F [--format F] [--json]")
 	dataFile := fs.String("data", "", "QA file with contexts (hf-jsonl, squad, ...) or Q&A pairs (joined into one context)")
 	format := fs.String("format", "auto", "auto|qa-text|csv|jsonl|squad|hf-jsonl")
 	asJSON := fs.Bool("json", false, "print JSON only")
@@ -133,14 +144,15 @@ func runEval(ctx context.Context, args []string) error {
 	for i, e := range ex {
 		qs[i] = engine.Query{ID: e.ID, Question: e.Question, Context: e.Context}
 	}
-	preds, err := p.Predict(ctx, qs)
+	rs, err := p.Predict(ctx, qs)
 	if err != nil {
 		return err
 	}
-	for i := range preds {
-		preds[i].ID = ex[i].ID
+	texts := make(map[string]string, len(rs))
+	for i, r := range rs {
+		texts[ex[i].ID] = r.Answers[0].Answer
 	}
-	m := data.Evaluate(preds, ex)
+	m := data.EvaluateTexts(texts, ex)
 	out := map[string]any{"exact_match": m.ExactMatch, "f1": m.F1, "n": m.N}
 	if !*asJSON {
 		fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)

@@ -13,26 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loraqa/loraqa/engine"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/peft"
 )
 
-// tinyBERTAdapter copies the committed tiny BERT fixture's adapter (its base
-// takes 64 positions) into a temp dir with a small vocab.txt (the fixture
-// has no tokenizer) and returns the base and the copy.
+// tinyBERTAdapter is the committed tiny BERT fixture's base and a copy of
+// its adapter with a small vocab.txt (testutil.TinyBERT).
 func tinyBERTAdapter(t *testing.T) (base, adapter string) {
-	fx := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa")
-	adapter = t.TempDir()
-	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(adapter, f), b, 0o644))
-	}
-	toks := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "who", "works", "at", "acme", ".", "?"}
-	for c := 'a'; c <= 'z'; c++ {
-		toks = append(toks, string(c), "##"+string(c))
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(adapter, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644))
-	return filepath.Join(fx, "base"), adapter
+	return testutil.TinyBERT(t, "the", "who", "works", "at", "acme", ".", "?")
 }
 
 // stdout runs fn with os.Stdout captured.
@@ -72,20 +61,20 @@ func TestPredictDefaultWindows(t *testing.T) {
 	cases := []struct {
 		name    string
 		extra   []string
-		trained *engine.TrainedWindows
+		trained *peft.Windows
 		want    string // the output of these explicit windows
 		err     string
 	}{
 		{"pipeline rule", nil, nil, explicit["64"], ""},
-		{"trained windows", nil, &engine.TrainedWindows{MaxSeqLength: 48, DocStride: 16}, explicit["48"], ""},
+		{"trained windows", nil, &peft.Windows{MaxSeqLength: 48, DocStride: 16}, explicit["48"], ""},
 		{"explicit stride that leaves no room", []string{"--doc-stride", "62"}, nil, "", "doc_stride 62 leaves no room"},
 		{"explicit window past the positions", []string{"--max-seq-length", "128"}, nil, "", "max_seq_length 128 is longer than the model's max_position_embeddings 64"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			os.Remove(filepath.Join(adapter, engine.WindowsFile))
+			os.Remove(filepath.Join(adapter, peft.WindowsFile))
 			if tc.trained != nil {
-				require.NoError(t, engine.WriteTrainedWindows(adapter, *tc.trained))
+				require.NoError(t, atomicfile.WriteJSON(filepath.Join(adapter, peft.WindowsFile), *tc.trained))
 			}
 			out, err := run(tc.extra...)
 			if tc.err != "" {

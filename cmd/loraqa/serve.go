@@ -91,15 +91,16 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if _, err := torch.ParseDType(*dtype, dev); err != nil {
+	dt, err := torch.ParseDType(*dtype, dev)
+	if err != nil {
 		return usagef("--dtype: %v", err)
 	}
 	o, eo := d, ed
 	o.Metrics = serve.NewMetrics()
-	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, torch.DeviceName(dev), *dtype, *merge, hubOptions(), logf
+	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, dev, dt, *merge, hubOptions(), logf
 	eo.Features.MaxSeqLength, eo.Features.DocStride = *maxSeq, *stride
 	eo.MaxBatch, eo.BatchWindow, eo.Fuse, eo.Queue, eo.Threads = *maxBatch, *window, *fuse, *queue, *threads
-	eo.TuneServing, eo.Observer = true, o.Metrics
+	eo.Observer = o.Metrics
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Timeout = *maxBody, *maxContext, *maxItems, *timeout
 	o.AuthTokens, o.AdminTokens, o.MetricsAuth, o.AdapterRoot, o.TLS = users, admins, *metricsAuth, *adapterRoot, tlsConfig
 	o.Logger, o.Logf = slog.New(slog.NewJSONHandler(os.Stderr, nil)), logf
@@ -115,6 +116,7 @@ func runServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("serve: --adapter-root %s is not a directory", *adapterRoot)
 		}
 	}
+	engine.Tune(true, logf)
 	eng, err := engine.Load(ctx, eo)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

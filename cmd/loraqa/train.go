@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/loraqa/loraqa/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 
-	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/data"
-	"github.com/loraqa/loraqa/engine"
-	"github.com/loraqa/loraqa/hub"
-	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/train"
 )
@@ -49,111 +40,25 @@ func runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("train.dtype: %w", err)
 	}
-	baseDir, err := hub.Resolve(ctx, cfg.BaseQAModel, hubOptions())
-	if err != nil {
-		return fmt.Errorf("base_qa_model: %w", err)
-	}
-	tok, err := data.LoadTokenizer(baseDir)
-	if err != nil {
-		return err
-	}
-	mcfg, err := bert.LoadConfig(baseDir)
-	if err != nil {
-		return err
-	}
-	if err := mcfg.CheckInputs(cfg.Data.MaxSeqLength, tok.VocabSize()); err != nil {
-		return fmt.Errorf("%s: %w", baseDir, err)
-	}
 	trainEx, testEx, err := loadSplits(cfg)
 	if err != nil {
 		return err
 	}
-	fo := featureOptions(cfg.Data, cfg.Seed)
-	trainFeats, trep, err := data.Featurize(tok, trainEx, fo)
-	if err != nil {
-		return err
-	}
-	efo := fo
-	efo.NegativeFraction = 1
-	evalFeats, erep, err := data.Featurize(tok, testEx, efo)
-	if err != nil {
-		return err
-	}
-	logf("data: %d train examples -> %d windows (%d answers inside a window, %d lost to truncation); %d test examples -> %d windows (%d lost)",
-		len(trainEx), len(trainFeats), trep.AnswersInWindow, trep.AnswersLost, len(testEx), len(evalFeats), erep.AnswersLost)
-	if trep.AnswersLost > 0 && fo.Mode == data.ModeTruncate {
-		logf("warning: mode truncate loses %d of %d training answers; data.mode=windows keeps them", trep.AnswersLost, len(trainEx))
-	}
-	torch.ManualSeed(cfg.Seed)
-	m, err := bert.Load(baseDir, bert.LoadOptions{Device: dev, DType: dtype, Logf: logf, Debug: cfg.LogLevel == "debug"})
-	if err != nil {
-		return err
-	}
-	defer m.Drop()
-	a, err := newAdapter(cfg, m)
-	if err != nil {
-		return err
-	}
-	defer a.Drop()
-	logf("%s", a.TrainableReport())
-
-	opts := trainOptions(cfg)
-	tr := &train.Trainer{Model: m, Adapter: a, Train: trainFeats, Eval: evalFeats, EvalExamples: testEx, Opt: opts}
-	defer tr.Close()
-	if *resume != "" {
-		from, err := tr.Resume(*resume)
-		switch {
-		case errors.Is(err, train.ErrNoCheckpoint):
-			logf("notice: %v; starting from the beginning", err)
-		case err != nil:
-			return err
-		default:
-			logf("resuming from %s", from)
-		}
-	}
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return err
+	job := train.Job{
+		Base: cfg.BaseQAModel, Hub: hubOptions(), Device: dev, DType: dtype,
+		Train: trainEx, Test: testEx, Features: featureOptions(cfg.Data, cfg.Seed),
+		LoRA: loraConfig(cfg.LoRA, cfg.BaseQAModel), InitFrom: cfg.LoRA.InitFrom,
+		Options: trainOptions(cfg), Resume: *resume, Out: cfg.FineTunedAdapterPath,
+		Observer: train.ProgressBar(os.Stderr), Logf: logf, Debug: cfg.LogLevel == "debug",
 	}
 	if y, err := cfg.YAML(); err == nil {
-		_ = atomicfile.Write(filepath.Join(cfg.OutputDir, "config.yaml"), y)
+		job.TrainConfig = y
 	}
-	st, err := tr.Run(ctx)
+	_, err = train.Run(ctx, job)
 	if errors.Is(err, train.ErrInterrupted) {
-		logf("%v", err)
-		return err
+		logf("%v: continue with --resume latest", err)
 	}
-	if err != nil {
-		return err
-	}
-	if err := train.PlotCurves(cfg.OutputDir); err != nil {
-		logf("warning: training curve plot: %v", err)
-	}
-	return saveAdapter(cfg, a, baseDir, st)
-}
-
-// newAdapter injects a fresh adapter from the lora section, or loads the
-// adapter named by lora.init_from to train further.
-func newAdapter(cfg *config.Config, m *bert.Model) (*peft.Adapter, error) {
-	if dir := cfg.LoRA.InitFrom; dir != "" {
-		a, err := peft.Load(dir, m)
-		if err != nil {
-			return nil, fmt.Errorf("lora.init_from: %w", err)
-		}
-		c := a.Config
-		logf("lora: starting from the adapter in %s (r %d, alpha %g, dropout %g, targets %v; the other lora keys are not used)",
-			dir, c.R, c.LoraAlpha, c.LoraDropout, c.TargetModules)
-		return a, nil
-	}
-	lc := loraConfig(cfg.LoRA, cfg.BaseQAModel)
-	if m.Config.ModelType != "distilbert" && lc.TargetRegex == "" && slices.Equal(lc.TargetModules, peft.DefaultTargets("distilbert")) {
-		lc.TargetModules = peft.DefaultTargets(m.Config.ModelType)
-		logf("notice: lora.target_modules q_lin/v_lin are DistilBERT names; using PEFT's default for %s: %v", m.Config.ModelType, lc.TargetModules)
-	}
-	a, err := peft.Inject(m, lc)
-	if err != nil {
-		return nil, fmt.Errorf("lora: %w", err)
-	}
-	return a, nil
+	return err
 }
 
 func trainOptions(cfg *config.Config) train.Options {
@@ -171,8 +76,6 @@ func trainOptions(cfg *config.Config) train.Options {
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}
-	o.Progress = os.Stderr
-	o.Logf = logf
 	return o
 }
 
@@ -223,38 +126,5 @@ func checkWritable(dirs ...string) error {
 		f.Close()
 		os.Remove(f.Name())
 	}
-	return nil
-}
-
-// saveAdapter writes the PEFT adapter, tokenizer files, resolved config and
-// final metrics into fine_tuned_adapter_path.
-func saveAdapter(cfg *config.Config, a *peft.Adapter, baseDir string, st *train.State) error {
-	out := cfg.FineTunedAdapterPath
-	if err := a.Save(out); err != nil {
-		return err
-	}
-	if err := peft.CopyTokenizerFiles(baseDir, out); err != nil {
-		return err
-	}
-	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
-		return err
-	}
-	if err := engine.WriteTrainedWindows(out, engine.TrainedWindows{MaxSeqLength: cfg.Data.MaxSeqLength, DocStride: cfg.Data.DocStride}); err != nil {
-		return err
-	}
-	if y, err := cfg.YAML(); err == nil {
-		if err := atomicfile.Write(filepath.Join(out, "loraqa_config.yaml"), y); err != nil {
-			return err
-		}
-	}
-	final := map[string]any{"global_step": st.GlobalStep, "best_f1": st.BestF1}
-	if n := len(st.Evals); n > 0 {
-		final["final_eval"] = st.Evals[n-1]
-	}
-	b, _ := json.MarshalIndent(final, "", "  ")
-	if err := atomicfile.Write(filepath.Join(out, "metrics.json"), append(b, '\n')); err != nil {
-		return err
-	}
-	logf("adapter saved to %s (%s)", out, strings.Join([]string{peft.ConfigFile, peft.WeightsFile, engine.WindowsFile, "tokenizer files"}, ", "))
 	return nil
 }

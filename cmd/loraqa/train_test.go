@@ -134,10 +134,10 @@ func TestTrainInitFrom(t *testing.T) {
 		}
 	}
 	require.True(t, nonzeroB, "the fixture's lora_B must be non-zero for this test to tell init_from from a fresh adapter")
-	cfg, err := peft.ReadConfig(filepath.Join(out, "adapter"))
+	d, err := peft.OpenDir(filepath.Join(out, "adapter"))
 	require.NoError(t, err)
-	assert.Equal(t, 4, cfg.R)
-	assert.EqualValues(t, 8, cfg.LoraAlpha)
+	assert.Equal(t, 4, d.Config.R)
+	assert.EqualValues(t, 8, d.Config.LoraAlpha)
 
 	err = runTrain(context.Background(), args(filepath.Join(fx, "base")))
 	require.Error(t, err)

@@ -22,7 +22,7 @@ func runVerify(ctx context.Context, args []string) error {
 	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16 or fp16 (CUDA); half precision compares logits at verify.HalfTolerance")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
-	if err := parseFlags(fs, reorder(args)); err != nil {
+	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 
 	"github.com/loraqa/loraqa/engine"
+	"github.com/loraqa/loraqa/torch"
 )
 
 // documents are short texts of the kind the demo adapter was trained on
@@ -57,8 +58,16 @@ func main() {
 }
 
 func run(ctx context.Context, adapter, model, device, dtype string, topK int) error {
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	dt, err := torch.ParseDType(dtype, dev)
+	if err != nil {
+		return err
+	}
 	o := engine.DefaultOptions()
-	o.Model, o.Device, o.DType = model, device, dtype
+	o.Model, o.Device, o.DType = model, dev, dt
 	o.Adapters = []engine.NamedAdapter{{Name: "demo", Dir: adapter}}
 	e, err := engine.Load(ctx, o) // the windows default to those the adapter was trained with
 	if err != nil {

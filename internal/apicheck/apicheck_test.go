@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ import (
 )
 
 // libraryPackages are the packages whose exports are checked: all but the
-// commands, the scripts and the HTTP side (infer), whose own tests cover them.
-var libraryPackages = []string{"bert", "config", "data", "hub", "internal/atomicfile", "peft", "sweep", "torch", "torch/safetensors", "train", "verify"}
+// commands, the scripts and the build tool.
+var libraryPackages = []string{"bert", "config", "data", "engine", "hub", "internal/atomicfile", "peft", "serve", "sweep", "torch", "torch/safetensors", "train", "verify"}
 
 // allowed are exports that no production code uses yet, each with its reason.
 var allowed = map[string]string{
@@ -152,10 +153,6 @@ func testOnlyExports(root, modPath string, pkgs []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
-	for _, p := range pkgs {
-		want[p] = true
-	}
 	selected := map[string]bool{} // "dir.Name" selected through an import, by production code
 	named := map[string]int{}     // "dir.Name": idents in dir's production code
 	methods := map[string]bool{}  // selector names in production code
@@ -198,41 +195,14 @@ func testOnlyExports(root, modPath string, pkgs []string) ([]string, error) {
 		ast.Inspect(gf.f, visit)
 	}
 	var out []string
-	for _, gf := range files {
-		if gf.test || !want[gf.dir] {
-			continue
-		}
-		for _, d := range gf.f.Decls {
-			switch d := d.(type) {
-			case *ast.FuncDecl:
-				if !d.Name.IsExported() {
-					continue
-				}
-				if d.Recv != nil {
-					if !methods[d.Name.Name] && !interfaceMethods[d.Name.Name] {
-						out = append(out, gf.dir+"."+recvName(d.Recv)+"."+d.Name.Name)
-					}
-					continue
-				}
-				if unused(gf.dir, d.Name.Name, selected, named) {
-					out = append(out, gf.dir+"."+d.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, s := range d.Specs {
-					var ids []*ast.Ident
-					switch s := s.(type) {
-					case *ast.TypeSpec:
-						ids = []*ast.Ident{s.Name}
-					case *ast.ValueSpec:
-						ids = s.Names
-					}
-					for _, id := range ids {
-						if id.IsExported() && unused(gf.dir, id.Name, selected, named) {
-							out = append(out, gf.dir+"."+id.Name)
-						}
-					}
-				}
+	for _, d := range exportedDecls(files, pkgs) {
+		switch {
+		case d.recv != "":
+			if !methods[d.name] && !interfaceMethods[d.name] {
+				out = append(out, d.dir+"."+d.recv+"."+d.name)
 			}
+		case unused(d.dir, d.name, selected, named):
+			out = append(out, d.dir+"."+d.name)
 		}
 	}
 	sort.Strings(out)
@@ -279,7 +249,7 @@ func parseTree(root string) ([]goFile, error) {
 		if !strings.HasSuffix(p, ".go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution|parser.ParseComments)
 		if err != nil {
 			return fmt.Errorf("apicheck: %w", err)
 		}
@@ -294,4 +264,154 @@ func parseTree(root string) ([]goFile, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// documentedPackages are the packages whose every exported identifier must
+// have a doc comment that starts with its name (the API a Go user meets).
+var documentedPackages = []string{"engine", "peft", "serve", "train"}
+
+// TestDocComments: every exported function, method (of an exported type),
+// type, constant and variable of documentedPackages has a doc comment that
+// starts with its name; a constant or variable of a documented group may
+// lean on the group's comment.
+func TestDocComments(t *testing.T) {
+	got, err := undocumented(testutil.RepoRoot(t), documentedPackages)
+	require.NoError(t, err)
+	assert.Empty(t, got, "exported identifiers without a doc comment that starts with their name")
+}
+
+func TestUndocumentedFinds(t *testing.T) {
+	root := t.TempDir()
+	src := `package a
+
+// F does.
+func F() {}
+
+// does not start with the name
+func G() {}
+
+func H() {}
+
+// T is.
+type T struct{}
+
+// M is a method.
+func (T) M() {}
+
+func (T) N() {}
+
+type u struct{}
+
+func (u) Exported() {}
+
+// Kinds of things.
+const (
+	K1 = 1
+	K2 = 2
+)
+
+const (
+	L1 = 1 // L1 is one.
+	L2 = 2
+)
+`
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "a"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a", "a.go"), []byte(src), 0o644))
+	got, err := undocumented(root, []string{"a"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.G", "a.H", "a.L2", "a.T.N"}, got)
+}
+
+// undocumented lists, sorted, the exported identifiers of pkgs' non-test
+// files whose doc comment is missing or does not start with their name.
+func undocumented(root string, pkgs []string) ([]string, error) {
+	files, err := parseTree(root)
+	if err != nil {
+		return nil, err
+	}
+	startsWith := func(doc *ast.CommentGroup, name string) bool {
+		if doc == nil {
+			return false
+		}
+		text := doc.Text()
+		rest, ok := strings.CutPrefix(text, name)
+		return ok && (rest == "" || !isIdentRune(rest[0]))
+	}
+	var out []string
+	for _, d := range exportedDecls(files, pkgs) {
+		name := d.name
+		if d.recv != "" {
+			if !ast.IsExported(d.recv) {
+				continue
+			}
+			name = d.recv + "." + name
+		}
+		if !startsWith(d.doc, d.name) && !startsWith(d.comment, d.name) && !d.groupDoc {
+			out = append(out, d.dir+"."+name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isIdentRune(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
+// decl is an exported declaration: a function, a method (recv: its
+// receiver type), a type, a constant or a variable, with its doc comment,
+// its line comment (constants and variables), and whether it stands
+// undocumented in a group that has a doc comment.
+type decl struct {
+	dir, recv, name string
+	doc, comment    *ast.CommentGroup
+	groupDoc        bool
+}
+
+// exportedDecls lists the exported declarations of pkgs' non-test files.
+func exportedDecls(files []goFile, pkgs []string) []decl {
+	var out []decl
+	for _, gf := range files {
+		if gf.test || !slices.Contains(pkgs, gf.dir) {
+			continue
+		}
+		for _, d := range gf.f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() {
+					dd := decl{dir: gf.dir, name: d.Name.Name, doc: d.Doc}
+					if d.Recv != nil {
+						dd.recv = recvName(d.Recv)
+					}
+					out = append(out, dd)
+				}
+			case *ast.GenDecl:
+				grouped := d.Lparen.IsValid()
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						doc := s.Doc
+						if doc == nil && !grouped {
+							doc = d.Doc
+						}
+						if s.Name.IsExported() {
+							out = append(out, decl{dir: gf.dir, name: s.Name.Name, doc: doc})
+						}
+					case *ast.ValueSpec:
+						doc := s.Doc
+						if doc == nil && !grouped {
+							doc = d.Doc
+						}
+						leans := grouped && d.Doc != nil && s.Doc == nil && s.Comment == nil
+						for _, id := range s.Names {
+							if id.IsExported() {
+								out = append(out, decl{dir: gf.dir, name: id.Name, doc: doc, comment: s.Comment, groupDoc: leans})
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }

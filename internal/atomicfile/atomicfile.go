@@ -2,12 +2,13 @@
 // old content or the new one: a synced temporary file in the same directory,
 // then a rename, then a sync of the directory. It is the only place in the
 // module that writes a file this way; it is pure Go (no cgo), so packages that
-// must not depend on LibTorch (data, scripts/setup) use it too.
+// must not depend on LibTorch (data, tools/setup) use it too.
 package atomicfile
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -78,4 +79,81 @@ func SyncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// WriteDir builds a directory at path whole: fill writes every file into a
+// new temporary directory beside path, which is then renamed into place, so
+// that a reader (or a crash) sees the old directory or the new one, never a
+// mix. An existing directory at path is replaced; its entries for which
+// carry reports true (files path's owner does not write, such as a user's
+// notes) are moved into the new one first. When fill fails, path is left as
+// it was.
+func WriteDir(path string, fill func(tmp string) error, carry func(name string) bool) (err error) {
+	path = filepath.Clean(path)
+	parent := filepath.Dir(path)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.MkdirTemp(parent, TempPattern(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	var moved []string // carried entries, put back if the swap fails
+	defer func() {
+		if err != nil {
+			for _, name := range moved {
+				_ = os.Rename(filepath.Join(tmp, name), filepath.Join(path, name))
+			}
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err = fill(tmp); err != nil {
+		return err
+	}
+	if err = os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	old, statErr := os.ReadDir(path)
+	if statErr != nil && !os.IsNotExist(statErr) {
+		return fmt.Errorf("write %s: %w", path, statErr)
+	}
+	if statErr == nil {
+		for _, e := range old {
+			if carry != nil && carry(e.Name()) {
+				if _, err := os.Lstat(filepath.Join(tmp, e.Name())); err == nil {
+					continue // written anew
+				}
+				if err = os.Rename(filepath.Join(path, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+					return fmt.Errorf("write %s: %w", path, err)
+				}
+				moved = append(moved, e.Name())
+			}
+		}
+		trash := tmp + ".old"
+		if err = os.Rename(path, trash); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		if err = os.Rename(tmp, path); err != nil {
+			_ = os.Rename(trash, path)
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		os.RemoveAll(trash)
+		SyncDir(parent)
+		return nil
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	SyncDir(parent)
+	return nil
+}
+
+// WriteJSON writes v to path as indented JSON with a final newline, as
+// WriteFunc does.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return Write(path, append(b, '\n'))
 }

@@ -4,7 +4,13 @@
 // Being internal, they are no part of loraqa's API.
 package faults
 
-import "sync/atomic"
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/loraqa/loraqa/bert"
+)
 
 var forward atomic.Pointer[func(batch int)]
 
@@ -22,3 +28,42 @@ func Forward(batch int) {
 		(*f)(batch)
 	}
 }
+
+var (
+	cycleMu     sync.Mutex
+	beforeCycle atomic.Pointer[map[any]func()]
+)
+
+// SetBeforeCycle installs fn, which the model worker of engine e (an
+// *engine.Engine) calls before each of its cycles; fn may block the worker.
+// It returns a function that removes fn.
+func SetBeforeCycle(e any, fn func()) (restore func()) {
+	update := func(set func(m map[any]func())) {
+		cycleMu.Lock()
+		defer cycleMu.Unlock()
+		m := map[any]func(){}
+		if old := beforeCycle.Load(); old != nil {
+			maps.Copy(m, *old)
+		}
+		set(m)
+		beforeCycle.Store(&m)
+	}
+	update(func(m map[any]func()) { m[e] = fn })
+	return func() { update(func(m map[any]func()) { delete(m, e) }) }
+}
+
+// BeforeCycle calls the function SetBeforeCycle installed for e, if any.
+func BeforeCycle(e any) {
+	if m := beforeCycle.Load(); m != nil {
+		if fn := (*m)[e]; fn != nil {
+			fn()
+		}
+	}
+}
+
+// OnWorker runs fn with the base model of engine e (an *engine.Engine) on
+// its model worker, between two cycles, after the queries already queued
+// (the adapter attached is whichever the worker used last); fn must not keep
+// the model. A panic in fn, LibTorch's included, is returned as an error.
+// Package engine installs it.
+var OnWorker func(e any, fn func(m *bert.Model) error) error

@@ -13,10 +13,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -158,7 +159,7 @@ func LoraqaBin(t testing.TB) string {
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goCmd = filepath.Join(build.Default.GOROOT, "bin", "go")
 		if _, err := os.Stat(goCmd); err != nil {
 			Missing(t, "no go command to build loraqa and LORAQA_BIN is not set: run `make build` and set LORAQA_BIN=bin/loraqa")
 		}
@@ -240,4 +241,34 @@ func PEFTCheck(t testing.TB, req map[string]any) (float64, string) {
 	t.Helper()
 	res := PEFTRun(t, req)
 	return res.MaxAbsDiff, res.Architecture
+}
+
+// TinyBERT is the committed tiny BERT fixture's base (it takes 64
+// positions) and a copy of its adapter in a temporary directory, with a
+// WordPiece vocab.txt beside it (the fixture has no tokenizer): the special
+// tokens, words, then single letters and digits with their "##"
+// continuations; small enough for the fixture's vocab_size of 1000.
+func TinyBERT(t testing.TB, words ...string) (base, adapter string) {
+	t.Helper()
+	fx := filepath.Join(RepoRoot(t), "testdata", "tiny-bert-qa")
+	adapter = t.TempDir()
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(fx, "adapter", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(adapter, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toks := append([]string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}, words...)
+	for _, r := range []struct{ from, to rune }{{'a', 'z'}, {'0', '9'}} {
+		for c := r.from; c <= r.to; c++ {
+			toks = append(toks, string(c), "##"+string(c))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(adapter, "vocab.txt"), []byte(strings.Join(toks, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(fx, "base"), adapter
 }

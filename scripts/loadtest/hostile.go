@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // hostileReport is what `loadtest hostile` measured.
@@ -252,8 +254,7 @@ func runHostile(args []string) error {
 		fmt.Println("first problem:", rep.FirstProblem)
 	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := atomicfile.WriteJSON(*jsonOut, rep); err != nil {
 			return err
 		}
 	}

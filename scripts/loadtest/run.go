@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
 // report is what a run measured.
@@ -158,8 +160,7 @@ func runLoad(args []string) error {
 		fmt.Println("first problem:", rep.FirstError)
 	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := atomicfile.WriteJSON(*jsonOut, rep); err != nil {
 			return err
 		}
 	}

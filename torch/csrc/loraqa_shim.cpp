@@ -1,7 +1,7 @@
 // loraqa's C++ shim: the few LibTorch calls gotch's generated wrappers lack,
 // above all the multi-tensor ones (Tensor[] in, Tensor[] out) that make a
 // training step's optimizer, clipping and zero-grad one call each instead of
-// one call per parameter and op. scripts/setup copies this file into a cgo
+// one call per parameter and op. tools/setup copies this file into a cgo
 // package of the generated gotch copy, compiled with LibTorch's headers.
 //
 // Tensors cross as gotch's handles (torch::Tensor*). Every function catches

@@ -44,6 +44,23 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	return body, nil
 }
 
+// infer reads a request's body, parses it into queries with parse and
+// answers them within the server's time limit: what every answering route
+// (v1 and v2) does between its own parsing and its own reply.
+func (s *Server) infer(w *responseWriter, r *http.Request, parse func(body []byte) ([]parsed, *apiError)) ([]AnswerResponse, *apiError) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	defer cancel()
+	body, e := s.readBody(w, r)
+	if e != nil {
+		return nil, e
+	}
+	ps, e := parse(body)
+	if e != nil {
+		return nil, e
+	}
+	return s.answer(ctx, ps)
+}
+
 func (s *Server) routeAnswer(w *responseWriter, r *http.Request) {
 	s.handleAnswer(w, r, false)
 }
@@ -54,26 +71,13 @@ func (s *Server) routeBatch(w *responseWriter, r *http.Request) {
 
 func (s *Server) handleAnswer(w *responseWriter, r *http.Request, batch bool) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
-	defer cancel()
-	body, e := s.readBody(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	var ps []parsed
-	if batch {
-		ps, e = parseBatch(body, s.lim)
-	} else {
-		var p parsed
-		p, e = parseAnswer(body, s.lim)
-		ps = []parsed{p}
-	}
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	res, e := s.answer(ctx, ps)
+	res, e := s.infer(w, r, func(body []byte) ([]parsed, *apiError) {
+		if batch {
+			return parseBatch(body, s.lim)
+		}
+		p, e := parseAnswer(body, s.lim)
+		return []parsed{p}, e
+	})
 	if e != nil {
 		writeError(w, e)
 		return

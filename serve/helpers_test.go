@@ -19,8 +19,6 @@ import (
 
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/testutil"
-	"github.com/loraqa/loraqa/peft"
-	"github.com/loraqa/loraqa/torch/safetensors"
 )
 
 // The tiny fixture's model takes 128 positions.
@@ -177,23 +175,6 @@ func decodeAnswer(t *testing.T, b []byte) AnswerResponse {
 func scaledAdapter(t *testing.T, src string, f float32) string {
 	t.Helper()
 	dst := t.TempDir()
-	cfg, err := os.ReadFile(filepath.Join(src, peft.ConfigFile))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dst, peft.ConfigFile), cfg, 0o644))
-	in, err := safetensors.Open(filepath.Join(src, peft.WeightsFile))
-	require.NoError(t, err)
-	defer in.Close()
-	var out []safetensors.Tensor
-	for _, name := range in.Names() {
-		v, shape, err := in.Float32s(name)
-		require.NoError(t, err)
-		if strings.Contains(name, "lora_B") {
-			for i := range v {
-				v[i] *= f
-			}
-		}
-		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: safetensors.Float32sToBytes(v)})
-	}
-	require.NoError(t, safetensors.Write(filepath.Join(dst, peft.WeightsFile), out, map[string]string{"format": "pt"}))
+	rewriteAdapter(t, src, dst, scaleB(f))
 	return dst
 }

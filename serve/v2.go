@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -197,8 +196,6 @@ func (s *Server) routeV2ModelReady(w *responseWriter, r *http.Request) {
 func (s *Server) routeV2Infer(w *responseWriter, r *http.Request) {
 	model := r.PathValue("model")
 	w.adapter = model
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
-	defer cancel()
 	adapter, e := s.v2Model(r)
 	if e != nil {
 		writeError(w, e)
@@ -208,31 +205,23 @@ func (s *Server) routeV2Infer(w *responseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported: send the body uncompressed", enc))
 		return
 	}
-	body, e := s.readBody(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	jsonPart, binPart, e := splitBinary(body, r.Header.Values(headerContentLength))
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	var req V2InferRequest
-	if e := decodeStrict(jsonPart, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := checkV2Target(req, model, r.PathValue("version")); e != nil {
-		writeError(w, e)
-		return
-	}
-	ps, outs, e := parseV2(req, binPart, adapter, s.lim)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	res, e := s.answer(ctx, ps)
+	var outs []v2Output
+	res, e := s.infer(w, r, func(body []byte) ([]parsed, *apiError) {
+		jsonPart, binPart, e := splitBinary(body, r.Header.Values(headerContentLength))
+		if e != nil {
+			return nil, e
+		}
+		if e := decodeStrict(jsonPart, &req); e != nil {
+			return nil, e
+		}
+		if e := checkV2Target(req, model, r.PathValue("version")); e != nil {
+			return nil, e
+		}
+		ps, o, e := parseV2(req, binPart, adapter, s.lim)
+		outs = o
+		return ps, e
+	})
 	if e != nil {
 		writeError(w, e)
 		return

@@ -74,20 +74,12 @@ func runHostile(args []string) error {
 	if *duration <= 0 || *duration > 10*time.Minute || *c < 1 || *quietN < 1 {
 		return fmt.Errorf("hostile: -duration must be in (0, 10m], -c and -quiet positive")
 	}
-	ins, err := readJSONL[input](*inputs)
+	ins, bodies, exp, err := readWorkload("hostile", *inputs, *expFile)
 	if err != nil {
 		return err
 	}
-	exp, err := readJSONL[expected](*expFile)
-	if err != nil {
-		return err
-	}
-	if len(ins) == 0 || len(exp) != len(ins) {
-		return fmt.Errorf("hostile: %d inputs and %d expected answers", len(ins), len(exp))
-	}
-	bodies := make([][]byte, len(ins))
-	for i, in := range ins {
-		bodies[i], _ = json.Marshal(in)
+	if exp == nil {
+		return fmt.Errorf("hostile: -expected is needed")
 	}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
 	rep := hostileReport{Hostile: map[string]int{}, HostileStatuses: map[string]int{}}
@@ -116,7 +108,7 @@ func runHostile(args []string) error {
 					}
 					k := i % len(ins)
 					t0 := time.Now()
-					got, err := postAuth(client, *base+"/v1/answer", bodies[k], *token)
+					got, err := post(client, *base+"/v1/answer", bodies[k], *token)
 					d := time.Since(t0)
 					lmu.Lock()
 					lat = append(lat, d)
@@ -332,31 +324,6 @@ func send(client *http.Client, method, url string, body []byte, token string) in
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func postAuth(client *http.Client, url string, body []byte, token string) (answerResponse, error) {
-	var out answerResponse
-	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
-	if err != nil {
-		return out, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return out, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return out, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return out, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return out, json.Unmarshal(b, &out)
 }
 
 func pct(lat []time.Duration, q float64) float64 {

@@ -37,6 +37,34 @@ type report struct {
 	FirstError string           `json:"first_error,omitempty"`
 }
 
+// readWorkload reads the requests of `loadtest inputs` (made into bodies)
+// and, unless expFile is "", the answers of `loadtest expect`, one for each
+// request; cmd names the subcommand in errors.
+func readWorkload(cmd, inputs, expFile string) (ins []input, bodies [][]byte, exp []expected, err error) {
+	if ins, err = readJSONL[input](inputs); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(ins) == 0 {
+		return nil, nil, nil, fmt.Errorf("%s: %s holds no requests", cmd, inputs)
+	}
+	bodies = make([][]byte, len(ins))
+	for i, in := range ins {
+		if bodies[i], err = json.Marshal(in); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if expFile == "" {
+		return ins, bodies, nil, nil
+	}
+	if exp, err = readJSONL[expected](expFile); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(exp) != len(ins) {
+		return nil, nil, nil, fmt.Errorf("%s: %d inputs but %d expected answers in %s", cmd, len(ins), len(exp), expFile)
+	}
+	return ins, bodies, exp, nil
+}
+
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:8080", "the server")
@@ -55,27 +83,9 @@ func runLoad(args []string) error {
 	if *n < 1 || *c < 1 {
 		return fmt.Errorf("run: -n and -c must be positive")
 	}
-	ins, err := readJSONL[input](*inputs)
+	ins, bodies, exp, err := readWorkload("run", *inputs, *expFile)
 	if err != nil {
 		return err
-	}
-	if len(ins) == 0 {
-		return fmt.Errorf("run: %s holds no requests", *inputs)
-	}
-	bodies := make([][]byte, len(ins))
-	for i, in := range ins {
-		if bodies[i], err = json.Marshal(in); err != nil {
-			return err
-		}
-	}
-	var exp []expected
-	if *expFile != "" {
-		if exp, err = readJSONL[expected](*expFile); err != nil {
-			return err
-		}
-		if len(exp) != len(ins) {
-			return fmt.Errorf("run: %d inputs but %d expected answers", len(ins), len(exp))
-		}
 	}
 	marks := map[int64]string{}
 	for _, f := range strings.Split(*rssAt, ",") {
@@ -113,7 +123,7 @@ func runLoad(args []string) error {
 				}
 				k := i % len(ins)
 				t0 := time.Now()
-				got, err := post(client, *url+"/v1/answer", bodies[k])
+				got, err := post(client, *url+"/v1/answer", bodies[k], "")
 				lat[i] = time.Since(t0)
 				switch {
 				case err != nil:
@@ -175,9 +185,19 @@ type answerResponse struct {
 	Adapter string          `json:"adapter"`
 }
 
-func post(client *http.Client, url string, body []byte) (answerResponse, error) {
+// post sends one answer request with the bearer token (none when "") and
+// decodes the 200 reply; another status is an error with the body.
+func post(client *http.Client, url string, body []byte, token string) (answerResponse, error) {
 	var out answerResponse
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+	if err != nil {
+		return out, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return out, err
 	}

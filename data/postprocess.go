@@ -113,7 +113,7 @@ func Postprocess(examples []Example, features []Feature, startLogits, endLogits 
 		var null *candidate
 		ctxLen := utf8.RuneCountInString(examples[e].Context)
 		for _, i := range byExample[e] {
-			if sl, el := startLogits[i], endLogits[i]; null == nil || null.score > sl[0]+el[0] {
+			if sl, el := startLogits[i], endLogits[i]; opts.Version2WithNegative && (null == nil || null.score > sl[0]+el[0]) {
 				null = &candidate{start: -1, end: -1, startLogit: sl[0], endLogit: el[0], score: sl[0] + el[0], null: true}
 			}
 			var err error
@@ -121,9 +121,6 @@ func Postprocess(examples []Example, features []Feature, startLogits, endLogits 
 			if err != nil {
 				return nil, fmt.Errorf("postprocess: feature %d (%q window %d): %w", i, features[i].ExampleID, features[i].Window, err)
 			}
-		}
-		if !opts.Version2WithNegative {
-			null = nil
 		}
 		preds[e] = finishPrediction(&examples[e], cands, null, opts)
 	}

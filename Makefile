@@ -26,9 +26,11 @@ doctor: build
 	$(BIN) doctor
 
 ## reference: the Python reference (PyTorch, transformers, PEFT from PyPI, pinned in scripts/ref/requirements.txt) in $(REF_VENV),
-## then the test material it generates (scripts/make-testdata.sh: the tiny DistilBERT fixture, a tokenizer) in $(TESTDATA)
+## the SQuAD 2.0 reference (scripts/setup-squad2-ref.sh: HF's postprocess_qa_predictions and squad_metrics, no PyTorch) in
+## .build/venv-squad2, then the test material it generates (scripts/make-testdata.sh: the tiny DistilBERT fixture, a tokenizer) in $(TESTDATA)
 reference:
 	scripts/setup-reference.sh $(REF_VENV)
+	scripts/setup-squad2-ref.sh
 	GO=$(GO) scripts/make-testdata.sh "$(LORAQA_REF_PYTHON)" $(TESTDATA)
 
 ## test: Go tests (fuzz corpora replayed) + the tests that compare with the Python reference, on the

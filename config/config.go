@@ -34,7 +34,18 @@ type Data struct {
 	NegativeFraction float64 `mapstructure:"negative_fraction" yaml:"negative_fraction"`
 	NBestSize        int     `mapstructure:"n_best_size" yaml:"n_best_size"`
 	MaxAnswerLength  int     `mapstructure:"max_answer_length" yaml:"max_answer_length"`
+	// Version2WithNegative is HF's version_2_with_negative (SQuAD 2.0):
+	// "auto" (on when some question has no answer), "true" or "false". A
+	// YAML boolean is accepted.
+	Version2WithNegative AutoBool `mapstructure:"version_2_with_negative" yaml:"version_2_with_negative"`
+	// NullScoreDiffThreshold is HF's null_score_diff_threshold: with
+	// version_2_with_negative on, a question is answered "" when its null
+	// score beats its best span's by more than this.
+	NullScoreDiffThreshold float64 `mapstructure:"null_score_diff_threshold" yaml:"null_score_diff_threshold"`
 }
+
+// AutoBool is "auto", "true" or "false".
+type AutoBool string
 
 // LoRA mirrors PEFT's LoraConfig.
 type LoRA struct {
@@ -120,6 +131,9 @@ func Default() Config {
 			NegativeFraction: 1.0,
 			NBestSize:        20,
 			MaxAnswerLength:  30,
+			// as HF's run_qa: version_2_with_negative is a flag there, off
+			// unless given; auto turns it on for data that needs it
+			Version2WithNegative: "auto",
 		},
 		LoRA: LoRA{
 			R:                 16,

@@ -11,6 +11,7 @@ import (
 var (
 	typeString      = reflect.TypeOf("")
 	typeInitWeights = reflect.TypeOf(InitWeights(""))
+	typeAutoBool    = reflect.TypeOf(AutoBool(""))
 	typeInt         = reflect.TypeOf(0)
 	typeInt64       = reflect.TypeOf(int64(0))
 	typeFloat       = reflect.TypeOf(0.0)
@@ -46,6 +47,8 @@ func want(t reflect.Type) string {
 		return "a string"
 	case typeInitWeights:
 		return `true, false or "gaussian"`
+	case typeAutoBool:
+		return `true, false or "auto"`
 	case typeInt, typeInt64:
 		return "an integer"
 	case typeFloat:
@@ -75,6 +78,13 @@ func (f *field) fromFile(v any) (any, error) {
 			return InitWeights(strconv.FormatBool(x)), nil
 		case string:
 			return InitWeights(strings.ToLower(x)), nil
+		}
+	case typeAutoBool:
+		switch x := v.(type) {
+		case bool:
+			return AutoBool(strconv.FormatBool(x)), nil
+		case string:
+			return AutoBool(strings.ToLower(x)), nil
 		}
 	case typeInt, typeInt64:
 		if n, ok := toInt(v); ok {
@@ -178,6 +188,8 @@ func (f *field) fromString(s string) (any, error) {
 		return s, nil
 	case typeInitWeights:
 		return InitWeights(strings.ToLower(t)), nil
+	case typeAutoBool:
+		return AutoBool(strings.ToLower(t)), nil
 	case typeInt, typeInt64:
 		n, err := strconv.ParseInt(t, 10, 64)
 		if err != nil {

@@ -166,6 +166,43 @@ eval_every_epoch = false
 	}
 }
 
+// TestVersion2WithNegative: auto by default; true, false (YAML booleans or
+// strings, any case) and auto from a file, an environment variable or --set;
+// the threshold with it.
+func TestVersion2WithNegative(t *testing.T) {
+	assert.Equal(t, AutoBool("auto"), Default().Data.Version2WithNegative)
+	assert.Zero(t, Default().Data.NullScoreDiffThreshold)
+	tests := []struct {
+		name, file string
+		env        map[string]string
+		sets       []string
+		want       AutoBool
+		thresh     float64
+	}{
+		{"yaml true", "data: {version_2_with_negative: true, null_score_diff_threshold: -1.5}\n", nil, nil, "true", -1.5},
+		{"yaml false", "data: {version_2_with_negative: false}\n", nil, nil, "false", 0},
+		{"yaml string", "data: {version_2_with_negative: Auto}\n", nil, nil, "auto", 0},
+		{"env", "", map[string]string{"LORAQA_DATA_VERSION_2_WITH_NEGATIVE": "TRUE", "LORAQA_DATA_NULL_SCORE_DIFF_THRESHOLD": "2"}, nil, "true", 2},
+		{"set", "", nil, []string{"data.version_2_with_negative=false", "data.null_score_diff_threshold=0.25"}, "false", 0.25},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := ""
+			if tc.file != "" {
+				file = writeConfig(t, "c.yaml", tc.file)
+			}
+			cfg, err := Load(withEnv(file, tc.env, tc.sets...))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, cfg.Data.Version2WithNegative)
+			assert.Equal(t, tc.thresh, cfg.Data.NullScoreDiffThreshold)
+		})
+	}
+	_, err := Load(withEnv("", nil, "data.version_2_with_negative=maybe"))
+	assert.ErrorContains(t, err, `data.version_2_with_negative: "maybe" is not one of auto, true, false`)
+	_, err = Load(withEnv(writeConfig(t, "c.yaml", "data: {version_2_with_negative: 1}\n"), nil))
+	assert.ErrorContains(t, err, `want true, false or "auto"`)
+}
+
 func TestInitLoRAWeightsAcceptsYAMLBool(t *testing.T) {
 	cfg, err := Load(withEnv(writeConfig(t, "c.yaml", "lora: {init_lora_weights: false}\n"), nil))
 	require.NoError(t, err)
@@ -193,9 +230,9 @@ func TestYAMLRoundTrip(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	assert.Len(t, keys, 53) // 6 top-level + 12 data + 12 lora + 23 train
+	assert.Len(t, keys, 55) // 6 top-level + 14 data + 12 lora + 23 train
 	assert.Equal(t, "base_qa_model", keys[0])
-	for _, k := range []string{"data.doc_stride", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size", "train.tf32", "train.deterministic"} {
+	for _, k := range []string{"data.doc_stride", "data.version_2_with_negative", "data.null_score_diff_threshold", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size", "train.tf32", "train.deterministic"} {
 		assert.Contains(t, keys, k)
 	}
 }

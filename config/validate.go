@@ -65,6 +65,7 @@ func (c *Config) problems() []problem {
 	check(d.NegativeFraction >= 0 && d.NegativeFraction <= 1, "data.negative_fraction", "%v is not in [0, 1]", d.NegativeFraction)
 	check(d.NBestSize > 0, "data.n_best_size", "%d must be > 0", d.NBestSize)
 	check(d.MaxAnswerLength > 0, "data.max_answer_length", "%d must be > 0", d.MaxAnswerLength)
+	oneOf(string(d.Version2WithNegative), "data.version_2_with_negative", "auto", "true", "false")
 
 	l := c.LoRA
 	check(l.R > 0, "lora.r", "%d must be > 0", l.R)

@@ -1,6 +1,8 @@
 package data
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -18,11 +20,35 @@ type Example struct {
 }
 
 // Answers holds the gold answers of an example as parallel lists, as HF
-// datasets store them. AnswerStart counts code points into the context.
+// datasets store them. AnswerStart counts code points into the context. An
+// unanswerable question (SQuAD 2.0) has none.
 type Answers struct {
 	Text        []string `json:"text"`
 	AnswerStart []int    `json:"answer_start"`
 }
+
+// MarshalJSON writes empty lists, never null, for no answers: HF datasets'
+// SQuAD 2.0 records ({"text": [], "answer_start": []}).
+func (a Answers) MarshalJSON() ([]byte, error) {
+	type plain Answers
+	if a.Text == nil {
+		a.Text = []string{}
+	}
+	if a.AnswerStart == nil {
+		a.AnswerStart = []int{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as WriteExamplesJSONL writes the rest
+	if err := enc.Encode(plain(a)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// HasAnswer reports whether the example has a gold answer (SQuAD 2.0's
+// unanswerable questions have none).
+func (e *Example) HasAnswer() bool { return len(e.Answers.Text) > 0 }
 
 // Pair is a question and its answer as read from a file without contexts.
 type Pair struct {

@@ -110,6 +110,9 @@ type FeatureReport struct {
 // Featurize tokenizes each question with its context and cuts the context
 // into windows labelled with the first gold answer, as HF run_qa's
 // prepare_train_features does (see labelWindow for the one place it differs).
+// A question without an answer (SQuAD 2.0) has every window labelled (0, 0),
+// the [CLS] token, like a window that does not hold the answer; such windows
+// are negatives for NegativeFraction too.
 func Featurize(tok *Tokenizer, examples []Example, opts FeatureOptions) ([]Feature, *FeatureReport, error) {
 	rep := &FeatureReport{Mode: opts.Mode, MaxSeqLength: opts.MaxSeqLength, DocStride: opts.DocStride, Examples: len(examples)}
 	if ml := tok.ModelMaxLength(); ml > 0 && opts.MaxSeqLength > ml {

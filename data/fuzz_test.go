@@ -27,8 +27,12 @@ func checkReadResult(t *testing.T, r *ReadResult) {
 		ids[p.ID] = true
 	}
 	for _, ex := range r.Examples {
-		if len(ex.Answers.Text) == 0 {
-			t.Fatalf("kept example %q without answers", ex.ID)
+		// an example without answers is an unanswerable question (SQuAD 2.0)
+		if len(ex.Answers.Text) != len(ex.Answers.AnswerStart) {
+			t.Fatalf("example %q: %d answer texts, %d starts", ex.ID, len(ex.Answers.Text), len(ex.Answers.AnswerStart))
+		}
+		if strings.TrimSpace(ex.Question) == "" || strings.TrimSpace(ex.Context) == "" {
+			t.Fatalf("kept example %q with an empty question or context", ex.ID)
 		}
 		if err := ex.CheckAnswers(); err != nil {
 			t.Fatalf("kept a misplaced answer: %v", err)

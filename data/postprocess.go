@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"unicode/utf8"
 )
@@ -13,6 +14,14 @@ type PostprocessOptions struct {
 	MaxAnswerLength int // longest span in tokens (30)
 	// TopK is how many candidates each Prediction lists (0: all of the n best).
 	TopK int
+	// Version2WithNegative is HF's version_2_with_negative (SQuAD 2.0): the
+	// null answer "" competes with the spans, and a prediction is "" when the
+	// null score beats the best span's by more than NullScoreDiffThreshold.
+	Version2WithNegative bool
+	// NullScoreDiffThreshold is HF's null_score_diff_threshold (0): the null
+	// answer is predicted when null score − best span score > it. Only used
+	// with Version2WithNegative.
+	NullScoreDiffThreshold float64
 }
 
 // DefaultPostprocessOptions are HF run_qa's defaults.
@@ -20,7 +29,8 @@ func DefaultPostprocessOptions() PostprocessOptions {
 	return PostprocessOptions{NBestSize: 20, MaxAnswerLength: 30}
 }
 
-// Candidate is one answer span.
+// Candidate is one answer span, or the null answer of SQuAD 2.0 (Text "",
+// Start and End -1, the [CLS] logits of the window where they sum lowest).
 type Candidate struct {
 	Text       string  `json:"text"`
 	Start      int     `json:"start"` // code points into the context; -1 for no span
@@ -32,20 +42,37 @@ type Candidate struct {
 	Score float64 `json:"score"`
 }
 
-// Prediction is the answer to one example: its best candidate, and the top
-// candidates best first.
+// Prediction is the answer to one example: the chosen candidate, and the top
+// candidates best first. Without Version2WithNegative the chosen candidate is
+// NBest[0]; with it, it is the null answer (Text "") or the best candidate
+// with a non-empty text, and NBest holds the null answer too.
 type Prediction struct {
 	ID string `json:"id"`
 	Candidate
 	NBest []Candidate `json:"n_best"`
+	// NullOdds is HF's score_diff, what null_odds.json holds: the null score
+	// minus the start and end logits of the best non-null candidate,
+	// computed in float32 as HF does on float32 logits. Set only with
+	// Version2WithNegative.
+	NullOdds *float64 `json:"null_odds,omitempty"`
 }
 
 // Postprocess picks, for each example, the best span over all its windows,
-// with the semantics of HF's postprocess_qa_predictions (SQuAD v1): for each
-// window the n_best start and n_best end tokens by logit, spans only inside
-// the context, end ≥ start, at most max_answer_length tokens; candidates
-// ranked by start+end logit; scores a softmax over the n best. An example
-// with no valid span gets HF's placeholder text "empty" with Start -1.
+// with the semantics of HF's postprocess_qa_predictions: for each window the
+// n_best start and n_best end tokens by logit, spans only inside the
+// context, end ≥ start, at most max_answer_length tokens; candidates ranked
+// by start+end logit; scores a softmax over the n best. An example with no
+// valid span gets HF's placeholder text "empty" with Start -1.
+//
+// With opts.Version2WithNegative (SQuAD 2.0) it is HF's
+// version_2_with_negative=True: the null candidate — the [CLS] start+end
+// logits of the example's window where that sum is lowest (the first such
+// window on ties) — joins the candidates after the spans, and is added back
+// after the n best when it did not make them. The answer is "" when
+// null score − (start+end logits of the best candidate with a non-empty
+// text) > opts.NullScoreDiffThreshold, that candidate otherwise;
+// Prediction.NullOdds holds the difference. (An example without features,
+// on which HF fails, gets "empty" and no NullOdds.)
 //
 // Features are matched to examples by ExampleID (so features read back from
 // JSON work too). startLogits[i] and endLogits[i] belong to features[i] and
@@ -83,24 +110,31 @@ func Postprocess(examples []Example, features []Feature, startLogits, endLogits 
 	preds := make([]Prediction, len(examples))
 	for e := range examples {
 		var cands []candidate
+		var null *candidate
 		ctxLen := utf8.RuneCountInString(examples[e].Context)
 		for _, i := range byExample[e] {
+			if sl, el := startLogits[i], endLogits[i]; opts.Version2WithNegative && (null == nil || null.score > sl[0]+el[0]) {
+				null = &candidate{start: -1, end: -1, startLogit: sl[0], endLogit: el[0], score: sl[0] + el[0], null: true}
+			}
 			var err error
 			cands, err = appendCandidates(cands, &features[i], ctxLen, startLogits[i], endLogits[i], opts)
 			if err != nil {
 				return nil, fmt.Errorf("postprocess: feature %d (%q window %d): %w", i, features[i].ExampleID, features[i].Window, err)
 			}
 		}
-		preds[e] = finishPrediction(&examples[e], cands, opts)
+		preds[e] = finishPrediction(&examples[e], cands, null, opts)
 	}
 	return preds, nil
 }
 
+// candidate is a span of code points [start, end) with its logits, or the
+// null answer (null true, start and end -1).
 type candidate struct {
-	start, end int // code points
+	start, end int
 	startLogit float32
 	endLogit   float32
 	score      float32
+	null       bool
 }
 
 func appendCandidates(cands []candidate, f *Feature, ctxLen int, sl, el []float32, opts PostprocessOptions) ([]candidate, error) {
@@ -137,14 +171,29 @@ func topIndices(v []float32, k int) []int {
 	return idx[:min(k, len(idx))]
 }
 
-func finishPrediction(ex *Example, cands []candidate, opts PostprocessOptions) Prediction {
+// finishPrediction ranks the candidates of one example (null: the null
+// candidate of SQuAD 2.0, nil without it), keeps the n best and picks the
+// answer, as the rest of HF's postprocess_qa_predictions does.
+func finishPrediction(ex *Example, cands []candidate, null *candidate, opts PostprocessOptions) Prediction {
+	if null != nil {
+		cands = append(cands, *null)
+	}
 	sort.SliceStable(cands, func(a, b int) bool { return cands[a].score > cands[b].score })
 	cands = cands[:min(len(cands), opts.NBestSize)]
+	// HF looks for the null answer by its offsets (0, 0), which a span
+	// starting and ending at 0 would have too.
+	if null != nil && !slices.ContainsFunc(cands, func(c candidate) bool { return c.null || (c.start == 0 && c.end == 0) }) {
+		cands = append(cands, *null)
+	}
 	ctx := []rune(ex.Context)
 	var list []Candidate
 	for _, c := range cands {
+		text := ""
+		if !c.null {
+			text = string(ctx[c.start:c.end])
+		}
 		list = append(list, Candidate{
-			Text: string(ctx[c.start:c.end]), Start: c.start, End: c.end,
+			Text: text, Start: c.start, End: c.end,
 			StartLogit: c.startLogit, EndLogit: c.endLogit,
 		})
 	}
@@ -157,10 +206,38 @@ func finishPrediction(ex *Example, cands []candidate, opts PostprocessOptions) P
 		scores = append([]float64{0}, scores...)
 	}
 	softmaxInto(scores, list)
+	pred := Prediction{ID: ex.ID, Candidate: list[0]}
+	if null != nil {
+		pred.Candidate, pred.NullOdds = chooseV2(list, null, opts.NullScoreDiffThreshold)
+	}
 	if opts.TopK > 0 && len(list) > opts.TopK {
 		list = list[:opts.TopK]
 	}
-	return Prediction{ID: ex.ID, Candidate: list[0], NBest: list}
+	pred.NBest = list
+	return pred
+}
+
+// chooseV2 is HF's SQuAD 2.0 choice between the null answer and the best
+// candidate with a non-empty text: score_diff = null score − start logit −
+// end logit, and "" when score_diff > threshold, all in float32 as numpy ≥ 2
+// computes it on float32 logits (the Python float threshold is cast to
+// float32 for the comparison, NEP 50). HF fails when no candidate has a
+// text; here the placeholder "empty" with zero logits stands in.
+func chooseV2(list []Candidate, null *candidate, threshold float64) (Candidate, *float64) {
+	best := Candidate{Text: "empty", Start: -1, End: -1}
+	if i := slices.IndexFunc(list, func(c Candidate) bool { return c.Text != "" }); i >= 0 {
+		best = list[i]
+	}
+	diff := null.score - best.StartLogit
+	diff -= best.EndLogit
+	odds := float64(diff)
+	if !(diff > float32(threshold)) { // NaN: not null, as in HF
+		return best, &odds
+	}
+	if i := slices.IndexFunc(list, func(c Candidate) bool { return c.Text == "" && c.Start == -1 }); i >= 0 {
+		return list[i], &odds
+	}
+	return Candidate{Start: -1, End: -1, StartLogit: null.startLogit, EndLogit: null.endLogit}, &odds
 }
 
 func softmaxInto(scores []float64, list []Candidate) {

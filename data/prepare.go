@@ -31,10 +31,12 @@ func DefaultPrepareOptions() PrepareOptions {
 
 // Report is what Prepare writes to report.json.
 type Report struct {
-	Input          string         `json:"input"`
-	Format         string         `json:"format"`
-	PairsRead      int            `json:"pairs_read"`
-	Kept           int            `json:"kept"`
+	Input     string `json:"input"`
+	Format    string `json:"format"`
+	PairsRead int    `json:"pairs_read"`
+	Kept      int    `json:"kept"`
+	// Unanswerable counts kept questions without an answer (SQuAD 2.0).
+	Unanswerable   int            `json:"unanswerable,omitempty"`
 	Skipped        map[string]int `json:"skipped"`
 	DroppedAnswers map[string]int `json:"dropped_answers,omitempty"`
 	Contexts       int            `json:"contexts"`
@@ -60,7 +62,8 @@ func Prepare(ctx context.Context, opts PrepareOptions) (*Report, error) {
 	}
 	rep := &Report{
 		Input: opts.Input, Format: read.Format, PairsRead: read.Records, Kept: read.Kept(),
-		Skipped: read.Skipped, DroppedAnswers: read.DroppedAnswers,
+		Unanswerable: CountUnanswerable(read.Examples),
+		Skipped:      read.Skipped, DroppedAnswers: read.DroppedAnswers,
 		Separator: opts.Separator, TestFraction: opts.TestFraction, Seed: opts.Seed,
 	}
 	if rep.Skipped == nil {

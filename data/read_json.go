@@ -6,12 +6,8 @@ import (
 	"strings"
 )
 
-// SkipUnanswerable and SkipEmptyContext are reasons for skipping records
-// that have contexts.
-const (
-	SkipUnanswerable = "unanswerable (no answers given)"
-	SkipEmptyContext = "empty context"
-)
+// SkipEmptyContext is a reason for skipping a record that has a context.
+const SkipEmptyContext = "empty context"
 
 // forEachLine calls fn with each non-blank line and its 1-based number.
 func forEachLine(data []byte, fn func(n int, line []byte) error) error {
@@ -200,8 +196,9 @@ func squadAnswers(v jval) (Answers, error) {
 }
 
 // exampleSet keeps records with contexts: answers that are empty or not at
-// their answer_start are dropped and counted, records without a usable answer
-// or with an id seen before are skipped and counted.
+// their answer_start are dropped and counted, records whose answers were all
+// dropped or with an id seen before are skipped and counted. A record given
+// no answers at all (SQuAD 2.0's unanswerable questions) is kept, with none.
 type exampleSet struct {
 	r   *ReadResult
 	ids map[string]bool
@@ -226,7 +223,8 @@ func (s *exampleSet) add(ex Example) {
 		return
 	}
 	if len(ex.Answers.Text) == 0 {
-		s.r.skip(SkipUnanswerable)
+		s.ids[ex.ID] = true
+		s.r.Examples = append(s.r.Examples, ex)
 		return
 	}
 	var kept Answers

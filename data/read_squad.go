@@ -4,7 +4,8 @@ import "fmt"
 
 // readSQuAD parses SQuAD v1.1 / v2.0 JSON:
 // {"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question", "answers": [...], "is_impossible"}]}]}]}.
-// Unanswerable v2 questions are skipped and counted.
+// Unanswerable v2 questions (is_impossible true, or no answers) are kept with
+// no answers; their plausible_answers are not read.
 func readSQuAD(data []byte, name string, r *ReadResult) error {
 	doc, err := decodeJSON(data, 1)
 	if err != nil {

@@ -108,11 +108,13 @@ func TestReadWithContexts(t *testing.T) {
 	r, err := Read([]byte(squad), "s.json", FormatAuto)
 	require.NoError(t, err)
 	assert.Equal(t, FormatSQuAD, r.Format)
-	require.Len(t, r.Examples, 1)
+	require.Len(t, r.Examples, 2)
 	assert.Equal(t, Example{ID: "a", Title: "T", Question: "Cost?", Context: "Café costs €5 today.",
 		Answers: Answers{Text: []string{"€5"}, AnswerStart: []int{11}}}, r.Examples[0])
+	assert.Equal(t, Example{ID: "b", Title: "T", Question: "When?", Context: "Café costs €5 today."}, r.Examples[1],
+		"an unanswerable question is kept without answers (plausible_answers are not answers)")
 	assert.Equal(t, 4, r.Records)
-	assert.Equal(t, map[string]int{SkipUnanswerable: 1, SkipDuplicateID: 1, SkipNoAnswer: 1}, r.Skipped)
+	assert.Equal(t, map[string]int{SkipDuplicateID: 1, SkipNoAnswer: 1}, r.Skipped)
 	assert.Equal(t, map[string]int{DropMisplaced: 2, DropEmptyAnswer: 1}, r.DroppedAnswers)
 
 	hf := "{\"id\": \"x\", \"question\": \"Q\", \"context\": \"naïve €5\", \"answers\": {\"text\": [\"€5\"], \"answer_start\": [6]}}\n" +

@@ -2,10 +2,13 @@ package data
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -360,5 +363,87 @@ func TestLoadRobertaTokenizerErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
+	}
+}
+
+// charBytes maps a byte-level character back to its byte.
+var charBytes = func() map[rune]byte {
+	m := map[rune]byte{}
+	for b, s := range byteChars {
+		m[[]rune(s)[0]] = byte(b)
+	}
+	return m
+}()
+
+// FuzzRobertaEncode: never panics; the byte-level tokens spell the text's
+// bytes exactly (invalid UTF-8 reads as U+FFFD, as Go's []rune does),
+// offsets lie inside the text in order (empty only for tokens of spaces),
+// and ids match tokens.
+func FuzzRobertaEncode(f *testing.F) {
+	tok := handRoberta(f)
+	for _, s := range append(append([]string(nil), robertaEdgeCases...), tokenizerEdgeCases...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		enc, err := tok.Encode(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := utf8.RuneCountInString(text)
+		var spelled []byte
+		prev := 0
+		for i, o := range enc.Offsets {
+			if o[0] < prev || o[1] < o[0] || o[1] > n {
+				t.Fatalf("token %d %q has offsets %v in a text of %d code points (previous start %d)", i, enc.Tokens[i], o, n, prev)
+			}
+			if o[1] == o[0] && strings.Trim(enc.Tokens[i], bpeSpace) != "" {
+				t.Fatalf("token %d %q has an empty span %v", i, enc.Tokens[i], o)
+			}
+			prev = o[0]
+			if id, ok := tok.TokenToID(enc.Tokens[i]); !ok || id != enc.IDs[i] {
+				t.Fatalf("token %q has id %d", enc.Tokens[i], enc.IDs[i])
+			}
+			for _, r := range enc.Tokens[i] {
+				spelled = append(spelled, charBytes[r])
+			}
+		}
+		if want := string([]rune(text)); string(spelled) != want {
+			t.Fatalf("tokens %q spell %q, not %q", enc.Tokens, spelled, want)
+		}
+	})
+}
+
+// TestRobertaEncodeConcurrently: the word cache is shared; encodings from
+// several goroutines equal the serial ones (run with -race).
+func TestRobertaEncodeConcurrently(t *testing.T) {
+	tok := handRoberta(t)
+	texts := append(append([]string(nil), robertaEdgeCases...), tokenizerEdgeCases...)
+	want := make([]*Encoding, len(texts))
+	for i, s := range texts {
+		var err error
+		want[i], err = handRoberta(t).Encode(s)
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(texts))
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, s := range texts {
+				enc, err := tok.Encode(s)
+				if err == nil && !assert.ObjectsAreEqual(want[i], enc) {
+					err = fmt.Errorf("%q: %v, want %v", s, enc.Tokens, want[i].Tokens)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -7,9 +7,10 @@
 // used when it is there and the tests are skipped when it is not. A
 // LORAQA_ROBERTA_VOCAB without the two files fails them.
 //
-// Getting the files without the Hugging Face hub: they are in public GitHub
-// repositories, as the hub serves them (50,265 tokens; merges.txt starts
-// with "#version: 0.2" and "Ġ t"; sha256 9e7f63c2… and 1ce16647…), e.g.
+// Getting the files without the Hugging Face hub: public GitHub repositories
+// hold copies (vocab.json: 50,265 tokens, 898,823 bytes, sha256 9e7f63c2…;
+// merges.txt: "#version: 0.2", "Ġ t", … 50,000 merges, 456,318 bytes, sha256
+// 1ce16647…). The tests were run with this one's:
 //
 //	git clone https://github.com/NadiaSbaa/Mood-Miner && cd Mood-Miner
 //	git checkout 4c1b92c105a36e4ebb85e6d85b8e6de7ece469d7
@@ -17,8 +18,11 @@
 //	cp config/vocab-roberta-base.json ../loraqa/.build/roberta-base/vocab.json
 //	cp config/merges-roberta-base.txt ../loraqa/.build/roberta-base/merges.txt
 //
-// (with the hub: huggingface-cli download FacebookAI/roberta-base vocab.json
-// merges.txt --local-dir .build/roberta-base).
+// frank-chris/solving-math-word-problems@a1272f2c holds the same merges.txt
+// in pretrained_models/roberta-base, and the same vocab.json once its two
+// added tokens <num> and <NUM> are taken out. With the hub:
+// huggingface-cli download FacebookAI/roberta-base vocab.json merges.txt
+// --local-dir .build/roberta-base.
 
 package data
 

@@ -447,3 +447,25 @@ func TestRobertaEncodeConcurrently(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestHasTokenizerFiles(t *testing.T) {
+	tests := []struct {
+		files []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{TokenizerConfigFile, "special_tokens_map.json"}, false},
+		{[]string{TokenizerJSONFile}, true},
+		{[]string{VocabFile}, true},
+		{[]string{VocabJSONFile}, false},
+		{[]string{VocabJSONFile, MergesFile}, true},
+	}
+	for _, tc := range tests {
+		files := map[string]string{}
+		for _, f := range tc.files {
+			files[f] = "{}"
+			assert.Contains(t, TokenizerFiles, f)
+		}
+		assert.Equal(t, tc.want, HasTokenizerFiles(writeFiles(t, files)), "%v", tc.files)
+	}
+}

@@ -19,6 +19,18 @@ const (
 	TokenizerConfigFile = "tokenizer_config.json"
 )
 
+// TokenizerFiles are the files LoadTokenizer may read from a model
+// directory: the ones to copy (or fetch) with a tokenizer, for an adapter or
+// a merged model. special_tokens_map.json is not read but travels with them.
+var TokenizerFiles = []string{TokenizerJSONFile, VocabFile, VocabJSONFile, MergesFile, TokenizerConfigFile, "special_tokens_map.json"}
+
+// HasTokenizerFiles reports whether dir holds a tokenizer of its own:
+// tokenizer.json, vocab.txt, or vocab.json with merges.txt.
+func HasTokenizerFiles(dir string) bool {
+	return fileExists(filepath.Join(dir, TokenizerJSONFile)) || fileExists(filepath.Join(dir, VocabFile)) ||
+		fileExists(filepath.Join(dir, VocabJSONFile)) && fileExists(filepath.Join(dir, MergesFile))
+}
+
 // LoadTokenizer loads the tokenizer of a model directory, of the kind its
 // files say: tokenizer.json if present (model type WordPiece: BERT; BPE with
 // a ByteLevel pre-tokenizer: RoBERTa), else vocab.txt (BERT) or vocab.json

@@ -60,9 +60,6 @@ func (f *Feature) ContextRange() (first, last int) {
 	return first, last
 }
 
-// PAD is the id of the padding token.
-func (t *Tokenizer) PAD() int64 { return t.pad }
-
 // UNK is the id of the unknown token.
 func (t *Tokenizer) UNK() int64 { return t.unk }
 

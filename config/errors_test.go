@@ -122,7 +122,7 @@ func TestValidate(t *testing.T) {
 		{"accumulation", func(c *Config) { c.Train.GradientAccumulationSteps = 0 }, "train.gradient_accumulation_steps: 0 must be >= 1"},
 		{"scheduler", func(c *Config) { c.Train.LRScheduler = "cosine" }, `train.lr_scheduler: "cosine" is not one of linear, constant`},
 		{"nan policy", func(c *Config) { c.Train.NaNPolicy = "ignore" }, `train.nan_policy: "ignore" is not one of stop, skip`},
-		{"dtype", func(c *Config) { c.Train.DType = "fp8" }, `train.dtype: "fp8" is not one of fp32, bf16, fp16`},
+		{"dtype", func(c *Config) { c.Train.DType = "fp8" }, `train.dtype: "fp8" is not one of fp32, bf16, fp16, auto`},
 		{"warmup ratio", func(c *Config) { c.Train.WarmupRatio = 1 }, "train.warmup_ratio: 1 is not in [0, 1)"},
 		{"negative fraction", func(c *Config) { c.Data.NegativeFraction = 1.5 }, "data.negative_fraction: 1.5 is not in [0, 1]"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, `log_level: "loud" is not one of debug, info, warn, error`},

@@ -64,12 +64,15 @@ func DeviceName(d gotch.Device) string {
 	return "cpu"
 }
 
-// ParseDType turns the dtype of the frozen base (fp32, bf16, fp16) into a
-// gotch dtype for dev. fp16 (trained with dynamic loss scaling) is refused on
-// the CPU, where LibTorch has few fast half kernels; bf16 is the CPU's half
-// precision (fast on CPUs with avx512_bf16 or AMX).
+// ParseDType turns the dtype of the frozen base (fp32, bf16, fp16, or auto:
+// AutoDType on this machine) into a gotch dtype for dev. fp16 (trained with
+// dynamic loss scaling) is refused on the CPU, where LibTorch has few fast
+// half kernels; bf16 is the CPU's half precision (fast on CPUs with
+// avx512_bf16 or AMX; CheckPrecision says where it is emulated).
 func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		return AutoDType(dev, HostCPU()), nil
 	case "", "fp32", "float32":
 		return gotch.Float, nil
 	case "bf16", "bfloat16":
@@ -80,7 +83,7 @@ func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 		}
 		return gotch.Half, nil
 	}
-	return gotch.Float, fmt.Errorf("dtype %q: want fp32, bf16 or fp16", s)
+	return gotch.Float, fmt.Errorf("dtype %q: want fp32, bf16, fp16 or auto", s)
 }
 
 // DTypeName is the config name of a base dtype: fp32, bf16 or fp16.

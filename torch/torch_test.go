@@ -197,7 +197,7 @@ func TestParseDType(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, gotch.Half, got)
 	_, err = ParseDType("int8", gotch.CPU)
-	assert.ErrorContains(t, err, `dtype "int8": want fp32, bf16 or fp16`)
+	assert.ErrorContains(t, err, `dtype "int8": want fp32, bf16, fp16 or auto`)
 }
 
 // TestABIMatchesLibTorch: the C++ ABI the build was set up with (read by

@@ -76,6 +76,9 @@ func Run(ctx context.Context, job Job) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	if warning, _ := torch.CheckPrecision(dtype, dev, torch.HostCPU(), true); warning != "" {
+		job.logf("%s", warning) // the CLI refuses this unless --force; a library caller hears it
+	}
 	baseDir, err := hub.Resolve(ctx, job.Base, job.Hub)
 	if err != nil {
 		return nil, fmt.Errorf("base model: %w", err)

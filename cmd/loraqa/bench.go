@@ -80,7 +80,8 @@ func runBench(ctx context.Context, args []string) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	threads := fs.Int("threads", 0, "LibTorch threads (0 = all CPUs)")
 	dev := fs.String("device", "cpu", "cpu, cuda, cuda:N")
-	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA)")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA) or auto")
+	force := fs.Bool("force", false, forceFlagDoc)
 	merged := fs.Bool("merged", false, "infer: fold the adapter into the weights")
 	dataFile := fs.String("data", "", "data: a QA file to count the tokens of one training epoch")
 	model := fs.String("model", "", "data: model dir for the tokenizer")
@@ -99,9 +100,9 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dt, err := torch.ParseDType(*dtype, d)
+	dt, err := resolveDType("--dtype", *dtype, d, *force)
 	if err != nil {
-		return usagef("--dtype: %v", err)
+		return err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

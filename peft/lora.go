@@ -65,7 +65,8 @@ func (l *Linear) update(x *ts.Tensor) *ts.Tensor {
 		defer B.MustDrop()
 	}
 	xa := ts.MustLinear(x, A, ts.None) // [.., r]
-	if l.BiasB != nil { // (xAᵀBᵀ + b)·scaling, as PEFT
+	// With lora_bias: (xAᵀBᵀ + b)·scaling, as PEFT.
+	if l.BiasB != nil {
 		bb := l.BiasB
 		if bb.DType() != B.DType() {
 			bb = bb.MustTotype(B.DType(), false)

@@ -107,15 +107,21 @@ type Options struct {
 	// takes; BatchWindow how long it waits for more after the first.
 	MaxBatch    int
 	BatchWindow time.Duration
-	// Fuse runs the windows of all queries of one adapter in a cycle through
-	// one forward (fewer, larger forwards). Without it each query runs on
-	// its own, so the answers are bit-identical to Predict's for that query
-	// alone; with it scores may differ in the last bits of float32.
-	Fuse     bool
-	Queue    int                           // queries waiting for the worker before ErrBusy
-	Threads  int                           // LibTorch intra-op threads of the worker; 0 leaves the default
-	Logf     func(format string, a ...any) // notices while loading; nil: none
-	Observer Observer                      // hears the model worker; nil: none
+	// Fuse runs the windows of all queries of a cycle through shared
+	// forwards (fewer, larger ones), whatever their adapters: the base runs
+	// once for the batch and each row adds its own adapter's LoRA update
+	// (peft.Mixture; DoRA adapters run one adapter at a time). Without it
+	// each query runs on its own, so the answers are bit-identical to
+	// Predict's for that query alone; with it scores may differ in the last
+	// bits of float32.
+	Fuse bool
+	// SeparateAdapters, with Fuse, gives each adapter's queries forwards of
+	// their own, as the worker did before mixed batches (to compare them).
+	SeparateAdapters bool
+	Queue            int                           // queries waiting for the worker before ErrBusy
+	Threads          int                           // LibTorch intra-op threads of the worker; 0 leaves the default
+	Logf             func(format string, a ...any) // notices while loading; nil: none
+	Observer         Observer                      // hears the model worker; nil: none
 }
 
 // DefaultOptions: the adapter's windows, batch 32 windows per forward, 32

@@ -43,6 +43,18 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if train && l.Dropout > 0 {
 		xd = torch.Dropout(x, l.Dropout)
 	}
+	delta := l.update(xd)
+	if xd != x {
+		xd.MustDrop()
+	}
+	out.MustAdd_(delta) // the frozen linear's backward does not need its output
+	delta.MustDrop()
+	return out
+}
+
+// update is the low-rank update of x (dropout already applied):
+// lora_B(lora_A(x))·scaling, plus lora_B's bias with lora_bias.
+func (l *Linear) update(x *ts.Tensor) *ts.Tensor {
 	// A and B stay float32 (they are trained); over a half-precision base they
 	// are cast to its dtype for the product, as autocast does, and their
 	// gradients come back in float32 through the cast.
@@ -52,28 +64,23 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 		defer A.MustDrop()
 		defer B.MustDrop()
 	}
-	xa := ts.MustLinear(xd, A, ts.None) // [.., r]
-	if xd != x {
-		xd.MustDrop()
-	}
-	var delta *ts.Tensor
-	if l.BiasB != nil { // (xAᵀBᵀ + b)·scaling, as PEFT
+	xa := ts.MustLinear(x, A, ts.None) // [.., r]
+	// With lora_bias: (xAᵀBᵀ + b)·scaling, as PEFT.
+	if l.BiasB != nil {
 		bb := l.BiasB
 		if bb.DType() != B.DType() {
 			bb = bb.MustTotype(B.DType(), false)
 			defer bb.MustDrop()
 		}
-		delta = ts.MustLinear(xa, B, bb)
+		delta := ts.MustLinear(xa, B, bb)
 		xa.MustDrop()
 		delta.MustMulScalar_(ts.FloatScalar(l.Scaling))
-	} else {
-		xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
-		delta = ts.MustLinear(xa, B, ts.None)
-		xa.MustDrop()
+		return delta
 	}
-	out.MustAdd_(delta) // the frozen linear's backward does not need its output
-	delta.MustDrop()
-	return out
+	xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
+	delta := ts.MustLinear(xa, B, ts.None)
+	xa.MustDrop()
+	return delta
 }
 
 // Param is a trainable tensor with its key in adapter_model.safetensors.

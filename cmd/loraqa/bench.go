@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("bench", "measure training or inference speed (train|infer|data)", runBench)
+	register("bench", "measure training, inference or serving speed (train|infer|data|serve)", runBench)
 }
 
 // benchFlops counts matmul FLOPs as ../shared/tools/bench_reference.py does.
@@ -67,8 +67,11 @@ func median(v []float64) float64 {
 }
 
 func runBench(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return benchServe(ctx, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "train" && args[0] != "infer" && args[0] != "data") {
-		return usagef("usage: loraqa bench train|infer|data [flags] (-h for the flags)")
+		return usagef("usage: loraqa bench train|infer|data|serve [flags] (-h for the flags)")
 	}
 	mode := args[0]
 	fs := newFlags("bench "+mode, "--shape distilbert-base|tiny --batch B --seq L --steps N --warmup W [--threads T] [--device D] [--merged]")

@@ -123,6 +123,7 @@ func TestValidate(t *testing.T) {
 		{"scheduler", func(c *Config) { c.Train.LRScheduler = "cosine" }, `train.lr_scheduler: "cosine" is not one of linear, constant`},
 		{"nan policy", func(c *Config) { c.Train.NaNPolicy = "ignore" }, `train.nan_policy: "ignore" is not one of stop, skip`},
 		{"dtype", func(c *Config) { c.Train.DType = "fp8" }, `train.dtype: "fp8" is not one of fp32, bf16, fp16, auto`},
+		{"int8", func(c *Config) { c.Train.DType = "int8" }, "train.dtype: int8 is for inference only (predict, eval, serve and bench infer take --dtype int8); train in fp32 or bf16"},
 		{"warmup ratio", func(c *Config) { c.Train.WarmupRatio = 1 }, "train.warmup_ratio: 1 is not in [0, 1)"},
 		{"negative fraction", func(c *Config) { c.Data.NegativeFraction = 1.5 }, "data.negative_fraction: 1.5 is not in [0, 1]"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, `log_level: "loud" is not one of debug, info, warn, error`},

@@ -94,9 +94,13 @@ type Options struct {
 	Model    string         // base model dir or hub id; "" = the first adapter's base_model_name_or_path
 	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
 	Device   gotch.Device   // the zero Device: CUDA when available, else the CPU (torch.ParseDevice reads "cuda:1")
-	DType    gotch.DType    // of the frozen base: gotch.Float (also the zero DType), BFloat16, Half (CUDA)
-	Hub      hub.Options
-	Merge    bool // fold the adapter into the weights (faster; one adapter only)
+	// DType of the frozen base: gotch.Float (also the zero DType), BFloat16,
+	// Half (CUDA), or Int8: the base's linears quantized to int8 on the CPU
+	// (bert.Model.Quantize; the adapters run over them in float32; with
+	// Merge the merged weights are quantized).
+	DType gotch.DType
+	Hub   hub.Options
+	Merge bool // fold the adapter into the weights (faster; one adapter only)
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
 	// default: the adapter's training windows (peft.Dir), capped by
 	// the model's positions.
@@ -258,9 +262,16 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if len(as) > 0 {
 		logf = nil // the adapter brings its own QA head: no notice about the base's
 	}
-	m, err := bert.Load(dir, bert.LoadOptions{Device: dev, DType: dt, Logf: logf})
+	loadDT := dt
+	if dt == gotch.Int8 && opt.Merge {
+		loadDT = gotch.Float // merged in float32, quantized after (below)
+	}
+	m, err := bert.Load(dir, bert.LoadOptions{Device: dev, DType: loadDT, Logf: logf})
 	if err != nil {
 		return nil, err
+	}
+	if m.Int8() {
+		torch.ReleaseMemory() // the float32 weights just freed, and the host copy of the checkpoint
 	}
 	e := &Engine{
 		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
@@ -273,6 +284,14 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		close(e.workerDone)
 		e.free()
 		return nil, err
+	}
+	if dt == gotch.Int8 && !m.Int8() {
+		if err := m.Quantize(); err != nil {
+			close(e.workerDone)
+			e.free()
+			return nil, err
+		}
+		torch.ReleaseMemory()
 	}
 	go e.work()
 	return e, nil

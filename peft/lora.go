@@ -33,6 +33,9 @@ type Linear struct {
 // weight already holds it.
 func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if l.Magnitude != nil && !l.Merged {
+		if l.Base.Int8() { // Inject refuses it; an adapter injected before Quantize
+			panic(&ts.LoraqaError{Err: fmt.Errorf("a DoRA layer needs its base weight in float32, and the base was quantized to int8")})
+		}
 		return l.forwardDoRA(x, train)
 	}
 	out := l.Base.Forward(x, train)
@@ -134,14 +137,18 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if m.DType != gotch.Float && (cfg.UseDoRA || cfg.Bias != "none") {
+	if (m.DType != gotch.Float || m.Int8()) && (cfg.UseDoRA || cfg.Bias != "none") {
 		// DoRA's norm is taken over the base weight, and bias all/lora_only
 		// trains base tensors: both need them in float32.
 		what := "use_dora"
 		if !cfg.UseDoRA {
 			what = fmt.Sprintf("bias %q", cfg.Bias)
 		}
-		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, torch.DTypeName(m.DType))
+		dt := torch.DTypeName(m.DType)
+		if m.Int8() {
+			dt = "int8"
+		}
+		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, dt)
 	}
 	a := &Adapter{Config: cfg, Layers: map[string]*Linear{}, Saved: map[string]*bert.Linear{}, model: m}
 	in := injection{a: a, replaced: map[string]Module{}}
@@ -212,6 +219,9 @@ func (in *injection) save(name string, slot *Module) error {
 	if !ok {
 		return fmt.Errorf("module %q is already wrapped", name)
 	}
+	if base.Int8() {
+		return fmt.Errorf("module %q to save is int8 in this base: use dtype fp32 for this adapter", name)
+	}
 	cp := &bert.Linear{Weight: trainableCopy(base.Weight)}
 	in.a.Saved[name] = cp // from here on, rollback frees it
 	cp.Bias = trainableCopy(base.Bias)
@@ -232,8 +242,7 @@ func (in *injection) wrap(name string, slot *Module) error {
 	if cfg.LoraBias && base.Bias == nil {
 		return fmt.Errorf("lora_bias: module %q has no bias to merge lora_B's into", name)
 	}
-	size := base.Weight.MustSize()
-	out, inDim := size[0], size[1]
+	out, inDim := base.Dims()
 	r := int64(cfg.RankFor(name))
 	dev := a.model.Device
 	l := &Linear{Base: base, Scaling: cfg.ScalingFor(name), Dropout: cfg.LoraDropout}
@@ -417,7 +426,8 @@ func commas(n int64) string {
 
 // Drop frees the adapter's own tensors (LoRA weights and saved copies), puts
 // the base modules back into the model and restores the base biases that bias
-// "all"/"lora_only" trained.
+// "all"/"lora_only" trained. A merged adapter is unmerged first, except from
+// a base quantized after the merge (bert.Model.Quantize), which keeps it.
 func (a *Adapter) Drop() {
 	for name, slot := range a.model.Modules() {
 		switch v := (*slot).(type) {

@@ -25,7 +25,8 @@ type Job struct {
 	Hub  hub.Options
 	// Device is where to train (the zero Device: CUDA when available, else
 	// the CPU); DType the frozen base's: gotch.Float (also the zero DType),
-	// BFloat16, Half (CUDA). torch.ParseDevice and ParseDType read them.
+	// BFloat16, Half (CUDA); Int8 is refused (inference only). torch.ParseDevice
+	// and ParseDType read them.
 	Device gotch.Device
 	DType  gotch.DType
 	// Train and Test are the examples to train and evaluate on.
@@ -58,6 +59,9 @@ type Job struct {
 	Debug bool
 }
 
+// errInt8Train is the refusal of an int8 base in training.
+var errInt8Train = errors.New("dtype int8 is for inference only (predict, eval, serve, bench infer: the int8 linears have no backward); train in fp32 or bf16, then run the adapter with --dtype int8")
+
 func (j *Job) logf(format string, a ...any) {
 	if j.Logf != nil {
 		j.Logf(format, a...)
@@ -72,6 +76,9 @@ func (j *Job) logf(format string, a ...any) {
 // checkpoint and returns ErrInterrupted.
 func Run(ctx context.Context, job Job) (*State, error) {
 	dev := torch.DeviceOrAuto(job.Device)
+	if job.DType == gotch.Int8 {
+		return nil, errInt8Train
+	}
 	dtype, err := torch.CheckDType(job.DType, dev)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func (p *predictorFlags) register(fs interface {
 	fs.StringVar(&p.adapter, "adapter", "", "adapter directory (PEFT files); its base_model_name_or_path is the base")
 	fs.StringVar(&p.model, "model", "", "base model directory or hub id (overrides the adapter's; alone: a QA model)")
 	fs.StringVar(&p.device, "device", "auto", "auto, cpu, cuda or cuda:N")
-	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA) or auto (the fastest that holds the numbers here); the adapter stays fp32")
+	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA), int8 (CPU: its linears quantized) or auto (the fastest that holds the numbers here); the adapter stays fp32")
 	fs.IntVar(&p.maxSeq, "max-seq-length", 0, windowsFlagDoc)
 	fs.IntVar(&p.stride, "doc-stride", 0, strideFlagDoc)
 	fs.BoolVar(&p.merge, "merge", false, "fold the adapter into the weights before running")

@@ -192,9 +192,6 @@ func (t *Tokenizer) PairSpecialTokens() int {
 	return 3
 }
 
-// PAD is the id of the padding token ([PAD] 0 for BERT, <pad> 1 for RoBERTa).
-func (t *Tokenizer) PAD() int64 { return t.pad }
-
 // CLS is the id of the classifier token that starts every feature ([CLS],
 // or <s> for RoBERTa).
 func (t *Tokenizer) CLS() int64 { return t.cls }

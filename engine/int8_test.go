@@ -24,11 +24,7 @@ func TestEngineInt8SameSpans(t *testing.T) {
 	}
 	ctx := context.Background()
 	fp32 := tinyEngine(t, nil)
-	batch := make([]Query, len(tinyQueries))
-	for i, q := range tinyQueries {
-		q.TopK = 3
-		batch[i] = q
-	}
+	batch := topK(tinyQueries, 3)
 	want, err := fp32.AnswerBatch(ctx, batch)
 	require.NoError(t, err)
 	for _, merge := range []bool{false, true} {

@@ -230,16 +230,7 @@ func (e *Engine) runMixed(order []*served, groups map[*served][]*job) (answered 
 		}
 		mx.Route(rows)
 	})
-	off := 0
-	for _, j := range jobs {
-		n := len(j.feats)
-		if err != nil {
-			j.reply(jobResult{err: err})
-			continue
-		}
-		j.reply(jobResult{starts: starts[off : off+n], ends: ends[off : off+n]})
-		off += n
-	}
+	replySplit(jobs, starts, ends, err)
 	return true
 }
 
@@ -280,6 +271,12 @@ func (e *Engine) runFused(sv *served, jobs []*job) {
 	}
 	e.obs.Forward(sv.Name, len(feats), len(jobs))
 	starts, ends, _, err := qa.Logits(context.Background(), e.model, feats, e.opt.BatchSize, false)
+	replySplit(jobs, starts, ends, err)
+}
+
+// replySplit hands each job its own rows of logits computed for all jobs'
+// windows in order, or err to every job.
+func replySplit(jobs []*job, starts, ends [][]float32, err error) {
 	off := 0
 	for _, j := range jobs {
 		n := len(j.feats)

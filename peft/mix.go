@@ -3,7 +3,8 @@ package peft
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -94,12 +95,7 @@ func Mix(m *bert.Model, adapters []*Adapter) (*Mixture, error) {
 		}
 	}
 	mx := &Mixture{model: m, dev: m.Device}
-	names := make([]string, 0, len(byName))
-	for name := range byName {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		s := byName[name]
 		mx.slots = append(mx.slots, s)
 		*mods[name] = s

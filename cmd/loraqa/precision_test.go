@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,20 +23,6 @@ func onCPU(t *testing.T, cpu torch.CPUPrecision) {
 	old := hostCPU
 	hostCPU = func() torch.CPUPrecision { return cpu }
 	t.Cleanup(func() { hostCPU = old })
-}
-
-// stderr runs fn with os.Stderr captured.
-func stderr(t *testing.T, fn func() error) (string, error) {
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	old := os.Stderr
-	os.Stderr = w
-	done := make(chan []byte)
-	go func() { b, _ := io.ReadAll(r); done <- b }()
-	err = fn()
-	os.Stderr = old
-	w.Close()
-	return string(<-done), err
 }
 
 // predictBF16 answers one question with the tiny BERT fixture in bf16.

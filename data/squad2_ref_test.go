@@ -123,6 +123,38 @@ type squad2Reference struct {
 	Evaluate []map[string]float64 `json:"evaluate"`
 }
 
+// refExample and refFeature are what squad2_ref.py reads of an example and
+// of a feature (null offsets outside the context).
+type refExample struct {
+	ID      string `json:"id"`
+	Context string `json:"context"`
+}
+
+type refFeature struct {
+	ExampleID string    `json:"example_id"`
+	Offsets   []*[2]int `json:"offset_mapping"`
+}
+
+func refInputs(examples []Example, feats []Feature) ([]refExample, []refFeature) {
+	var res []refExample
+	var rfs []refFeature
+	for _, ex := range examples {
+		res = append(res, refExample{ex.ID, ex.Context})
+	}
+	for _, f := range feats {
+		rf := refFeature{ExampleID: f.ExampleID}
+		for _, o := range f.Offsets {
+			if o == NoOffset {
+				rf.Offsets = append(rf.Offsets, nil)
+			} else {
+				rf.Offsets = append(rf.Offsets, &o)
+			}
+		}
+		rfs = append(rfs, rf)
+	}
+	return res, rfs
+}
+
 // squad2MatchesHF feeds the same float32 logits to loraqa's Postprocess and
 // to HF's postprocess_qa_predictions for each set of options, and asserts the
 // same predictions, null odds and n best (texts and logits equal,
@@ -133,14 +165,6 @@ type squad2Reference struct {
 // odds at --na-prob-thresh 1 and 0, and with no null odds (all 0).
 func squad2MatchesHF(t *testing.T, examples []Example, feats []Feature, starts, ends [][]float32, dataFile string, runs []PostprocessOptions) {
 	t.Helper()
-	type refExample struct {
-		ID      string `json:"id"`
-		Context string `json:"context"`
-	}
-	type refFeature struct {
-		ExampleID string    `json:"example_id"`
-		Offsets   []*[2]int `json:"offset_mapping"`
-	}
 	type refRun struct {
 		V2        bool    `json:"version_2_with_negative"`
 		NBest     int     `json:"n_best_size"`
@@ -161,20 +185,7 @@ func squad2MatchesHF(t *testing.T, examples []Example, feats []Feature, starts, 
 		Postprocess []refRun     `json:"postprocess"`
 		Evaluate    []refEval    `json:"evaluate"`
 	}{StartLogits: starts, EndLogits: ends}
-	for _, ex := range examples {
-		req.Examples = append(req.Examples, refExample{ex.ID, ex.Context})
-	}
-	for _, f := range feats {
-		rf := refFeature{ExampleID: f.ExampleID}
-		for _, o := range f.Offsets {
-			if o == NoOffset {
-				rf.Offsets = append(rf.Offsets, nil)
-			} else {
-				rf.Offsets = append(rf.Offsets, &o)
-			}
-		}
-		req.Features = append(req.Features, rf)
-	}
+	req.Examples, req.Features = refInputs(examples, feats)
 
 	type goEval struct {
 		name string

@@ -1,31 +1,43 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/torch"
 )
 
-// Query is one question over one context.
+// Query is one question over one context, or over several passages (a
+// retriever's top k): Answer and AnswerBatch then rank the spans of all
+// windows of all passages together (see Passages).
 type Query struct {
 	ID       string // Predict: the prediction's id ("" = the query's index)
 	Question string
 	Context  string
+	// Passages, instead of Context, are the passages to answer from. The
+	// answers are then ranked by the score HF's question-answering pipeline
+	// gives, which compares across windows and passages (data.PipelineAnswers:
+	// P(start)·P(end) in the span's window), and each names its passage.
+	Passages []string
 	Adapter  string // the adapter to answer with; "" = the default
 	TopK     int    // answers wanted, best first; 0 = 1 (at most Options.Post.NBestSize)
 }
 
 // Answer is one answer span: start and end are code-point offsets into the
-// context, score the softmax over the n best candidates.
+// context, score the softmax over the n best candidates. For a query with
+// Passages, start and end are offsets into passage Passage, and score is the
+// span's probability in its window (data.PipelineAnswer).
 type Answer struct {
-	Answer string  `json:"answer"`
-	Score  float64 `json:"score"`
-	Start  int     `json:"start"`
-	End    int     `json:"end"`
+	Answer  string  `json:"answer"`
+	Score   float64 `json:"score"`
+	Start   int     `json:"start"`
+	End     int     `json:"end"`
+	Passage *int    `json:"passage,omitempty"` // set for a query with Passages
 }
 
 // Result is the answer to one query (of Answer, AnswerBatch or Predict):
@@ -108,12 +120,48 @@ func (e *Engine) checkQuery(q Query) error {
 	switch {
 	case strings.TrimSpace(q.Question) == "":
 		return kindf(ErrBadInput, "the question is empty")
-	case strings.TrimSpace(q.Context) == "":
+	case len(q.Passages) > 0 && q.Context != "":
+		return kindf(ErrBadInput, "give a context or passages, not both")
+	case len(q.Passages) == 0 && strings.TrimSpace(q.Context) == "":
 		return kindf(ErrBadInput, "the context is empty")
 	case q.TopK < 0 || q.TopK > e.opt.Post.NBestSize:
 		return kindf(ErrBadInput, "top_k %d: it must be between 1 and %d", q.TopK, e.opt.Post.NBestSize)
 	}
+	for i, p := range q.Passages {
+		if strings.TrimSpace(p) == "" {
+			return kindf(ErrBadInput, "passage %d is empty", i)
+		}
+	}
 	return nil
+}
+
+// passageQueries are q's passages as queries of their own, with their
+// indexes as ids.
+func passageQueries(q Query) []Query {
+	qs := make([]Query, len(q.Passages))
+	for i, p := range q.Passages {
+		qs[i] = Query{ID: fmt.Sprint(i), Question: q.Question, Context: p}
+	}
+	return qs
+}
+
+// passageAnswers ranks the spans of all windows of all passages of one
+// query (exs, one example per passage, ids their indexes) by their
+// probability in their window, as HF's question-answering pipeline does
+// across the windows of a context, and keeps the k best.
+func (e *Engine) passageAnswers(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int) ([]Answer, error) {
+	per, err := data.PipelineAnswers(exs, feats, starts, ends, data.PipelineOptions{TopK: k, MaxAnswerLength: e.opt.Post.MaxAnswerLength})
+	if err != nil {
+		return nil, err
+	}
+	var out []Answer
+	for p, as := range per {
+		for _, a := range as {
+			out = append(out, Answer{Answer: a.Text, Score: a.Score, Start: a.Start, End: a.End, Passage: &p})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Answer) int { return cmp.Compare(b.Score, a.Score) })
+	return out[:min(len(out), k)], nil
 }
 
 // Answer answers one query: its adapter's k best answers.
@@ -136,7 +184,7 @@ func (e *Engine) Answer(ctx context.Context, q Query) (Result, error) {
 // When ctx ends first, its error is returned.
 func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) {
 	jobs := make([]*job, len(qs))
-	exs := make([]data.Example, len(qs))
+	exs := make([][]data.Example, len(qs)) // one example, or one per passage
 	for i, q := range qs {
 		if err := e.checkQuery(q); err != nil {
 			return nil, &QueryError{Index: i, Err: err}
@@ -146,11 +194,15 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 			return nil, &QueryError{Index: i, Err: err}
 		}
 		q.ID = ""
-		feats, ex, err := featurize(sv, []Query{q})
+		sub := []Query{q}
+		if len(q.Passages) > 0 {
+			sub = passageQueries(q)
+		}
+		feats, ex, err := featurize(sv, sub)
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		exs[i] = ex[0]
+		exs[i] = ex
 		jobs[i] = &job{ctx: ctx, model: sv, feats: feats, done: make(chan jobResult, 1)}
 	}
 	if err := e.enqueue(jobs); err != nil {
@@ -162,11 +214,20 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		preds, err := data.Postprocess([]data.Example{exs[i]}, j.feats, r.starts, r.ends, e.opt.Post)
+		k := max(qs[i].TopK, 1)
+		if len(qs[i].Passages) > 0 {
+			as, err := e.passageAnswers(exs[i], j.feats, r.starts, r.ends, k)
+			if err != nil {
+				return nil, &QueryError{Index: i, Err: err}
+			}
+			out[i] = Result{ID: qs[i].ID, Answers: as, Adapter: j.model.Name}
+			continue
+		}
+		preds, err := data.Postprocess(exs[i], j.feats, r.starts, r.ends, e.opt.Post)
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		out[i] = Result{ID: qs[i].ID, Answers: answers(preds[0], max(qs[i].TopK, 1)), Adapter: j.model.Name}
+		out[i] = Result{ID: qs[i].ID, Answers: answers(preds[0], k), Adapter: j.model.Name}
 	}
 	return out, nil
 }
@@ -204,6 +265,9 @@ func (e *Engine) Predict(ctx context.Context, qs []Query) ([]Result, error) {
 		return nil, nil
 	}
 	for i, q := range qs {
+		if len(q.Passages) > 0 {
+			return nil, &QueryError{Index: i, Err: kindf(ErrBadInput, "Predict answers one context per query; Answer and AnswerBatch take passages")}
+		}
 		if q.Adapter != qs[0].Adapter {
 			return nil, &QueryError{Index: i, Err: kindf(ErrBadInput, "Predict runs one adapter: query 0 names %q, this one %q", qs[0].Adapter, q.Adapter)}
 		}

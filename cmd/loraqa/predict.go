@@ -77,10 +77,13 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 }
 
 func runPredict(ctx context.Context, args []string) error {
-	fs, pf := newPredictorFlags("predict", "--adapter DIR --question Q (--context T | --context-file F) [--top-k K]")
+	fs, pf := newPredictorFlags("predict", "--adapter DIR --question Q (--context T | --context-file F | --passage T ... | --passages-file F) [--top-k K]")
 	question := fs.String("question", "", "the question")
 	contextText := fs.String("context", "", "the context text")
 	contextFile := fs.String("context-file", "", "read the context from this file")
+	var passages stringList
+	fs.Var(&passages, "passage", "a passage to answer from (repeat it: the answer is the best span of all passages, with its passage index)")
+	passagesFile := fs.String("passages-file", "", "read the passages from this file: a JSON array of strings")
 	topK := fs.Int("top-k", 1, "print the K best answers as a list")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -96,10 +99,19 @@ func runPredict(ctx context.Context, args []string) error {
 		}
 		ctxText = string(b)
 	}
-	if ctxText == "" {
-		return usagef("give --context or --context-file")
+	if *passagesFile != "" {
+		more, err := readPassages(*passagesFile)
+		if err != nil {
+			return err
+		}
+		passages = append(passages, more...)
 	}
-	if *topK < 1 {
+	switch {
+	case ctxText == "" && len(passages) == 0:
+		return usagef("give --context, --context-file, --passage or --passages-file")
+	case ctxText != "" && len(passages) > 0:
+		return usagef("give a context (--context, --context-file) or passages (--passage, --passages-file), not both")
+	case *topK < 1:
 		return usagef("--top-k must be at least 1")
 	}
 	p, err := pf.load(ctx)
@@ -107,7 +119,14 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	rs, err := p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText, TopK: *topK}})
+	var rs []engine.Result
+	if len(passages) > 0 {
+		var r engine.Result
+		r, err = p.Answer(ctx, engine.Query{Question: *question, Passages: passages, TopK: *topK})
+		rs = []engine.Result{r}
+	} else {
+		rs, err = p.Predict(ctx, []engine.Query{{Question: *question, Context: ctxText, TopK: *topK}})
+	}
 	if err != nil {
 		return err
 	}
@@ -159,4 +178,20 @@ func runEval(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// readPassages reads a JSON array of passages (strings).
+func readPassages(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ps []string
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON array of strings (the passages): %w", path, err)
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%s: no passages", path)
+	}
+	return ps, nil
 }

@@ -116,3 +116,54 @@ func TestPredictDefaultWindows(t *testing.T) {
 		})
 	}
 }
+
+// predict --passage (repeated) or --passages-file answers from several
+// passages: each answer names its passage, and its text is that passage's.
+func TestPredictPassages(t *testing.T) {
+	base, adapter := tinyBERTAdapter(t)
+	passages := []string{"bob lives in paris.", "alice works at acme.", "the acme works."}
+	args := []string{"--model", base, "--adapter", adapter, "--device", "cpu", "--question", "who works at acme?", "--top-k", "4"}
+	for _, p := range passages {
+		args = append(args, "--passage", p)
+	}
+	out, err := stdout(t, func() error { return runPredict(context.Background(), args) })
+	require.NoError(t, err)
+	var got []struct {
+		Answer  string  `json:"answer"`
+		Start   int     `json:"start"`
+		End     int     `json:"end"`
+		Score   float64 `json:"score"`
+		Passage *int    `json:"passage"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.Len(t, got, 4)
+	for _, a := range got {
+		require.NotNil(t, a.Passage, out)
+		assert.Equal(t, a.Answer, string([]rune(passages[*a.Passage])[a.Start:a.End]))
+	}
+
+	file := filepath.Join(t.TempDir(), "passages.json")
+	b, err := json.Marshal(passages)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, b, 0o644))
+	fromFile, err := stdout(t, func() error {
+		return runPredict(context.Background(), []string{"--model", base, "--adapter", adapter, "--device", "cpu", "--question", "who works at acme?", "--top-k", "4", "--passages-file", file})
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, out, fromFile)
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"passages": 1}`), 0o644))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--passages-file", bad}, "bad.json: want a JSON array of strings"},
+		{[]string{"--passage", "a.", "--context", "b."}, "not both"},
+	} {
+		_, err := stdout(t, func() error {
+			return runPredict(context.Background(), append([]string{"--model", base, "--adapter", adapter, "--question", "who?"}, c.args...))
+		})
+		assert.ErrorContains(t, err, c.want)
+	}
+}

@@ -18,10 +18,13 @@ import (
 // AnswerRequest is the body of POST /v1/answer and one item of
 // POST /v1/answer/batch.
 type AnswerRequest struct {
-	Question string  `json:"question"`
-	Context  string  `json:"context"`
-	Adapter  *string `json:"adapter,omitempty"` // absent or null: the default adapter
-	TopK     *int    `json:"top_k,omitempty"`   // absent or null: 1
+	Question string `json:"question"`
+	Context  string `json:"context,omitempty"`
+	// Passages, instead of Context: the answers are the best spans of all
+	// of them, each naming its passage (engine.Query.Passages).
+	Passages []string `json:"passages,omitempty"`
+	Adapter  *string  `json:"adapter,omitempty"` // absent or null: the default adapter
+	TopK     *int     `json:"top_k,omitempty"`   // absent or null: 1
 }
 
 // Answer is one answer span, as `loraqa predict` prints it: start and end
@@ -76,7 +79,29 @@ func parseAnswer(body []byte, lim limits) (parsed, *apiError) {
 	if e := decodeStrict(body, &r); e != nil {
 		return parsed{}, e
 	}
+	if e := refuseNull(body); e != nil {
+		return parsed{}, e
+	}
 	return checkRequest(r, "", lim)
+}
+
+// refuseNull refuses a null context or passages (each is a text or absent;
+// adapter and top_k may be null, which means their default), and a context
+// given beside passages, even an empty one.
+func refuseNull(body []byte) *apiError {
+	var probe struct{ Context, Passages json.RawMessage }
+	if json.Unmarshal(body, &probe) != nil {
+		return nil // decodeStrict has said what is wrong
+	}
+	switch {
+	case string(probe.Context) == "null":
+		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a text", "context")
+	case string(probe.Passages) == "null":
+		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a list of texts", "passages")
+	case probe.Context != nil && probe.Passages != nil:
+		return errorf(http.StatusBadRequest, "give %q or %q, not both", "context", "passages")
+	}
+	return nil
 }
 
 // parseBatch decodes and checks the body of POST /v1/answer/batch: a JSON
@@ -98,7 +123,11 @@ func parseBatch(body []byte, lim limits) ([]parsed, *apiError) {
 	out := make([]parsed, len(rs))
 	for i, raw := range rs {
 		var r AnswerRequest
-		if e := decodeStrict(raw, &r); e != nil {
+		e := decodeStrict(raw, &r)
+		if e == nil {
+			e = refuseNull(raw)
+		}
+		if e != nil {
 			e.msg = fmt.Sprintf("request %d: %s", i, e.msg)
 			return nil, e
 		}
@@ -112,12 +141,26 @@ func parseBatch(body []byte, lim limits) ([]parsed, *apiError) {
 }
 
 func checkRequest(r AnswerRequest, where string, lim limits) (parsed, *apiError) {
-	p := parsed{Query: Query{Question: r.Question, Context: r.Context}, topK: 1}
+	p := parsed{Query: Query{Question: r.Question, Context: r.Context, Passages: r.Passages}, topK: 1}
 	switch {
 	case strings.TrimSpace(r.Question) == "":
 		return p, errorf(http.StatusBadRequest, "%s%q is missing or empty", where, "question")
+	case r.Context != "" && r.Passages != nil:
+		return p, errorf(http.StatusBadRequest, "%sgive %q or %q, not both", where, "context", "passages")
+	case r.Passages != nil:
+		if len(r.Passages) == 0 || len(r.Passages) > lim.maxBatchItems {
+			return p, errorf(http.StatusBadRequest, "%s%q holds %d passages; give 1 to %d", where, "passages", len(r.Passages), lim.maxBatchItems)
+		}
+		for i, ps := range r.Passages {
+			if strings.TrimSpace(ps) == "" {
+				return p, errorf(http.StatusBadRequest, "%spassages[%d] is empty", where, i)
+			}
+			if n := utf8.RuneCountInString(ps); n > lim.maxContext {
+				return p, errorf(http.StatusRequestEntityTooLarge, "%spassages[%d] has %d characters; the limit is %d", where, i, n, lim.maxContext)
+			}
+		}
 	case strings.TrimSpace(r.Context) == "":
-		return p, errorf(http.StatusBadRequest, "%s%q is missing or empty", where, "context")
+		return p, errorf(http.StatusBadRequest, "%s%q is missing or empty (or give %q)", where, "context", "passages")
 	}
 	if n := utf8.RuneCountInString(r.Context); n > lim.maxContext {
 		return p, errorf(http.StatusRequestEntityTooLarge, "%sthe context has %d characters; the limit is %d", where, n, lim.maxContext)

@@ -88,14 +88,26 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 	example := func(schema m, v any) m { schema["example"] = v; return schema }
 	schemas := m{
 		"Error": obj(m{"error": m{"type": "string", "minLength": 1}}, "error"),
-		"AnswerRequest": example(obj(m{
-			"question": text, "context": context,
-			"adapter": nullable(m{"type": "string", "pattern": engine.AdapterNamePattern,
-				"description": "the adapter to answer with; absent or null: the default one (404 for one not served)"}),
-			"top_k": nullable(m{"type": "integer", "minimum": 1, "maximum": lim.maxTopK,
-				"description": "how many answers, best first; absent or null: 1"}),
-		}, "question", "context"), m{"question": "What was the revenue in 2019?", "context": "The revenue was $5 million in 2019."}),
-		"Answer": obj(m{"answer": str, "score": number, "start": integer, "end": integer}, "answer", "score", "start", "end"),
+		"AnswerRequest": func() m {
+			t := example(obj(m{
+				"question": text, "context": context,
+				"passages": m{"type": "array", "items": context, "minItems": 1, "maxItems": lim.maxBatchItems,
+					"description": "instead of context: the passages to answer from (a retriever's top k); " +
+						"the answers are the best spans of all of them, each naming its passage"},
+				"adapter": nullable(m{"type": "string", "pattern": engine.AdapterNamePattern,
+					"description": "the adapter to answer with; absent or null: the default one (404 for one not served)"}),
+				"top_k": nullable(m{"type": "integer", "minimum": 1, "maximum": lim.maxTopK,
+					"description": "how many answers, best first; absent or null: 1"}),
+			}, "question"), m{"question": "What was the revenue in 2019?", "context": "The revenue was $5 million in 2019."})
+			t["oneOf"] = []any{m{"required": []string{"context"}}, m{"required": []string{"passages"}}}
+			t["description"] = "A question with a context, or with passages (not both)."
+			return t
+		}(),
+		"Answer": obj(m{"answer": str, "score": number, "start": integer, "end": integer,
+			"passage": m{"type": "integer", "minimum": 0,
+				"description": "for a question with passages: the passage of the answer (start and end are offsets into it; " +
+					"score its probability in its window, comparable across passages)"}},
+			"answer", "score", "start", "end"),
 		"AnswerResponse": obj(m{"answers": m{"type": "array", "items": ref("Answer"), "minItems": 1},
 			"adapter": str, "took_ms": number}, "answers", "adapter", "took_ms"),
 		"BatchRequest":  m{"type": "array", "items": ref("AnswerRequest"), "minItems": 1, "maxItems": lim.maxBatchItems},

@@ -85,16 +85,16 @@ func parseAnswer(body []byte, lim limits) (parsed, *apiError) {
 	return checkRequest(r, "", lim)
 }
 
-// refuseNull refuses a null context or passages (each is a text or absent;
-// adapter and top_k may be null, which means their default), and a context
-// given beside passages, even an empty one.
+// refuseNull refuses null passages, and a context given beside passages,
+// even an empty or a null one (adapter and top_k may be null, which means
+// their default; a null context alone is a missing one).
 func refuseNull(body []byte) *apiError {
 	var probe struct{ Context, Passages json.RawMessage }
 	if json.Unmarshal(body, &probe) != nil {
 		return nil // decodeStrict has said what is wrong
 	}
 	switch {
-	case string(probe.Context) == "null":
+	case string(probe.Context) == "null" && probe.Passages != nil:
 		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a text", "context")
 	case string(probe.Passages) == "null":
 		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a list of texts", "passages")

@@ -136,16 +136,18 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 			"name", "versions", "platform", "inputs", "outputs"),
 		"V2InputTensor": func() m {
 			t := obj(m{
-				"name":     enum("question", "context"),
+				"name":     enum("question", "context", "passages"),
 				"datatype": enum("BYTES"),
 				"shape": m{"type": "array", "minItems": 1, "maxItems": 2,
 					"items": m{"type": "integer", "minimum": 1, "maximum": lim.maxBatchItems}},
 				"parameters": nullable(obj(m{"binary_data_size": m{"type": "integer", "minimum": 0}})),
-				"data":       nullable(m{"type": "array", "items": str, "minItems": 1, "maxItems": lim.maxBatchItems}),
+				"data":       nullable(m{"type": "array", "items": str, "minItems": 1, "maxItems": lim.maxBatchItems * lim.maxBatchItems}),
 			}, "name", "datatype", "shape")
 			t["description"] = "A BYTES tensor of N strings, shape [N] or [N, 1]: its data a flat list of N strings, " +
 				"or (the binary tensor data extension) parameters.binary_data_size bytes after the JSON part of the body, " +
-				"each element a 4-byte little-endian length and that many bytes of UTF-8. Both inputs have the same N."
+				"each element a 4-byte little-endian length and that many bytes of UTF-8. Both inputs have the same N. " +
+				"passages, instead of context, has shape [N, P]: row i (row-major) holds question i's passages, " +
+				"empty strings padding the shorter rows; the output passage then names each answer's passage."
 			return t
 		}(),
 		"V2RequestedOutput": obj(m{"name": enum(outputNames...),
@@ -160,7 +162,7 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 			t["example"] = m{"id": "42", "inputs": []any{
 				m{"name": "question", "shape": []int{1}, "datatype": "BYTES", "data": []string{"What was the revenue in 2019?"}},
 				m{"name": "context", "shape": []int{1}, "datatype": "BYTES", "data": []string{"The revenue was $5 million in 2019."}}}}
-			t["description"] = "The inputs question and context, each once. model_name, when given, is the path's model; " +
+			t["description"] = "The inputs question and context (or passages), each once. model_name, when given, is the path's model; " +
 				"model_version the path's version, or \"1\". Each output named once; none named: all of them."
 			return t
 		}(),

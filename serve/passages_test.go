@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -70,6 +71,79 @@ func TestServePassages(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, code, c.body)
 		var e struct{ Error string }
 		require.NoError(t, json.Unmarshal(b, &e), "%s", b)
+		assert.Contains(t, e.Error, c.want, c.body)
+	}
+}
+
+// The v2 infer route takes passages as a BYTES tensor [N, P] instead of
+// context (shorter rows padded with ""), in JSON and as binary data: each
+// question's answer is the engine's over its passages, the output passage
+// naming where it came from; context and passages together, or the output
+// passage without passages, are 400s.
+func TestServeV2Passages(t *testing.T) {
+	_, adapter := tinyFixture(t)
+	qs := testQueries(t, 4)
+	rows := [][]string{{qs[0].Context, qs[1].Context, qs[2].Context}, {qs[3].Context, "", ""}}
+	p := tinyPredictor(t, adapter, false)
+	var want []Answer
+	for i, row := range rows {
+		var ps []string
+		for _, c := range row {
+			if c != "" {
+				ps = append(ps, c)
+			}
+		}
+		r, err := p.Answer(context.Background(), Query{Question: qs[i].Question, Passages: ps})
+		require.NoError(t, err)
+		want = append(want, r.Answers[0])
+	}
+	s, _ := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: adapter}))
+	flat := append(append([]string{}, rows[0]...), rows[1]...)
+	questions, err := json.Marshal([]string{qs[0].Question, qs[1].Question})
+	require.NoError(t, err)
+	data, err := json.Marshal(flat)
+	require.NoError(t, err)
+	js := v2Body{json: `{"inputs":[{"name":"question","shape":[2],"datatype":"BYTES","data":` + string(questions) + `},` +
+		`{"name":"passages","shape":[2,3],"datatype":"BYTES","data":` + string(data) + `}]}`}
+	bin := v2Body{json: `{"inputs":[{"name":"question","shape":[2],"datatype":"BYTES","data":` + string(questions) + `},` +
+		`{"name":"passages","shape":[2,3],"datatype":"BYTES","parameters":{"binary_data_size":` + fmt.Sprint(len(bytesTensor(flat...))) + `}}]}`,
+		bin: bytesTensor(flat...)}
+	for name, body := range map[string]v2Body{"json": js, "binary": bin} {
+		rec := body.send(t, s, "/v2/models/fix/infer")
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", name, rec.Body.Bytes())
+		var out struct {
+			Outputs []struct {
+				Name string            `json:"name"`
+				Data []json.RawMessage `json:"data"`
+			} `json:"outputs"`
+		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+		got := map[string][]string{}
+		for _, o := range out.Outputs {
+			for _, d := range o.Data {
+				got[o.Name] = append(got[o.Name], string(d))
+			}
+		}
+		require.Len(t, got["passage"], 2, name)
+		for i, w := range want {
+			answer, err := json.Marshal(w.Answer)
+			require.NoError(t, err)
+			assert.Equal(t, string(answer), got["answer"][i], name)
+			assert.Equal(t, fmt.Sprint(*w.Passage), got["passage"][i], name)
+			assert.Equal(t, fmt.Sprint(w.Start), got["start"][i], name)
+		}
+	}
+
+	for _, c := range []struct{ body, want string }{
+		{`{"inputs":[` + q1 + `,` + c1 + `,{"name":"passages","shape":[1,1],"datatype":"BYTES","data":["bob."]}]}`, "not both"},
+		{`{"inputs":[` + q1 + `,` + c1 + `],"outputs":[{"name":"passage"}]}`, `output "passage" needs the input "passages"`},
+		{`{"inputs":[` + q1 + `,{"name":"passages","shape":[3],"datatype":"BYTES","data":["a","b","c"]}]}`, "want [N, P]"},
+		{`{"inputs":[` + q1 + `,{"name":"passages","shape":[1,2],"datatype":"BYTES","data":["",""]}]}`, `"passages" holds 0 passages`},
+	} {
+		rec := v2Body{json: c.body}.send(t, s, "/v2/models/fix/infer")
+		assert.Equal(t, http.StatusBadRequest, rec.Code, c.body)
+		var e struct{ Error string }
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), "%s", rec.Body.Bytes())
 		assert.Contains(t, e.Error, c.want, c.body)
 	}
 }

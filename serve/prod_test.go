@@ -414,9 +414,11 @@ func TestServeV2(t *testing.T) {
 	code, b, _ := getURL(t, hs.URL+"/v2/models/fix")
 	require.Equal(t, 200, code, "%s", b)
 	assert.JSONEq(t, `{"name":"fix","versions":["1"],"platform":"loraqa_extractive_qa",
-		"inputs":[{"name":"question","datatype":"BYTES","shape":[-1]},{"name":"context","datatype":"BYTES","shape":[-1]}],
+		"inputs":[{"name":"question","datatype":"BYTES","shape":[-1]},{"name":"context","datatype":"BYTES","shape":[-1]},
+			{"name":"passages","datatype":"BYTES","shape":[-1,-1]}],
 		"outputs":[{"name":"answer","datatype":"BYTES","shape":[-1]},{"name":"score","datatype":"FP32","shape":[-1]},
-		           {"name":"start","datatype":"INT64","shape":[-1]},{"name":"end","datatype":"INT64","shape":[-1]}]}`, string(b))
+		           {"name":"start","datatype":"INT64","shape":[-1]},{"name":"end","datatype":"INT64","shape":[-1]},
+		           {"name":"passage","datatype":"INT64","shape":[-1]}]}`, string(b))
 	code, b, _ = getURL(t, hs.URL+"/v2/models/fix/ready")
 	assert.Equal(t, 200, code)
 	assert.JSONEq(t, `{"name":"fix","ready":true}`, string(b))
@@ -467,7 +469,7 @@ func TestServeV2(t *testing.T) {
 		msg               string
 	}{
 		{"no inputs", "fix", `{"inputs":[]}`, 400, `"inputs" is missing or empty`},
-		{"missing context", "fix", `{"inputs":[` + q1 + `]}`, 400, `input "context" is missing`},
+		{"missing context", "fix", `{"inputs":[` + q1 + `]}`, 400, `input "context" (or "passages") is missing`},
 		{"FP32 question", "fix", `{"inputs":[` + in("question", "FP32", "[1]", "[1.5]") + `,` + c1 + `]}`, 400, `inputs[0]: input "question" has datatype "FP32"; it must be BYTES`},
 		{"numbers as BYTES", "fix", `{"inputs":[` + in("question", "BYTES", "[1]", "[1]") + `,` + c1 + `]}`, 400, `"data" must be a flat list of strings`},
 		{"nested data", "fix", `{"inputs":[` + in("question", "BYTES", "[1,1]", `[["When?"]]`) + `,` + c1 + `]}`, 400, "flat list of strings"},

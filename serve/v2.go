@@ -112,8 +112,8 @@ type v2TensorMeta struct {
 
 // v2Inputs and v2Outputs are the model metadata's tensors, in order.
 var (
-	v2Inputs  = []v2TensorMeta{{"question", "BYTES", []int64{-1}}, {"context", "BYTES", []int64{-1}}}
-	v2Outputs = []v2TensorMeta{{"answer", "BYTES", []int64{-1}}, {"score", "FP32", []int64{-1}}, {"start", "INT64", []int64{-1}}, {"end", "INT64", []int64{-1}}}
+	v2Inputs  = []v2TensorMeta{{"question", "BYTES", []int64{-1}}, {"context", "BYTES", []int64{-1}}, {"passages", "BYTES", []int64{-1, -1}}}
+	v2Outputs = []v2TensorMeta{{"answer", "BYTES", []int64{-1}}, {"score", "FP32", []int64{-1}}, {"start", "INT64", []int64{-1}}, {"end", "INT64", []int64{-1}}, {"passage", "INT64", []int64{-1}}}
 )
 
 const v2Platform = "loraqa_extractive_qa"
@@ -278,14 +278,18 @@ type v2Output struct {
 
 // parseV2 checks a v2 infer request: inputs question and context, both
 // BYTES, the same shape [N] or [N, 1], their data flat lists of N strings
-// in JSON or N length-prefixed strings in bin; the outputs asked for must
-// exist. It returns the queries and the outputs to send.
+// in JSON or N length-prefixed strings in bin; or, instead of context,
+// passages of shape [N, P]: question i's passages are row i, its empty
+// strings left out (rows of fewer passages are padded with ""). The outputs
+// asked for must exist; passage only with passages. It returns the queries
+// and the outputs to send (all of them when none is named: passage only
+// with passages).
 func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]parsed, []v2Output, *apiError) {
 	bad := func(format string, a ...any) ([]parsed, []v2Output, *apiError) {
 		return nil, nil, errorf(http.StatusBadRequest, format, a...)
 	}
 	if len(req.Inputs) == 0 {
-		return bad("%q is missing or empty: give the BYTES inputs \"question\" and \"context\"", "inputs")
+		return bad("%q is missing or empty: give the BYTES inputs \"question\" and \"context\" (or \"passages\")", "inputs")
 	}
 	data := map[string][]string{}
 	var shape0 []int64
@@ -293,15 +297,19 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 	for i, in := range req.Inputs {
 		where := fmt.Sprintf("inputs[%d]", i)
 		switch {
-		case in.Name != "question" && in.Name != "context":
-			return bad("%s: unknown input %q: the inputs are \"question\" and \"context\"", where, in.Name)
+		case in.Name != "question" && in.Name != "context" && in.Name != "passages":
+			return bad("%s: unknown input %q: the inputs are \"question\" and \"context\" (or \"passages\")", where, in.Name)
 		case data[in.Name] != nil:
 			return bad("%s: input %q is given twice", where, in.Name)
 		case in.Datatype != "BYTES":
 			return bad("%s: input %q has datatype %q; it must be BYTES", where, in.Name, in.Datatype)
 		}
 		n, ok := v2Count(in.Shape)
-		if !ok {
+		if in.Name == "passages" {
+			if n, ok = passagesCount(in.Shape); !ok {
+				return bad("%s: input %q has shape %v; want [N, P] with N, P >= 1", where, in.Name, in.Shape)
+			}
+		} else if !ok {
 			return bad("%s: input %q has shape %v; want [N] or [N, 1] with N >= 1", where, in.Name, in.Shape)
 		}
 		var vals []string
@@ -328,7 +336,7 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 		if int64(len(vals)) != n {
 			return bad("%s: input %q has shape %v (%d elements) but %d data elements", where, in.Name, in.Shape, n, len(vals))
 		}
-		if shape0 != nil && v2CountOr0(shape0) != n {
+		if shape0 != nil && shape0[0] != in.Shape[0] {
 			return bad("%s: input %q has shape %v but the other input has shape %v", where, in.Name, in.Shape, shape0)
 		}
 		shape0 = in.Shape
@@ -337,12 +345,15 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 	if off != int64(len(bin)) {
 		return bad("%d bytes of binary data after the JSON, but the inputs' binary_data_size add up to %d", len(bin), off)
 	}
-	for _, name := range []string{"question", "context"} {
-		if data[name] == nil {
-			return bad("input %q is missing", name)
-		}
+	switch {
+	case data["question"] == nil:
+		return bad("input %q is missing", "question")
+	case data["context"] != nil && data["passages"] != nil:
+		return bad("give the input %q or %q, not both", "context", "passages")
+	case data["context"] == nil && data["passages"] == nil:
+		return bad("input %q (or %q) is missing", "context", "passages")
 	}
-	qs, cs := data["question"], data["context"]
+	qs, cs, withPassages := data["question"], data["context"], data["passages"] != nil
 	if len(qs) > lim.maxBatchItems {
 		return nil, nil, errorf(http.StatusRequestEntityTooLarge, "the inputs hold %d questions; the limit is %d", len(qs), lim.maxBatchItems)
 	}
@@ -355,7 +366,10 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 			known = known || m.Name == o.Name
 		}
 		if !known {
-			return bad("outputs[%d]: unknown output %q: the outputs are answer, score, start and end", i, o.Name)
+			return bad("outputs[%d]: unknown output %q: the outputs are answer, score, start, end and passage", i, o.Name)
+		}
+		if o.Name == "passage" && !withPassages {
+			return bad("outputs[%d]: output %q needs the input %q", i, o.Name, "passages")
 		}
 		if seen[o.Name] {
 			return bad("outputs[%d]: output %q is asked for twice", i, o.Name)
@@ -369,7 +383,9 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 	}
 	if len(outs) == 0 {
 		for _, m := range v2Outputs {
-			outs = append(outs, v2Output{m.Name, binaryAll})
+			if m.Name != "passage" || withPassages {
+				outs = append(outs, v2Output{m.Name, binaryAll})
+			}
 		}
 	}
 	ps := make([]parsed, len(qs))
@@ -378,7 +394,13 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 		if len(qs) > 1 {
 			where = fmt.Sprintf("element %d: ", i)
 		}
-		p, e := checkRequest(AnswerRequest{Question: qs[i], Context: cs[i]}, where, lim)
+		r := AnswerRequest{Question: qs[i]}
+		if withPassages {
+			r.Passages = passagesRow(data["passages"], len(qs), i)
+		} else {
+			r.Context = cs[i]
+		}
+		p, e := checkRequest(r, where, lim)
 		if e != nil {
 			return nil, nil, e
 		}
@@ -423,10 +445,14 @@ func decodeBytesTensor(b []byte) ([]string, error) {
 // then says where the JSON ends).
 func writeV2Reply(w http.ResponseWriter, out V2InferResponse, res []AnswerResponse, outs []v2Output) {
 	n := len(res)
-	answers, scores, starts, ends := make([]string, n), make([]float32, n), make([]int64, n), make([]int64, n)
+	answers, scores := make([]string, n), make([]float32, n)
+	starts, ends, passages := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, r := range res {
 		a := r.Answers[0]
 		answers[i], scores[i], starts[i], ends[i] = a.Answer, float32(a.Score), int64(a.Start), int64(a.End)
+		if a.Passage != nil {
+			passages[i] = int64(*a.Passage)
+		}
 	}
 	var bin bytes.Buffer
 	for _, o := range outs {
@@ -445,10 +471,7 @@ func writeV2Reply(w http.ResponseWriter, out V2InferResponse, res []AnswerRespon
 				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
 			}
 		default:
-			xs := starts
-			if o.name == "end" {
-				xs = ends
-			}
+			xs := map[string][]int64{"start": starts, "end": ends, "passage": passages}[o.name]
 			t.Datatype, t.Data = "INT64", xs
 			for _, x := range xs {
 				raw = binary.LittleEndian.AppendUint64(raw, uint64(x))
@@ -486,9 +509,25 @@ func v2Count(shape []int64) (int64, bool) {
 	return 0, false
 }
 
-func v2CountOr0(shape []int64) int64 {
-	n, _ := v2Count(shape)
-	return n
+// passagesCount is the number of elements of the passages' shape [N, P].
+func passagesCount(shape []int64) (int64, bool) {
+	if len(shape) != 2 || shape[0] < 1 || shape[1] < 1 {
+		return 0, false
+	}
+	return shape[0] * shape[1], true
+}
+
+// passagesRow is row i of n rows of passages (a flat row-major [n, P] list),
+// its empty strings, the padding of a shorter row, left out.
+func passagesRow(flat []string, n, i int) []string {
+	per := len(flat) / n
+	row := []string{}
+	for _, p := range flat[i*per : (i+1)*per] {
+		if p != "" {
+			row = append(row, p)
+		}
+	}
+	return row
 }
 
 // UnmarshalJSON refuses request parameters that are not served, naming them.

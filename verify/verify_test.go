@@ -69,12 +69,12 @@ func TestRoBERTaFixture(t *testing.T) {
 	assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
 }
 
-// TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT and
-// DistilBERT fixtures (base, base + adapter, merged) stays within
+// TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT,
+// DistilBERT and RoBERTa fixtures (base, base + adapter, merged) stays within
 // verify.HalfTolerance of the float32 golden logits, and the run really is in
 // bf16 (the logits move by more than float32 noise).
 func TestBF16Fixtures(t *testing.T) {
-	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa")} {
+	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa"), testutil.Fixture(t, "tiny-roberta-qa")} {
 		live := torch.LiveTensors()
 		r, err := verify.RunDType(fx, gotch.CPU, gotch.BFloat16)
 		require.NoError(t, err)

@@ -1,11 +1,12 @@
-// Package bert implements DistilBERT and BERT for extractive question answering
-// on gotch, with Hugging Face's parameter names, so that HF checkpoints load with
-// no rename table and PEFT adapters address the same modules.
+// Package bert implements DistilBERT, BERT and RoBERTa for extractive question
+// answering on gotch, with Hugging Face's parameter names, so that HF checkpoints
+// load with no rename table and PEFT adapters address the same modules.
 //
-// Both architectures share one post-LayerNorm transformer: embeddings (word +
+// The architectures share one post-LayerNorm transformer: embeddings (word +
 // position [+ token type]) → LayerNorm → N × [self-attention → LN(x + attn) →
 // GELU feed-forward → LN(x + ffn)] → qa_outputs (start and end logits). Only the
-// parameter names, the token types and a few config fields differ.
+// parameter names, the token types, the position ids (RoBERTa's count from
+// pad_token_id + 1 and skip padding) and a few config fields differ.
 package bert
 
 import (
@@ -13,25 +14,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Config is the model configuration read from HF's config.json, with the
 // DistilBERT and BERT field names mapped onto one set of fields.
 type Config struct {
-	ModelType        string  // "distilbert" or "bert"
+	ModelType        string  // "distilbert", "bert" or "roberta"
 	Dim              int64   // dim / hidden_size
 	Layers           int64   // n_layers / num_hidden_layers
 	Heads            int64   // n_heads / num_attention_heads
 	Hidden           int64   // hidden_dim / intermediate_size
 	VocabSize        int64   // vocab_size
 	MaxPositions     int64   // max_position_embeddings
-	TypeVocabSize    int64   // type_vocab_size (BERT only; 0 for DistilBERT)
+	TypeVocabSize    int64   // type_vocab_size (BERT, RoBERTa; 0 for DistilBERT)
 	Sinusoidal       bool    // sinusoidal_pos_embds (DistilBERT)
 	Activation       string  // activation / hidden_act: gelu or relu
 	Dropout          float64 // dropout / hidden_dropout_prob
 	AttentionDropout float64 // attention_dropout / attention_probs_dropout_prob
 	QADropout        float64 // qa_dropout (DistilBERT); BERT QA applies none
-	LayerNormEps     float64 // 1e-12 for DistilBERT; layer_norm_eps for BERT
+	LayerNormEps     float64 // 1e-12 for DistilBERT; layer_norm_eps for BERT and RoBERTa
 	InitRange        float64 // initializer_range
 	PadTokenID       int64   // pad_token_id
 	// Raw is the config.json object as read, written back on export.
@@ -79,12 +81,17 @@ func ParseConfig(b []byte) (Config, error) {
 	c.ModelType = r.str("model_type", "")
 	if c.ModelType == "" {
 		// Old configs name only the architecture.
-		if arch := r.strList("architectures"); len(arch) > 0 && len(arch[0]) >= 10 && arch[0][:10] == "DistilBert" {
+		arch := r.strList("architectures")
+		switch {
+		case len(arch) > 0 && strings.HasPrefix(arch[0], "DistilBert"):
 			c.ModelType = "distilbert"
-		} else {
+		case len(arch) > 0 && strings.HasPrefix(arch[0], "Roberta"):
+			c.ModelType = "roberta"
+		default:
 			c.ModelType = "bert"
 		}
 	}
+	padDefault := int64(0)
 	switch c.ModelType {
 	case "distilbert":
 		c.Dim = r.int("dim", 768)
@@ -97,7 +104,12 @@ func ParseConfig(b []byte) (Config, error) {
 		c.AttentionDropout = r.float("attention_dropout", 0.1)
 		c.QADropout = r.float("qa_dropout", 0.1)
 		c.LayerNormEps = 1e-12
-	case "bert":
+	case "bert", "roberta":
+		// RoBERTa is BERT's encoder under other names, with RobertaConfig's
+		// defaults: BERT's but for the vocabulary and pad_token_id 1.
+		if c.ModelType == "roberta" {
+			padDefault = 1
+		}
 		c.Dim = r.int("hidden_size", 768)
 		c.Layers = r.int("num_hidden_layers", 12)
 		c.Heads = r.int("num_attention_heads", 12)
@@ -111,12 +123,16 @@ func ParseConfig(b []byte) (Config, error) {
 			r.errs = append(r.errs, fmt.Sprintf("position_embedding_type %q is not supported (only absolute)", pe))
 		}
 	default:
-		return Config{}, fmt.Errorf("model_type %q is not supported (want distilbert or bert)", c.ModelType)
+		return Config{}, fmt.Errorf("model_type %q is not supported (want distilbert, bert or roberta)", c.ModelType)
 	}
-	c.VocabSize = r.int("vocab_size", 30522)
+	vocabDefault := int64(30522)
+	if c.ModelType == "roberta" {
+		vocabDefault = 50265
+	}
+	c.VocabSize = r.int("vocab_size", vocabDefault)
 	c.MaxPositions = r.int("max_position_embeddings", 512)
 	c.InitRange = r.float("initializer_range", 0.02)
-	c.PadTokenID = r.int("pad_token_id", 0)
+	c.PadTokenID = r.int("pad_token_id", padDefault)
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("%s", r.errs[0])
 	}
@@ -135,6 +151,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("activation %q is not supported (want gelu or relu)", c.Activation)
 	case c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize:
 		return fmt.Errorf("pad_token_id %d is outside the vocabulary of %d", c.PadTokenID, c.VocabSize)
+	case c.ModelType == "roberta" && c.MaxWindow() <= 0:
+		return fmt.Errorf("max_position_embeddings %d leaves no position after pad_token_id %d (RoBERTa's positions start at pad_token_id + 1)",
+			c.MaxPositions, c.PadTokenID)
 	}
 	for name, p := range map[string]float64{"dropout": c.Dropout, "attention_dropout": c.AttentionDropout, "qa_dropout": c.QADropout} {
 		if p < 0 || p >= 1 {
@@ -225,11 +244,46 @@ func (r *reader) strList(k string) []string {
 	return out
 }
 
+// BertLayout reports whether the model has BERT's encoder layout
+// (attention.self.query, ..., token type embeddings): BERT and RoBERTa.
+func (c Config) BertLayout() bool { return c.ModelType == "bert" || c.ModelType == "roberta" }
+
+// PaddedPositions reports whether position ids are RoBERTa's: counted from
+// pad_token_id + 1 over the non-padding tokens, padding at pad_token_id
+// (HF's create_position_ids_from_input_ids), rather than 0, 1, 2, ...
+func (c Config) PaddedPositions() bool { return c.ModelType == "roberta" }
+
+// MaxWindow is the longest window the position embeddings can take:
+// max_position_embeddings, less pad_token_id + 1 for RoBERTa, whose first
+// position is pad_token_id + 1 (roberta-base: 514 positions, 512 tokens).
+func (c Config) MaxWindow() int64 {
+	if c.PaddedPositions() {
+		return c.MaxPositions - c.PadTokenID - 1
+	}
+	return c.MaxPositions
+}
+
+// Architecture is the transformers class of the QA model, for config.json's
+// architectures.
+func (c Config) Architecture() string {
+	switch c.ModelType {
+	case "bert":
+		return "BertForQuestionAnswering"
+	case "roberta":
+		return "RobertaForQuestionAnswering"
+	}
+	return "DistilBertForQuestionAnswering"
+}
+
 // CheckInputs refuses, before any forward, inputs that would fail inside
-// LibTorch: windows longer than max_position_embeddings, and a tokenizer whose
-// ids reach past vocab_size (an embedding lookup out of range).
+// LibTorch: windows longer than the position embeddings take (MaxWindow), and
+// a tokenizer whose ids reach past vocab_size (an embedding lookup out of range).
 func (c Config) CheckInputs(maxSeqLength, tokenizerVocab int) error {
-	if int64(maxSeqLength) > c.MaxPositions {
+	if w := c.MaxWindow(); int64(maxSeqLength) > w {
+		if w != c.MaxPositions {
+			return fmt.Errorf("max_seq_length %d is longer than the model takes (max_position_embeddings %d less pad_token_id %d + 1): use windows of at most %d tokens",
+				maxSeqLength, c.MaxPositions, c.PadTokenID, w)
+		}
 		return fmt.Errorf("max_seq_length %d is longer than the model's max_position_embeddings %d: use windows of at most %d tokens",
 			maxSeqLength, c.MaxPositions, c.MaxPositions)
 	}

@@ -90,9 +90,12 @@ func QALoss(start, end, startPos, endPos *ts.Tensor) *ts.Tensor {
 // Encode returns the last hidden states [B, L, dim].
 func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	cfg := m.Config
-	size := b.InputIDs.MustSize()
-	L := size[1]
-	pos := ts.MustArange(ts.IntScalar(L), gotch.Int64, m.Device)
+	var pos *ts.Tensor // [L], or RoBERTa's [B, L]
+	if cfg.PaddedPositions() {
+		pos = paddedPositionIDs(b.InputIDs, cfg.PadTokenID)
+	} else {
+		pos = ts.MustArange(ts.IntScalar(b.InputIDs.MustSize()[1]), gotch.Int64, m.Device)
+	}
 	x := ts.MustEmbedding(m.WordEmb, b.InputIDs, -1, false, false)
 	pe := ts.MustEmbedding(m.PosEmb, pos, -1, false, false)
 	pos.MustDrop()
@@ -128,6 +131,19 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 		h = m.block(blk, h, mask, train, fused)
 	}
 	return h
+}
+
+// paddedPositionIDs are RoBERTa's position ids for input ids [B, L], as HF's
+// create_position_ids_from_input_ids makes them: cumsum(mask)·mask + pad
+// with mask = (ids != pad), so the real tokens count pad+1, pad+2, ... and
+// padding sits at pad (the position table's zero-initialised padding row).
+// The caller owns the result, int64 [B, L] on the ids' device.
+func paddedPositionIDs(ids *ts.Tensor, pad int64) *ts.Tensor {
+	mask := ids.MustNe(ts.IntScalar(pad), false).MustTotype(gotch.Int64, true)
+	count := mask.MustCumsum(1, gotch.Int64, false)
+	count = count.MustMul(mask, true)
+	mask.MustDrop()
+	return count.MustAddScalar(ts.IntScalar(pad), true)
 }
 
 // fusedAttention decides between scaled_dot_product_attention and the
@@ -222,7 +238,7 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train, fused bool) *ts.Ten
 	}
 	attn := blk.O.Forward(ctx, train)
 	ctx.MustDrop()
-	if cfg.ModelType == "bert" { // BertSelfOutput drops out here; DistilBERT's block does not
+	if cfg.BertLayout() { // BertSelfOutput (RobertaSelfOutput) drops out here; DistilBERT's block does not
 		attn = dropout(attn, cfg.Dropout, train)
 	}
 	res := attn.MustAdd(x, true)

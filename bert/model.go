@@ -99,12 +99,15 @@ type names struct {
 	ff1, ff2, outNorm       string
 }
 
+// namesFor gives a model type's names. BERT and RoBERTa share the layout
+// under their own prefix (BertModel's "bert.", RobertaModel's "roberta.").
 func namesFor(modelType string) names {
-	if modelType == "bert" {
+	if modelType == "bert" || modelType == "roberta" {
+		pre := modelType + "."
 		return names{
-			word: "bert.embeddings.word_embeddings", pos: "bert.embeddings.position_embeddings",
-			typ: "bert.embeddings.token_type_embeddings", embNorm: "bert.embeddings.LayerNorm",
-			layer: func(i int) string { return fmt.Sprintf("bert.encoder.layer.%d.", i) },
+			word: pre + "embeddings.word_embeddings", pos: pre + "embeddings.position_embeddings",
+			typ: pre + "embeddings.token_type_embeddings", embNorm: pre + "embeddings.LayerNorm",
+			layer: func(i int) string { return fmt.Sprintf("%sencoder.layer.%d.", pre, i) },
 			q:     "attention.self.query", k: "attention.self.key", v: "attention.self.value",
 			o: "attention.output.dense", attnNorm: "attention.output.LayerNorm",
 			ff1: "intermediate.dense", ff2: "output.dense", outNorm: "output.LayerNorm",
@@ -212,7 +215,7 @@ func (m *Model) Drop() {
 }
 
 // Init fills the parameters as HF's _init_weights does: linear and embedding
-// weights N(0, initializer_range), biases 0, LayerNorm 1 and 0, the padding row
+// weights N(0, initializer_range), biases 0, LayerNorm 1 and 0, the padding rows
 // 0, and sinusoidal position embeddings where the config asks for them.
 func (m *Model) Init() {
 	noGrad(func() {
@@ -229,6 +232,11 @@ func (m *Model) Init() {
 		pad := m.WordEmb.MustSelect(0, m.Config.PadTokenID, false)
 		pad.MustZero_()
 		pad.MustDrop()
+		if m.Config.PaddedPositions() { // RoBERTa's position table has a padding row too
+			pad := m.PosEmb.MustSelect(0, m.Config.PadTokenID, false)
+			pad.MustZero_()
+			pad.MustDrop()
+		}
 		if m.Config.Sinusoidal {
 			s := sinusoidal(m.Config.MaxPositions, m.Config.Dim)
 			t := ts.MustOfSlice(s).MustView([]int64{m.Config.MaxPositions, m.Config.Dim}, true).MustTotype(m.DType, true).MustTo(m.Device, true)

@@ -14,14 +14,14 @@ func (c Config) ConfigJSON() map[string]any {
 	if c.Raw != nil {
 		return c.Raw
 	}
-	if c.ModelType == "bert" {
-		return map[string]any{"model_type": "bert", "architectures": []string{"BertForQuestionAnswering"},
+	if c.BertLayout() {
+		return map[string]any{"model_type": c.ModelType, "architectures": []string{c.Architecture()},
 			"hidden_size": c.Dim, "num_hidden_layers": c.Layers, "num_attention_heads": c.Heads, "intermediate_size": c.Hidden,
 			"vocab_size": c.VocabSize, "max_position_embeddings": c.MaxPositions, "type_vocab_size": c.TypeVocabSize,
 			"hidden_act": c.Activation, "hidden_dropout_prob": c.Dropout, "attention_probs_dropout_prob": c.AttentionDropout,
 			"layer_norm_eps": c.LayerNormEps, "initializer_range": c.InitRange, "pad_token_id": c.PadTokenID}
 	}
-	return map[string]any{"model_type": "distilbert", "architectures": []string{"DistilBertForQuestionAnswering"},
+	return map[string]any{"model_type": "distilbert", "architectures": []string{c.Architecture()},
 		"dim": c.Dim, "n_layers": c.Layers, "n_heads": c.Heads, "hidden_dim": c.Hidden, "vocab_size": c.VocabSize,
 		"max_position_embeddings": c.MaxPositions, "sinusoidal_pos_embds": c.Sinusoidal, "activation": c.Activation,
 		"dropout": c.Dropout, "attention_dropout": c.AttentionDropout, "qa_dropout": c.QADropout,

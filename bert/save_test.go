@@ -30,6 +30,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			c.ModelType, c.TypeVocabSize, c.Activation = "bert", 2, "gelu"
 			return c
 		}, gotch.Float},
+		{"roberta fp32", func() bert.Config {
+			c := bert.TinyDistilBERTConfig()
+			c.ModelType, c.TypeVocabSize, c.PadTokenID, c.MaxPositions = "roberta", 1, 1, 130
+			return c
+		}, gotch.Float},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,6 +57,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			defer back.Drop()
 			assert.Equal(t, m.Config.ModelType, back.Config.ModelType)
+			assert.Equal(t, m.Config.PadTokenID, back.Config.PadTokenID)
+			if m.Config.BertLayout() {
+				// HF's names: BertModel's or RobertaModel's prefix.
+				assert.Equal(t, m.Config.ModelType+".embeddings.word_embeddings.weight", back.Params()[0].Name)
+			}
 			assert.Equal(t, []int64{m.Config.Dim, m.Config.Layers, m.Config.Heads, m.Config.Hidden, m.Config.VocabSize, m.Config.MaxPositions, m.Config.TypeVocabSize},
 				[]int64{back.Config.Dim, back.Config.Layers, back.Config.Heads, back.Config.Hidden, back.Config.VocabSize, back.Config.MaxPositions, back.Config.TypeVocabSize})
 			require.Len(t, back.Params(), len(m.Params()))

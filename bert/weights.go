@@ -188,8 +188,8 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	if opt.Device.Name == "" { // the zero Device would abort inside gotch
 		opt.Device = gotch.CPU
 	}
-	if cfg.ModelType == "bert" {
-		w = addBertPrefix(w)
+	if cfg.BertLayout() {
+		w = addPrefix(w, cfg.ModelType+".")
 	}
 	dt := opt.DType
 	if dt == gotch.Int8 {
@@ -257,9 +257,10 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	return m, nil
 }
 
-// addBertPrefix accepts BertModel checkpoints saved without the "bert." prefix.
-func addBertPrefix(w map[string]HostTensor) map[string]HostTensor {
-	if _, ok := w["bert.embeddings.word_embeddings.weight"]; ok {
+// addPrefix accepts BertModel and RobertaModel checkpoints saved without
+// their prefix ("bert.", "roberta.").
+func addPrefix(w map[string]HostTensor, prefix string) map[string]HostTensor {
+	if _, ok := w[prefix+"embeddings.word_embeddings.weight"]; ok {
 		return w
 	}
 	if _, ok := w["embeddings.word_embeddings.weight"]; !ok {
@@ -268,7 +269,7 @@ func addBertPrefix(w map[string]HostTensor) map[string]HostTensor {
 	out := make(map[string]HostTensor, len(w))
 	for k, v := range w {
 		if strings.HasPrefix(k, "embeddings.") || strings.HasPrefix(k, "encoder.") || strings.HasPrefix(k, "pooler.") {
-			k = "bert." + k
+			k = prefix + k
 		}
 		out[k] = v
 	}

@@ -409,7 +409,7 @@ func (e *Engine) tokenizerFor(d *peft.Dir) (*data.Tokenizer, error) {
 // before any query does.
 func (e *Engine) prepareServed(sv *served, tok *data.Tokenizer, trained *peft.Windows) error {
 	sv.tok = tok
-	fo := resolveWindows(e.opt.Features, trained, e.model.Config.MaxPositions, tok.ModelMaxLength())
+	fo := resolveWindows(e.opt.Features, trained, e.model.Config.MaxWindow(), tok.ModelMaxLength())
 	sv.feat = fo
 	if err := e.model.Config.CheckInputs(fo.MaxSeqLength, tok.VocabSize()); err != nil {
 		return fmt.Errorf("%s: %w", e.baseDir, err)

@@ -14,8 +14,8 @@ const pipelineMaxSeq = 384
 // MaxSeqLength: the user's when given (> 0); else the adapter's training
 // windows (peft.Dir.Windows); else Hugging Face's QA pipeline rule, 384.
 // Either default is capped by the model's limit: the smaller of
-// modelPositions (max_position_embeddings) and tokenizerMax
-// (model_max_length; 0 = none).
+// modelPositions (bert.Config.MaxWindow: max_position_embeddings, less
+// RoBERTa's pad_token_id + 1) and tokenizerMax (model_max_length; 0 = none).
 //
 // DocStride: the user's when given (> 0); else the adapter's, when the
 // window is the one it was trained with; else the pipeline rule

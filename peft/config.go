@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 // DefaultTargets is PEFT's default LoRA target list for a model type
 // (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
 func DefaultTargets(modelType string) []string {
-	if modelType == "bert" {
+	if modelType == "bert" || modelType == "roberta" {
 		return []string{"query", "value"}
 	}
 	return []string{"q_lin", "v_lin"}

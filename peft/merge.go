@@ -226,11 +226,7 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 	for k, v := range m.Config.Raw {
 		cfg[k] = v
 	}
-	if m.Config.ModelType == "bert" {
-		cfg["architectures"] = []string{"BertForQuestionAnswering"}
-	} else {
-		cfg["architectures"] = []string{"DistilBertForQuestionAnswering"}
-	}
+	cfg["architectures"] = []string{m.Config.Architecture()}
 	cfg["model_type"] = m.Config.ModelType
 	if err := atomicfile.WriteJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err

@@ -97,6 +97,66 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 	assert.Equal(t, "BertForQuestionAnswering", arch)
 }
 
+// TestPEFTLoadsOurRoBERTaAdapter: PEFT files the other way for RoBERTa. A
+// loraqa adapter on the RoBERTa fixture's base (PEFT's default targets for
+// roberta, query/value, under PEFT's names
+// base_model.model.roberta.encoder.layer.N.attention.self.query.lora_A.weight)
+// loads in PEFT without a warning and gives loraqa's logits on the fixture's
+// padded batch (<pad> = 1, positions from 2); its merged export loads in
+// transformers as RobertaForQuestionAnswering with the same logits.
+func TestPEFTLoadsOurRoBERTaAdapter(t *testing.T) {
+	fx := testutil.Fixture(t, "tiny-roberta-qa")
+	base := filepath.Join(fx, "base")
+	m, err := bert.Load(base, bert.LoadOptions{})
+	require.NoError(t, err)
+	defer m.Drop()
+	cfg := peft.DefaultConfig()
+	cfg.TargetModules = peft.DefaultTargets("roberta")
+	assert.Equal(t, []string{"query", "value"}, cfg.TargetModules)
+	cfg.BaseModel = base
+	torch.ManualSeed(7)
+	a, err := peft.Inject(m, cfg)
+	require.NoError(t, err)
+	defer a.Drop()
+	require.Len(t, a.Layers, 4)
+	torch.NoGrad(func() {
+		for _, l := range a.Layers {
+			l.B.MustNormal_(0, 0.05)
+		}
+	})
+	dir := t.TempDir()
+	require.NoError(t, a.Save(dir))
+	w, err := bert.ReadSafetensors(filepath.Join(dir, "adapter_model.safetensors"))
+	require.NoError(t, err)
+	assert.Contains(t, w, "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight")
+	assert.Contains(t, w, "base_model.model.roberta.encoder.layer.1.attention.self.value.lora_B.weight")
+	assert.Contains(t, w, "base_model.model.qa_outputs.weight")
+
+	exp, err := verify.ReadExpected(fx)
+	require.NoError(t, err)
+	b := exp.Batches[0]
+	n := len(b.InputIDs[0])
+	s, e := logits(t, m, batchOf(b.InputIDs, b.AttentionMask))
+	req := map[string]any{"base": base, "adapter": dir, "input_ids": b.InputIDs, "attention_mask": b.AttentionMask,
+		"start_logits": rows(s, n), "end_logits": rows(e, n)}
+	d, arch := testutil.PEFTCheck(t, req)
+	t.Logf("PEFT vs loraqa (RoBERTa): max |Δ| %.2e (%s)", d, arch)
+	assert.Less(t, d, 1e-4)
+	assert.Equal(t, "RobertaForQuestionAnswering", arch)
+
+	merged := t.TempDir()
+	require.NoError(t, a.ExportMerged(merged, base))
+	req["merged"] = merged
+	d, arch = testutil.PEFTCheck(t, req)
+	t.Logf("merged RoBERTa export in transformers: max |Δ| %.2e (%s)", d, arch)
+	assert.Less(t, d, 1e-4)
+	assert.Equal(t, "RobertaForQuestionAnswering", arch)
+	mc, err := bert.LoadConfig(merged)
+	require.NoError(t, err)
+	assert.Equal(t, "roberta", mc.ModelType)
+	assert.Equal(t, int64(1), mc.PadTokenID)
+}
+
 // TestTrainModeForwardMatchesPEFT: with dropout on (the model's own and a LoRA
 // dropout of 0.05), loraqa and HF + PEFT draw the same dropout masks, so the
 // train-mode logits agree. Both sides use the counter-based dropout
@@ -104,12 +164,12 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 // with it, transformers' attention in its eager form), whose k-th call's mask
 // depends on the seed and k only: the logits agree only if dropout sits at the
 // same places, is called in the same order on tensors of the same shapes and
-// scales alike as in transformers' BERT and DistilBERT and PEFT's LoRA layer
+// scales alike as in transformers' BERT, DistilBERT and RoBERTa and PEFT's LoRA layer
 // — and both sides count the same calls. Another seed on loraqa's side gives
 // other logits.
 func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 	sameCounterMasks(t)
-	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa")} {
+	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa"), testutil.Fixture(t, "tiny-roberta-qa")} {
 		t.Run(filepath.Base(fx), func(t *testing.T) {
 			m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{})
 			require.NoError(t, err)
@@ -135,7 +195,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 			n := len(b.InputIDs[0])
 			shape := []int64{int64(len(b.InputIDs)), int64(n)}
 			in := bert.Batch{InputIDs: torch.FromInt64(ids, shape, gotch.CPU), AttentionMask: torch.FromInt64(mask, shape, gotch.CPU)}
-			if types != nil && m.Config.ModelType == "bert" {
+			if types != nil && m.Config.BertLayout() {
 				in.TokenTypeIDs = torch.FromInt64(types, shape, gotch.CPU)
 			}
 			defer in.Drop()
@@ -153,7 +213,7 @@ func TestTrainModeForwardMatchesPEFT(t *testing.T) {
 			// embeddings; per layer the LoRA inputs, the attention probabilities, the
 			// FFN output (BERT: and the attention output); DistilBERT: the QA head's input
 			perLayer, head := len(a.Layers)/len(m.Blocks)+2, 1
-			if m.Config.ModelType == "bert" {
+			if m.Config.BertLayout() { // BERT, RoBERTa
 				perLayer, head = perLayer+1, 0
 			}
 			require.Equal(t, 1+len(m.Blocks)*perLayer+head, calls, "loraqa's dropout calls")

@@ -10,7 +10,7 @@
 #                        or $LORAQA_TORCH_LIB), checks its version, sets LD_LIBRARY_PATH
 #                        to it and its nvidia-* libraries, and runs loraqa.bin
 #   OUT/bin/loraqa.bin   the stripped binary (RUNPATH, not RPATH: LD_LIBRARY_PATH wins)
-#   OUT/testdata/        tiny-distilbert-qa/ and tokenizer/ from .build/testdata
+#   OUT/testdata/        tiny-distilbert-qa/, tiny-roberta-qa/ and tokenizer/ from .build/testdata
 #                        ($LORAQA_TESTDATA; made by `make reference`)
 #   OUT/BUNDLE.txt       what was built, from which commit, against which LibTorch
 #   OUT.tar.xz           the same, compressed (python3's tarfile opens it where tar/xz are missing)
@@ -37,7 +37,7 @@ LIMIT=$((64 * 1024 * 1024))
 say() { echo "gpu-bundle: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-for d in tiny-distilbert-qa tokenizer; do
+for d in tiny-distilbert-qa tiny-roberta-qa tokenizer; do
   [ -d "$TESTDATA/$d" ] || die "no $TESTDATA/$d: run \`make reference\` first (or set LORAQA_TESTDATA)"
 done
 
@@ -98,7 +98,7 @@ export LD_LIBRARY_PATH
 exec "$here/loraqa.bin" "$@"
 EOF
 chmod +x "$tmp/bin/loraqa" "$tmp/bin/loraqa.bin"
-cp -a "$TESTDATA/tiny-distilbert-qa" "$TESTDATA/tokenizer" "$tmp/testdata/"
+cp -a "$TESTDATA/tiny-distilbert-qa" "$TESTDATA/tiny-roberta-qa" "$TESTDATA/tokenizer" "$tmp/testdata/"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
 cat > "$tmp/BUNDLE.txt" <<EOF

@@ -9,9 +9,10 @@
 #
 # Stages:
 #   doctor                 loraqa doctor --json (on CUDA: cuda_available must be true)
-#   verify-FIXTURE-DTYPE   loraqa verify against the tiny DistilBERT fixture (tiny-distilbert-qa,
-#                          made by `make reference`; in the GPU bundle) and testdata/tiny-bert-qa,
-#                          in fp32, bf16 and fp16 (fp16: CUDA only, skipped on the CPU)
+#   verify-FIXTURE-DTYPE   loraqa verify against the tiny DistilBERT and RoBERTa fixtures
+#                          (tiny-distilbert-qa, tiny-roberta-qa, made by `make reference`; in the
+#                          GPU bundle) and testdata/tiny-bert-qa, in fp32, bf16 and fp16 (fp16:
+#                          CUDA only, skipped on the CPU)
 #   train-resume           3 epochs on examples/sample-qa.txt with the tiny fixture as base and
 #                          train.deterministic: true, then a second run resumed from the first
 #                          run's epoch-2 checkpoint: both adapter_model.safetensors must be
@@ -116,7 +117,7 @@ fi
 NAMES=() STATUS=() SECS=() NOTES=()
 plan() { NAMES+=("$1"); STATUS+=(pending); SECS+=(0); NOTES+=(""); }
 plan doctor
-for fx in tiny-distilbert-qa tiny-bert-qa; do for dt in $VERIFY_DTYPES; do plan "verify-$fx-$dt"; done; done
+for fx in tiny-distilbert-qa tiny-bert-qa tiny-roberta-qa; do for dt in $VERIFY_DTYPES; do plan "verify-$fx-$dt"; done; done
 plan train-resume
 for b in $TRAIN_BATCHES; do for dt in $DTYPES; do plan "bench-train-$b-$dt"; done; done
 for b in $INFER_BATCHES; do for dt in $DTYPES; do plan "bench-infer-$b-$dt"; done; done
@@ -322,8 +323,8 @@ write_summary
 log "binary $BIN, test material $TESTDATA, HF python ${HFPY:-none}; summary in $OUT/summary.txt"
 NAME_OUT=$OUT/doctor; export NAME_OUT
 stage doctor 60 st_doctor
-for fx in tiny-distilbert-qa tiny-bert-qa; do
-  dir=$TINY; [ "$fx" = tiny-bert-qa ] && dir=$ROOT/testdata/tiny-bert-qa
+for fx in tiny-distilbert-qa tiny-bert-qa tiny-roberta-qa; do
+  dir=$TESTDATA/$fx; [ "$fx" = tiny-bert-qa ] && dir=$ROOT/testdata/tiny-bert-qa
   for dt in $VERIFY_DTYPES; do
     NAME_OUT=$OUT/verify-$fx-$dt; export NAME_OUT
     stage "verify-$fx-$dt" 90 st_verify "$dir" "$dt"

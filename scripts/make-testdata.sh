@@ -6,7 +6,9 @@
 # scripts/ref/make_fixtures.py with HF transformers + PEFT, and a byte-level BPE
 # (RoBERTa) vocabulary trained on the committed samples (roberta-bpe/: vocab.json,
 # merges.txt, tokenizer.json, tokenizer_config.json), made by
-# scripts/ref/make_bpe_vocab.py with HF tokenizers, into a git-ignored folder.
+# scripts/ref/make_bpe_vocab.py with HF tokenizers, and the tiny RoBERTa fixture
+# on that vocabulary (tiny-roberta-qa/, make_fixtures.py roberta), into a
+# git-ignored folder.
 # Re-generates only when the generators, the reference pins, the python, the
 # samples or the vocabulary change (the stamp OUT/.loraqa-testdata-ok).
 # The vocabulary is the bert-base-uncased vocab.txt that the Go module
@@ -38,6 +40,7 @@ rm -rf "$OUT.tmp"
 mkdir -p "$(dirname "$OUT")"
 "$PY" "$GEN" testdata "$OUT.tmp" --vocab "$VOCAB"
 "$PY" "$BPE_GEN" . "$OUT.tmp/roberta-bpe"
+"$PY" "$GEN" roberta "$OUT.tmp/tiny-roberta-qa" --bpe "$OUT.tmp/roberta-bpe"
 echo "$WANT" > "$OUT.tmp/.loraqa-testdata-ok"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"

@@ -48,12 +48,33 @@ func TestBERTFixture(t *testing.T) {
 	}
 }
 
-// TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT and
-// DistilBERT fixtures (base, base + adapter, merged) stays within
+// TestRoBERTaFixture: the RoBERTa fixture made by scripts/ref/make_fixtures.py
+// roberta (HF RobertaForQuestionAnswering + PEFT LoRA on query/value, the
+// byte-level BPE tokenizer, padding with <pad> = 1 and positions from
+// pad_token_id + 1): every check passes — base, base + adapter (safetensors
+// and .bin) and merged logits on three batches, and the three AdamW steps —
+// and nothing is skipped.
+func TestRoBERTaFixture(t *testing.T) {
+	fx := testutil.Fixture(t, "tiny-roberta-qa")
+	live := torch.LiveTensors()
+	r, err := verify.Run(fx, gotch.CPU)
+	require.NoError(t, err)
+	assert.Empty(t, r.Skipped)
+	require.GreaterOrEqual(t, len(r.Checks), 3*4+3+3+1+2+1)
+	for _, c := range r.Checks {
+		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
+		t.Logf("%-60s %.2e (tol %.0e)", c.Name, c.MaxDiff, c.Tolerance)
+	}
+	assert.True(t, r.Pass)
+	assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
+}
+
+// TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT,
+// DistilBERT and RoBERTa fixtures (base, base + adapter, merged) stays within
 // verify.HalfTolerance of the float32 golden logits, and the run really is in
 // bf16 (the logits move by more than float32 noise).
 func TestBF16Fixtures(t *testing.T) {
-	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa")} {
+	for _, fx := range []string{testutil.Committed(t, "tiny-bert-qa"), testutil.Fixture(t, "tiny-distilbert-qa"), testutil.Fixture(t, "tiny-roberta-qa")} {
 		live := torch.LiveTensors()
 		r, err := verify.RunDType(fx, gotch.CPU, gotch.BFloat16)
 		require.NoError(t, err)

@@ -10,6 +10,13 @@ PEFT, in the layout verify/ reads (base/, adapter/, expected.json, train_step.js
       dim 32, 2 layers, 4 heads, hidden 64, 128 positions, the 30,522-token
       bert-base-uncased vocabulary VOCAB, real question/context pairs; also
       base/pytorch_model.bin and adapter_bin/ (the same tensors saved with torch.save).
+  make_fixtures.py roberta OUT --bpe BPE [--seed 0]
+      the tiny RoBERTa fixture (tiny-roberta-qa): RobertaForQuestionAnswering,
+      dim 32, 2 layers, 4 heads, hidden 64, 130 positions (128 tokens: positions
+      start at pad_token_id + 1 = 2, as roberta-base's 514 take 512), type_vocab_size
+      1, the byte-level BPE tokenizer BPE (make_bpe_vocab.py's roberta-bpe/: its
+      files are copied into base/, model_max_length 128), real question/context
+      pairs padded with <pad> (id 1); also base/pytorch_model.bin and adapter_bin/.
   make_fixtures.py tokenizer OUT --vocab VOCAB
       a tokenizer directory: VOCAB as vocab.txt and HF's tokenizer.json for it
       (no tokenizer_config.json: the settings are HF's defaults).
@@ -25,7 +32,7 @@ Recipe (both models): torch.manual_seed(seed) then the model's own init with
 initializer_range 0.2; every Linear bias drawn from N(0, 0.02) and every
 LayerNorm set to 1 + N(0, 0.1) / N(0, 0.05) from a generator seeded seed+1000,
 so that no bias and no LayerNorm can be dropped unnoticed; a LoRA adapter r 4,
-alpha 8 (q_lin/v_lin, query/value) whose lora_B is drawn from N(0, 0.02) and
+alpha 8 (q_lin/v_lin, query/value: PEFT's defaults) whose lora_B is drawn from N(0, 0.02) and
 whose own qa_outputs copy is drawn anew (generator seed+2000); golden logits of
 base, base + adapter and merged in eval mode; three AdamW steps (lr 1e-3,
 weight decay 0.01 except biases and LayerNorms, dropouts 0) on the first batch,
@@ -420,6 +427,120 @@ def make_distilbert(out, vocab_path, seed):
                 assert d <= 1e-5, f"{sub} from disk: {b['name']} {k} differs by {d}"
 
 
+# ----------------------------------------------------------------------------- RoBERTa
+
+def answer_span_offsets(enc, i, context, answer):
+    """Token positions (inclusive) of the answer inside row i's context, by the
+    offsets: byte-level BPE tokenizes an answer alone otherwise than inside its
+    context (a leading space is part of a token)."""
+    c0 = context.index(answer)
+    c1 = c0 + len(answer)
+    seq, offs = enc.sequence_ids(i), enc["offset_mapping"][i]
+    toks = [j for j, (s, o) in enumerate(zip(seq, offs)) if s == 1 and o[1] > c0 and o[0] < c1]
+    if not toks:
+        raise SystemExit(f"make_fixtures: the answer {answer!r} is not among the context's tokens")
+    return toks[0], toks[-1]
+
+
+def make_roberta(out, bpe_dir, seed):
+    """tiny-roberta-qa: RoBERTa's positions count from pad_token_id + 1 and skip
+    the padding; no token_type_ids (type_vocab_size 1, all zero)."""
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForQuestionAnswering, RobertaTokenizerFast
+    from peft import PeftModel
+
+    max_len = 128
+    base_dir = fresh_dir(out)
+    for name in ("vocab.json", "merges.txt", "tokenizer.json"):
+        shutil.copy(os.path.join(bpe_dir, name), os.path.join(base_dir, name))
+    with open(os.path.join(bpe_dir, "tokenizer_config.json"), encoding="utf-8") as f:
+        tcfg = json.load(f)
+    tcfg["model_max_length"] = max_len
+    for k in ("is_local", "local_files_only"):  # where make_bpe_vocab.py's copy was loaded from
+        tcfg.pop(k, None)
+    write_json(tcfg, os.path.join(base_dir, "tokenizer_config.json"))
+    tok = RobertaTokenizerFast.from_pretrained(base_dir)
+    assert tok.pad_token_id == 1 and tok.cls_token_id == 0 and tok.sep_token_id == 2, (tok.pad_token_id, tok.cls_token_id)
+    assert tok.model_max_length == max_len, tok.model_max_length
+
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=max_len + 2, type_vocab_size=1,
+                        layer_norm_eps=1e-5, initializer_range=0.2, pad_token_id=1, bos_token_id=0,
+                        eos_token_id=2, **EAGER)
+    base = RobertaForQuestionAnswering(cfg)
+    perturb(base, seed)
+    base.eval()
+    cfg.architectures = ["RobertaForQuestionAnswering"]
+    cfg.save_pretrained(base_dir)
+    save_base_weights(base, base_dir, with_bin=True)
+    pm = make_adapter(base, ["query", "value"], seed, 0.2)
+    pm.save_pretrained(os.path.join(out, "adapter"), safe_serialization=True)
+    pm.save_pretrained(os.path.join(out, "adapter_bin"), safe_serialization=False)
+    for sub in ("adapter", "adapter_bin"):
+        readme = os.path.join(out, sub, "README.md")
+        if os.path.exists(readme):
+            os.remove(readme)
+    merged = copy.deepcopy(pm).merge_and_unload().eval()
+
+    batches = []
+    for name, examples in TEXT_BATCHES:
+        qs, cs, ans = [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples]
+        enc = tok(qs, cs, padding=True, truncation="only_second", max_length=max_len, return_offsets_mapping=True)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        spans = [answer_span_offsets(enc, i, cs[i], a) for i, a in enumerate(ans)]
+        if name == "max_length":
+            assert len(ids[0]) == max_len, len(ids[0])
+        e = dict(name=name, questions=qs, contexts=cs, answers=ans, input_ids=ids, attention_mask=mask,
+                 answer_start_positions=[s for s, _ in spans], answer_end_positions=[t for _, t in spans])
+        x = dict(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+        for label, m in (("base", base), ("base_plus_adapter", pm), ("merged", merged)):
+            e[label] = logits_of(m, x)
+        batches.append(e)
+    assert any(0 in row for row in batches[0]["attention_mask"]), "the pair batch must hold padding"
+    assert any(1 in row for row in batches[0]["input_ids"]), "the pair batch must be padded with <pad> (1)"
+    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32", mode="eval", tolerance_abs=1e-4,
+                    model=dict(config="base/config.json", model_type="roberta", vocab_size=len(tok), hidden_size=32,
+                               layers=2, heads=4, intermediate_size=64, max_position_embeddings=max_len + 2,
+                               pad_token_id=1, seed=seed, initializer_range=0.2, random_biases_and_layernorm=True),
+                    lora=dict(r=4, lora_alpha=8, scaling=2.0, lora_dropout=0.0, target_modules=["query", "value"],
+                              task_type="QUESTION_ANS", lora_B_init_std=0.02, qa_head_in_adapter_differs_from_base=True),
+                    tokenizer=dict(kind="byte-level BPE (make_bpe_vocab.py)", padding="longest, right, <pad> = 1",
+                                   truncation="only_second", max_length=max_len,
+                                   pair_format="<s> question </s></s> context </s>"),
+                    batches=batches), os.path.join(out, "expected.json"))
+
+    tb = batches[0]
+    b2 = RobertaForQuestionAnswering.from_pretrained(base_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **EAGER)
+    model = PeftModel.from_pretrained(b2, os.path.join(out, "adapter"), is_trainable=True)
+    x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
+    sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
+    tr = train_steps(model, x, sp, ep)
+    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
+                    hyperparameters=dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
+                                         attention_dropout=0.0, lora_dropout=0.0,
+                                         lr_schedule="constant", max_grad_norm=None),
+                    batch=dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
+                               start_positions=sp.tolist(), end_positions=ep.tolist()),
+                    tolerance_abs=dict(loss=1e-5, grad_norm=1e-4, grads_step1=1e-5, params_after=1e-5),
+                    noise_dominated=dict(keys=["base_model.model.qa_outputs.bias"], tolerance_abs=HP["steps"] * HP["lr"]),
+                    **tr), os.path.join(out, "train_step.json"))
+
+    # Read back: the tokenizer files through AutoTokenizer, both adapter files
+    # through PeftModel.from_pretrained.
+    auto = AutoTokenizer.from_pretrained(base_dir)
+    for b in batches:
+        enc = auto(b["questions"], b["contexts"], padding=True, truncation="only_second", max_length=max_len)
+        assert enc["input_ids"] == b["input_ids"], f"{base_dir} tokenizes {b['name']} otherwise"
+    for sub in ("adapter", "adapter_bin"):
+        m = PeftModel.from_pretrained(RobertaForQuestionAnswering.from_pretrained(base_dir, **EAGER),
+                                      os.path.join(out, sub)).eval()
+        for b in batches:
+            got = logits_of(m, dict(input_ids=torch.tensor(b["input_ids"]), attention_mask=torch.tensor(b["attention_mask"])))
+            for k in ("start_logits", "end_logits"):
+                d = (torch.tensor(got[k]) - torch.tensor(b["base_plus_adapter"][k])).abs().max().item()
+                assert d <= 1e-5, f"{sub} from disk: {b['name']} {k} differs by {d}"
+
+
 # ----------------------------------------------------------------------------- tokenizer
 
 def make_tokenizer(out, vocab_path):
@@ -440,18 +561,23 @@ def make_tokenizer(out, vocab_path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["bert", "distilbert", "tokenizer", "testdata"])
+    ap.add_argument("what", choices=["bert", "distilbert", "roberta", "tokenizer", "testdata"])
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vocab", help="bert-base-uncased vocab.txt (distilbert, tokenizer, testdata)")
+    ap.add_argument("--bpe", help="make_bpe_vocab.py's output directory (roberta)")
     a = ap.parse_args()
-    if a.what != "bert" and not a.vocab:
+    if a.what not in ("bert", "roberta") and not a.vocab:
         ap.error(f"{a.what} needs --vocab")
+    if a.what == "roberta" and not a.bpe:
+        ap.error("roberta needs --bpe")
     torch.set_num_threads(1)
     if a.what == "bert":
         make_bert(a.out, a.seed)
     elif a.what == "distilbert":
         make_distilbert(a.out, a.vocab, a.seed)
+    elif a.what == "roberta":
+        make_roberta(a.out, a.bpe, a.seed)
     elif a.what == "tokenizer":
         make_tokenizer(a.out, a.vocab)
     else:

@@ -1,0 +1,4 @@
+package bert
+
+// PaddedPositionIDs exposes paddedPositionIDs to the tests.
+var PaddedPositionIDs = paddedPositionIDs

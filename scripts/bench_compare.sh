@@ -359,24 +359,24 @@ if ORT_RUNS:
     print("ONNX Runtime anchor: the merged model (random weights, the same shape on each side), "
           "loraqa bench infer --merged against scripts/ref/bench_ort.py; ratios < 1 on latency and "
           "RSS, > 1 on throughput favour loraqa")
-    for r in ORT_RUNS:  # versions and what ORT ran, from the first result that says
-        for i in OV:
-            d = res[r].get(i)
-            if d and i == "ort-plain":
-                print(f"- onnxruntime {d.get('onnxruntime')} ({', '.join(d.get('providers', []))}); export: "
-                      f"{d.get('export', {}).get('exporter')}, opset {d.get('export', {}).get('opset')}, "
-                      f"torch {d.get('export', {}).get('torch')}; model: {d.get('model')}")
-            if d and i == "ort-fused" and d.get("fusions"):
-                print("- fused: " + ", ".join(f"{k} {v}" for k, v in d["fusions"].items()))
-            if d and i == "ort-int8" and d.get("quantized"):
-                q = d["quantized"]
-                print("- int8: " + ", ".join(f"{k} {v}" for k, v in q.get("int8_ops", {}).items())
-                      + f"; fp32: {', '.join(q.get('fp32', [])) or 'none'}")
-        d = res[r].get("ort-torch")
-        if d:
-            print(f"- hf: torch {d.get('torch')}, transformers {d.get('transformers')}, {d.get('attention')} attention")
-        if any(res[r].get(i) for i in OV):
-            break
+    every = [res[r].get(i) for r in ORT_RUNS for i in OV + ["ort-torch"]]
+    first = lambda key: next((d for d in every if d and d.get(key)), None)  # noqa: E731
+    d = first("onnxruntime")
+    if d:
+        e = d.get("export", {})
+        print(f"- onnxruntime {d['onnxruntime']} ({', '.join(d.get('providers', []))}); export: {e.get('exporter')}, "
+              f"opset {e.get('opset')}, torch {e.get('torch')}; model: {d.get('model')}")
+    d = first("fusions")
+    if d:
+        print("- fused (and int8): " + ", ".join(f"{k} {v}" for k, v in d["fusions"].items()))
+    d = first("quantized")
+    if d:
+        q = d["quantized"]
+        print("- int8: " + ", ".join(f"{k} {v}" for k, v in q.get("int8_ops", {}).items())
+              + f"; fp32: {', '.join(q.get('fp32', [])) or 'none'}")
+    d = first("transformers")
+    if d:
+        print(f"- hf: torch {d.get('torch')}, transformers {d.get('transformers')}, {d.get('attention')} attention")
     try:
         with open(os.path.join(out, "ort-query.json")) as f:
             q = json.load(f)

@@ -382,8 +382,9 @@ def main():
            "step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
            "latency_ms_median": med * 1000, "examples_per_s": batch / med, "tokens_per_s": batch * seq / med}
     out.update(extra)
-    for k in ("export", "fusions", "quantized"):
-        if k in meta and (k == "export" or a.variant in ("fused", "int8")) and not (k == "quantized" and a.variant != "int8"):
+    keys = {"plain": ["export"], "fused": ["export", "fusions"], "int8": ["export", "fusions", "quantized"]}
+    for k in keys.get(a.variant, ["export"]):
+        if k in meta:
             out[k] = meta[k]
     out.update({"peak_rss_mb": peak_rss_mb(), "wall_s": time.time() - t0, "python": platform.python_version(),
                 "cpu": cpu_model(), "cpus": os.cpu_count()})

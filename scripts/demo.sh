@@ -74,3 +74,18 @@ else
   say "WRONG answer: want $want"
   exit 1
 fi
+
+# The same question over a retriever's passages: another company's filing first, then the
+# right one. The answer must come from passage 1.
+other="Pinecrest Foods reported total revenue of \$912.6 million for fiscal 2021, while net income reached \$40.2 million."
+say "passages: [Pinecrest Foods's filing, Fairhaven Optics's filing]"
+got=$($BIN predict --adapter "$OUT/adapter" --model "$base" --question "$question" --passage "$other" --passage "$context")
+echo "$got"
+if [[ "$got" == *"\"answer\":\"$want\""*"\"passage\":1"* ]]; then
+  say "answer: $want from passage 1 (right)"
+elif [[ "$kind" == RANDOM* ]]; then
+  say "answer is not $want from passage 1: expected with random weights"
+else
+  say "WRONG answer over passages: want $want from passage 1"
+  exit 1
+fi

@@ -223,18 +223,24 @@ func TestLeanStepCalls(t *testing.T) {
 	}
 	opt := NewAdamW(params, DefaultAdamWConfig())
 	defer opt.Drop()
-	for _, p := range params {
-		y := p.Tensor.MustSum(gotch.Float, false)
-		y.MustBackward()
-		y.MustDrop()
+	// The counter is the process's: a finalizer of an earlier test's tensor
+	// (its free is a LibTorch call) can land in the window, so the fewest of
+	// three steps counts.
+	calls := int64(math.MaxInt64)
+	for range 3 {
+		for _, p := range params {
+			y := p.Tensor.MustSum(gotch.Float, false)
+			y.MustBackward()
+			y.MustDrop()
+		}
+		c0 := torch.Calls()
+		total, found := torch.ClipGradNorm(tensorsOf(params), 1, nil, true)
+		opt.update(2e-5, found)
+		ZeroGrad(params)
+		total.MustDrop()
+		found.MustDrop()
+		calls = min(calls, torch.Calls()-c0)
 	}
-	c0 := torch.Calls()
-	total, found := torch.ClipGradNorm(tensorsOf(params), 1, nil, true)
-	opt.update(2e-5, found)
-	ZeroGrad(params)
-	total.MustDrop()
-	found.MustDrop()
-	calls := torch.Calls() - c0
 	require.LessOrEqual(t, calls, int64(8), "clip + AdamW + zero-grad over 26 tensors")
 	require.Greater(t, calls, int64(2))
 }

@@ -214,3 +214,22 @@ func TestWritePredictionFiles(t *testing.T) {
 	assert.ErrorContains(t, err, `null_odds.json: prediction 1 ("a")`)
 	assert.ErrorContains(t, err, "NaN")
 }
+
+// TestMetricsV2JSONRoundTrip: MetricsV2 reads back what it writes (a
+// training run's evaluations in trainer_state.json and metrics.jsonl),
+// HasBest included; Missing is not written.
+func TestMetricsV2JSONRoundTrip(t *testing.T) {
+	for _, m := range []MetricsV2{
+		{Exact: 80, F1: 96.5, Total: 5, HasAnsExact: 1, HasAnsF1: 2, HasAnsTotal: 3, NoAnsExact: 3, NoAnsF1: 4, NoAnsTotal: 2,
+			BestExact: 5, BestExactThresh: -1.25, BestF1: 6, BestF1Thresh: 0.5, HasBest: true},
+		{Exact: 50, F1: 60, Total: 2, HasAnsExact: 50, HasAnsF1: 60, HasAnsTotal: 2},
+	} {
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		var back MetricsV2
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, m, back, "%s", b)
+	}
+	var m MetricsV2
+	assert.Error(t, json.Unmarshal([]byte(`{"exact": "x"}`), &m))
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/torch"
 )
 
 // Module is a layer that maps [.., in] to [.., out]. A Linear is one; peft wraps
@@ -14,14 +16,32 @@ type Module interface {
 	Forward(x *ts.Tensor, train bool) *ts.Tensor
 }
 
-// Linear is y = x·Wᵀ + b with HF's [out, in] weight layout.
+// Linear is y = x·Wᵀ + b with HF's [out, in] weight layout. Model.Quantize
+// replaces the weight of the encoder's linears by an int8 one (torch.QLinear):
+// Weight is nil then, and Int8 reports it.
 type Linear struct {
 	Weight, Bias *ts.Tensor
+	q            *torch.QLinear
 }
 
 // Forward computes x·Wᵀ + b; the caller owns the result.
 func (l *Linear) Forward(x *ts.Tensor, _ bool) *ts.Tensor {
+	if l.q != nil {
+		return l.q.Forward(x)
+	}
 	return ts.MustLinear(x, l.Weight, l.Bias)
+}
+
+// Int8 reports whether the weight is int8 (Model.Quantize); Weight is nil then.
+func (l *Linear) Int8() bool { return l.q != nil }
+
+// Dims are the weight's shape, [out, in], whatever its dtype.
+func (l *Linear) Dims() (out, in int64) {
+	if l.q != nil {
+		return l.q.Out, l.q.In
+	}
+	size := l.Weight.MustSize()
+	return size[0], size[1]
 }
 
 // LayerNorm holds a LayerNorm's affine parameters.
@@ -55,7 +75,9 @@ type Param struct {
 type Model struct {
 	Config Config
 	Device gotch.Device
-	DType  gotch.DType // dtype of the frozen base weights
+	// DType is the dtype of the frozen base weights: after Quantize (Int8)
+	// float32, the dtype of all but the encoder's linears.
+	DType gotch.DType
 
 	WordEmb, PosEmb, TypeEmb *ts.Tensor // TypeEmb is nil for DistilBERT
 	EmbNorm                  *LayerNorm
@@ -64,6 +86,9 @@ type Model struct {
 
 	params  []Param
 	modules map[string]*Module
+	linears []namedLinear // the encoder's linears, which Quantize quantizes
+	int8    bool          // Quantize ran
+	qParams int64         // the values of the int8 weights, for NumParams
 }
 
 // Names are a model type's HF parameter names.
@@ -102,6 +127,9 @@ func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if dtype == gotch.Int8 {
+		return nil, fmt.Errorf("bert.New makes a float base: quantize it to int8 with Model.Quantize once its weights are in")
+	}
 	m := &Model{Config: cfg, Device: dev, DType: dtype, modules: map[string]*Module{}}
 	n := namesFor(cfg.ModelType)
 	param := func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
@@ -110,7 +138,9 @@ func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 		return t
 	}
 	linear := func(name string, out, in int64) *Linear {
-		return &Linear{Weight: param(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
+		l := &Linear{Weight: param(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
+		m.linears = append(m.linears, namedLinear{name, l})
+		return l
 	}
 	norm := func(name string) *LayerNorm {
 		return &LayerNorm{Weight: param(name+".weight", gotch.Float, cfg.Dim), Bias: param(name+".bias", gotch.Float, cfg.Dim), Eps: cfg.LayerNormEps}
@@ -158,19 +188,25 @@ func (m *Model) Param(name string) *ts.Tensor {
 // which peft may replace.
 func (m *Model) Modules() map[string]*Module { return m.modules }
 
-// NumParams counts the base parameters.
+// NumParams counts the base parameters (the int8 weights too).
 func (m *Model) NumParams() int64 {
-	var n int64
+	n := m.qParams
 	for _, p := range m.params {
 		n += int64(p.Tensor.Numel())
 	}
 	return n
 }
 
-// Drop frees every base parameter.
+// Drop frees every base parameter and int8 weight.
 func (m *Model) Drop() {
 	for _, p := range m.params {
 		p.Tensor.MustDrop()
+	}
+	for _, nl := range m.linears {
+		if nl.l.q != nil {
+			nl.l.q.Drop()
+			nl.l.q = nil
+		}
 	}
 	m.params = nil
 }

@@ -157,7 +157,9 @@ func ReadTorchBin(path string) (out map[string]HostTensor, err error) {
 // LoadOptions says where and how to load a model.
 type LoadOptions struct {
 	Device gotch.Device
-	DType  gotch.DType // of the frozen base; the zero value means float32
+	// DType of the frozen base; the zero value means float32. gotch.Int8
+	// loads it in float32 and quantizes it (Model.Quantize).
+	DType gotch.DType
 	// Logf receives notices (a fresh QA head) and, with Debug, the unexpected keys.
 	Logf  func(format string, a ...any)
 	Debug bool
@@ -189,7 +191,11 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	if cfg.ModelType == "bert" {
 		w = addBertPrefix(w)
 	}
-	m, err := New(cfg, opt.Device, opt.DType)
+	dt := opt.DType
+	if dt == gotch.Int8 {
+		dt = gotch.Float
+	}
+	m, err := New(cfg, opt.Device, dt)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +246,12 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	if opt.Debug && opt.Logf != nil {
 		if extra := Unused(w, used); len(extra) > 0 {
 			opt.Logf("debug: %d checkpoint tensors not used by the QA model: %s", len(extra), strings.Join(extra, ", "))
+		}
+	}
+	if opt.DType == gotch.Int8 {
+		if err := m.Quantize(); err != nil {
+			m.Drop()
+			return nil, err
 		}
 	}
 	return m, nil

@@ -96,7 +96,11 @@ func (c *Config) problems() []problem {
 	oneOf(t.Optim, "train.optim", "auto", "adamw_torch", "adamw_torch_fused", "adamw_hf")
 	oneOf(t.MetricForBestModel, "train.metric_for_best_model", "f1", "exact_match", "loss")
 	check(!(l.UseDoRA && l.LoraBias), "lora.use_dora", "cannot be combined with lora.lora_bias (PEFT does not support it)")
-	oneOf(t.DType, "train.dtype", "fp32", "bf16", "fp16")
+	if t.DType == "int8" {
+		check(false, "train.dtype", "int8 is for inference only (predict, eval, serve and bench infer take --dtype int8); train in fp32 or bf16")
+	} else {
+		oneOf(t.DType, "train.dtype", "fp32", "bf16", "fp16", "auto")
+	}
 	check(t.Threads >= 0, "train.threads", "%d must be >= 0 (0 = LibTorch default)", t.Threads)
 	return ps
 }

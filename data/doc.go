@@ -7,7 +7,8 @@
 //	BuildDataset  Q&A pairs without contexts → one joined context; contexts kept → []Example
 //	Split         seeded train/test split
 //	Prepare       all of the above, writing train.jsonl, test.jsonl and report.json
-//	LoadTokenizer BERT WordPiece tokenizer matching HF BertTokenizerFast
+//	LoadTokenizer BERT WordPiece (HF BertTokenizerFast) or RoBERTa byte-level BPE
+//	              (HF RobertaTokenizerFast) tokenizer, from a model directory's files
 //	Featurize     windows of max_seq_length with doc_stride overlap, labelled as HF run_qa does
 //	Batcher       padded int64 batches with seeded per-epoch shuffling
 //	Postprocess   best span over all windows of an example (HF postprocess_qa_predictions)
@@ -27,5 +28,5 @@
 // prediction spans) count Unicode code points, as Python string indices do.
 //
 // The package is pure Go: it uses github.com/sugarme/tokenizer for the
-// WordPiece model and never links LibTorch.
+// WordPiece model and the byte-level alphabet, and never links LibTorch.
 package data

@@ -60,9 +60,6 @@ func (f *Feature) ContextRange() (first, last int) {
 	return first, last
 }
 
-// PAD is the id of the padding token.
-func (t *Tokenizer) PAD() int64 { return t.pad }
-
 // UNK is the id of the unknown token.
 func (t *Tokenizer) UNK() int64 { return t.unk }
 
@@ -73,3 +70,7 @@ func (t *Tokenizer) TokenToID(tok string) (int64, bool) {
 }
 
 var errUnclean = errors.New("records were skipped or answers dropped")
+
+// PAD is the id of the padding token ([PAD] 0 for BERT, <pad> 1 for RoBERTa),
+// for the tests.
+func (t *Tokenizer) PAD() int64 { return t.pad }

@@ -23,8 +23,9 @@ const (
 // Feature.Offsets; they are JSON null.
 var NoOffset = [2]int{-1, -1}
 
-// Feature is one window of one example, as the model sees it:
-// [CLS] question [SEP] context window [SEP], unpadded.
+// Feature is one window of one example, as the model sees it, unpadded:
+// [CLS] question [SEP] context window [SEP] (BERT), or
+// <s> question </s></s> context window </s> (RoBERTa).
 type Feature struct {
 	ExampleID     string
 	ExampleIndex  int // index of the example in the slice given to Featurize
@@ -33,6 +34,8 @@ type Feature struct {
 	AttentionMask []int64
 	// TokenTypeIDs are 0 for [CLS], the question and the first [SEP], 1 for
 	// the context and the last [SEP] (BERT uses them; DistilBERT does not).
+	// For RoBERTa they are all 0: its tokenizer gives none and its model
+	// (type_vocab_size 1) then uses zeros.
 	TokenTypeIDs []int64
 	// Offsets are [start, end) code-point offsets into the context for
 	// context tokens, NoOffset for the others.
@@ -64,17 +67,19 @@ func DefaultFeatureOptions() FeatureOptions {
 	return FeatureOptions{MaxSeqLength: 384, DocStride: 128, Mode: ModeWindows, NegativeFraction: 1, Seed: DefaultSeed}
 }
 
-func (o *FeatureOptions) validate() error {
+// validate checks the options for a tokenizer that puts specials special
+// tokens around a question and a context (3 for BERT, 4 for RoBERTa).
+func (o *FeatureOptions) validate(specials int) error {
 	switch {
 	case o.Mode != ModeWindows && o.Mode != ModeTruncate:
 		return fmt.Errorf("features: mode %q is not %q or %q", o.Mode, ModeWindows, ModeTruncate)
-	case o.MaxSeqLength < 4:
-		return fmt.Errorf("features: max_seq_length %d is too small (at least 4: [CLS] q [SEP] c [SEP])", o.MaxSeqLength)
+	case o.MaxSeqLength < specials+1:
+		return fmt.Errorf("features: max_seq_length %d is too small (at least %d: %d special tokens and a context token)", o.MaxSeqLength, specials+1, specials)
 	case o.DocStride < 0:
 		return fmt.Errorf("features: doc_stride %d is negative", o.DocStride)
-	case o.DocStride >= o.MaxSeqLength-3:
-		return fmt.Errorf("features: doc_stride %d leaves no room: it must be smaller than the window left for the context (max_seq_length %d minus the question and 3 special tokens)",
-			o.DocStride, o.MaxSeqLength)
+	case o.DocStride >= o.MaxSeqLength-specials:
+		return fmt.Errorf("features: doc_stride %d leaves no room: it must be smaller than the window left for the context (max_seq_length %d minus the question and %d special tokens)",
+			o.DocStride, o.MaxSeqLength, specials)
 	case math.IsNaN(o.NegativeFraction) || o.NegativeFraction < 0 || o.NegativeFraction > 1:
 		return fmt.Errorf("features: negative fraction %v is not in [0, 1]", o.NegativeFraction)
 	}
@@ -119,7 +124,7 @@ func Featurize(tok *Tokenizer, examples []Example, opts FeatureOptions) ([]Featu
 		rep.CappedFrom, opts.MaxSeqLength = opts.MaxSeqLength, ml
 		rep.MaxSeqLength = ml
 	}
-	if err := opts.validate(); err != nil {
+	if err := opts.validate(tok.PairSpecialTokens()); err != nil {
 		if rep.CappedFrom > 0 {
 			err = fmt.Errorf("%w (max_seq_length %d was capped to the tokenizer's model_max_length %d)", err, rep.CappedFrom, rep.MaxSeqLength)
 		}
@@ -140,7 +145,7 @@ func Featurize(tok *Tokenizer, examples []Example, opts FeatureOptions) ([]Featu
 			}
 			contexts[ex.Context] = c
 		}
-		windows, err := windowRanges(len(c.IDs), opts.MaxSeqLength-len(q.IDs)-3, opts.DocStride)
+		windows, err := windowRanges(len(c.IDs), opts.MaxSeqLength-len(q.IDs)-tok.PairSpecialTokens(), opts.DocStride)
 		if err != nil {
 			return nil, rep, fmt.Errorf("features: example %q (question of %d tokens): %w", ex.ID, len(q.IDs), err)
 		}
@@ -155,7 +160,7 @@ func Featurize(tok *Tokenizer, examples []Example, opts FeatureOptions) ([]Featu
 		for w, win := range windows {
 			f := makeFeature(tok, ex.ID, i, w, q, c, win)
 			if hasAnswer {
-				f.StartPosition, f.EndPosition = labelWindow(f.Offsets, len(q.IDs)+2, len(f.Offsets)-2, ans[0], ans[1])
+				f.StartPosition, f.EndPosition = labelWindow(f.Offsets, contextStart(tok, q), len(f.Offsets)-2, ans[0], ans[1])
 			}
 			rep.Windows++
 			if f.HasAnswer() {
@@ -208,8 +213,13 @@ func windowRanges(n, room, stride int) ([][2]int, error) {
 	}
 }
 
+// contextStart is the index of a feature's first context token: after
+// [CLS] q [SEP], or <s> q </s></s>.
+func contextStart(tok *Tokenizer, q *Encoding) int { return len(q.IDs) + tok.PairSpecialTokens() - 1 }
+
 func makeFeature(tok *Tokenizer, id string, exIndex, window int, q, c *Encoding, win [2]int) Feature {
-	n := len(q.IDs) + (win[1] - win[0]) + 3
+	cs := contextStart(tok, q)
+	n := cs + (win[1] - win[0]) + 1
 	f := Feature{
 		ExampleID: id, ExampleIndex: exIndex, Window: window,
 		InputIDs:      make([]int64, 0, n),
@@ -219,17 +229,19 @@ func makeFeature(tok *Tokenizer, id string, exIndex, window int, q, c *Encoding,
 	}
 	f.InputIDs = append(f.InputIDs, tok.CLS())
 	f.InputIDs = append(f.InputIDs, q.IDs...)
-	f.InputIDs = append(f.InputIDs, tok.SEP())
+	for len(f.InputIDs) < cs {
+		f.InputIDs = append(f.InputIDs, tok.SEP())
+	}
 	f.InputIDs = append(f.InputIDs, c.IDs[win[0]:win[1]]...)
 	f.InputIDs = append(f.InputIDs, tok.SEP())
-	for range len(q.IDs) + 2 {
+	for range cs {
 		f.Offsets = append(f.Offsets, NoOffset)
 	}
 	f.Offsets = append(f.Offsets, c.Offsets[win[0]:win[1]]...)
 	f.Offsets = append(f.Offsets, NoOffset)
 	for k := range f.AttentionMask {
 		f.AttentionMask[k] = 1
-		if k >= len(q.IDs)+2 {
+		if k >= cs && tok.TokenTypes() {
 			f.TokenTypeIDs[k] = 1
 		}
 	}

@@ -16,9 +16,9 @@ import (
 )
 
 // runHFRef sends items to scripts/ref/hf_tokenize.py (HF's BertTokenizerFast
-// on the generated tokenizer directory, in the reference environment) in one
-// call and returns its output lines.
-func runHFRef(t *testing.T, items []any) [][]byte {
+// or RobertaTokenizerFast on the tokenizer directory dir, in the reference
+// environment) in one call and returns its output lines.
+func runHFRef(t *testing.T, dir string, items []any) [][]byte {
 	t.Helper()
 	py := refPython(t)
 	script := filepath.Join(repoRoot(t), "scripts", "ref", "hf_tokenize.py")
@@ -27,7 +27,7 @@ func runHFRef(t *testing.T, items []any) [][]byte {
 	for _, it := range items {
 		require.NoError(t, enc.Encode(it))
 	}
-	cmd := exec.Command(py, script, testutil.Tokenizer(t))
+	cmd := exec.Command(py, script, dir)
 	cmd.Stdin = &in
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -60,15 +60,16 @@ func qaTexts(sets ...[]Example) []string {
 }
 
 // tokenizerMatchesHF compares the ids and code-point offsets of every text
-// with HF's BertTokenizerFast.
-func tokenizerMatchesHF(t *testing.T, tok *Tokenizer, texts []string) {
+// with HF's fast tokenizer (BertTokenizerFast or RobertaTokenizerFast) loaded
+// from dir.
+func tokenizerMatchesHF(t *testing.T, tok *Tokenizer, dir string, texts []string) {
 	t.Helper()
 	items := make([]any, len(texts))
 	for i, s := range texts {
 		items[i] = s
 	}
 	bad := 0
-	for i, line := range runHFRef(t, items) {
+	for i, line := range runHFRef(t, dir, items) {
 		var ref struct {
 			IDs     []int64  `json:"ids"`
 			Offsets [][2]int `json:"offsets"`
@@ -94,9 +95,11 @@ type windowRun struct {
 // smallWindows cut a context into many windows.
 var smallWindows = FeatureOptions{MaxSeqLength: 64, DocStride: 16, Mode: ModeWindows, NegativeFraction: 1}
 
-// featuresMatchHFWindows compares every window (input_ids, token_type_ids,
-// context offsets) with HF's overflowing truncation, as run_qa calls it.
-func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, runs []windowRun) {
+// featuresMatchHFWindows compares every window (input_ids, token_type_ids —
+// all 0 where HF gives none —, the special tokens, context offsets) with HF's
+// overflowing truncation, as run_qa calls it, with the tokenizer in dir.
+// It returns the number of windows.
+func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, dir string, runs []windowRun) int {
 	t.Helper()
 	var items []any
 	for _, r := range runs {
@@ -105,7 +108,7 @@ func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, runs []windowRun) {
 				"max_length": r.opts.MaxSeqLength, "stride": r.opts.DocStride})
 		}
 	}
-	lines := runHFRef(t, items)
+	lines := runHFRef(t, dir, items)
 	k, windows := 0, 0
 	for _, r := range runs {
 		feats, _, err := Featurize(tok, r.examples, r.opts)
@@ -117,18 +120,26 @@ func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, runs []windowRun) {
 		for i, ex := range r.examples {
 			var ref struct {
 				Windows []struct {
-					InputIDs     []int64   `json:"input_ids"`
-					TokenTypeIDs []int64   `json:"token_type_ids"`
-					Offsets      []*[2]int `json:"offsets"`
+					InputIDs          []int64   `json:"input_ids"`
+					TokenTypeIDs      []int64   `json:"token_type_ids"`
+					SpecialTokensMask []int64   `json:"special_tokens_mask"`
+					Offsets           []*[2]int `json:"offsets"`
 				} `json:"windows"`
 			}
 			require.NoError(t, json.Unmarshal(lines[k], &ref))
 			k++
 			got := byEx[i]
 			require.Len(t, got, len(ref.Windows), "windows of %s (max %d, stride %d)", ex.ID, r.opts.MaxSeqLength, r.opts.DocStride)
+			q, err := tok.Encode(ex.Question)
+			require.NoError(t, err)
 			for w, rw := range ref.Windows {
 				require.Equal(t, rw.InputIDs, got[w].InputIDs, "%s window %d", ex.ID, w)
+				if rw.TokenTypeIDs == nil {
+					require.False(t, tok.TokenTypes(), "HF gives no token type ids")
+					rw.TokenTypeIDs = make([]int64, len(rw.InputIDs))
+				}
 				require.Equal(t, rw.TokenTypeIDs, got[w].TokenTypeIDs, "%s window %d", ex.ID, w)
+				require.Equal(t, rw.SpecialTokensMask, specialTokensMask(tok, len(q.IDs), len(got[w].InputIDs)), "%s window %d", ex.ID, w)
 				offs := make([][2]int, len(rw.Offsets))
 				for j, o := range rw.Offsets {
 					offs[j] = NoOffset
@@ -142,6 +153,18 @@ func featuresMatchHFWindows(t *testing.T, tok *Tokenizer, runs []windowRun) {
 		}
 	}
 	t.Logf("%d windows of %d questions as HF cuts them", windows, len(items))
+	return windows
+}
+
+// specialTokensMask marks the special tokens of a feature of n tokens whose
+// question has nq tokens: [CLS] q [SEP] c [SEP], or <s> q </s></s> c </s>.
+func specialTokensMask(tok *Tokenizer, nq, n int) []int64 {
+	mask := make([]int64, n)
+	mask[0], mask[n-1] = 1, 1
+	for k := nq + 1; k < nq+tok.PairSpecialTokens()-1; k++ {
+		mask[k] = 1
+	}
+	return mask
 }
 
 // joinedTest prepares a qa-text file as the reference recipe does (all answers
@@ -166,7 +189,7 @@ func TestTokenizerMatchesHF(t *testing.T) {
 	squad, err := ReadFile(squadSample(t), FormatSQuAD)
 	require.NoError(t, err)
 	texts := append(qaTexts(squad.Examples, joinedTest(t, sampleQA(t))), tokenizerEdgeCases...)
-	tokenizerMatchesHF(t, tok, texts)
+	tokenizerMatchesHF(t, tok, testutil.Tokenizer(t), texts)
 }
 
 // TestFeaturesMatchHFWindows compares every window with HF's overflowing
@@ -176,7 +199,7 @@ func TestFeaturesMatchHFWindows(t *testing.T) {
 	tok := bertTokenizer(t)
 	squad, err := ReadFile(squadSample(t), FormatSQuAD)
 	require.NoError(t, err)
-	featuresMatchHFWindows(t, tok, []windowRun{
+	featuresMatchHFWindows(t, tok, testutil.Tokenizer(t), []windowRun{
 		{squad.Examples, DefaultFeatureOptions()},
 		{squad.Examples, smallWindows},
 		{joinedTest(t, sampleQA(t)), DefaultFeatureOptions()},

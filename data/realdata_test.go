@@ -30,7 +30,7 @@ func TestRealDataTokenizerMatchesHF(t *testing.T) {
 	tok := bertTokenizer(t)
 	tatqa, err := ReadFile(testutil.RealData(t, "tatqa-dev-textspan.squad.json"), FormatSQuAD)
 	require.NoError(t, err)
-	tokenizerMatchesHF(t, tok, append(qaTexts(realSQuAD(t), tatqa.Examples), tokenizerEdgeCases...))
+	tokenizerMatchesHF(t, tok, testutil.Tokenizer(t), append(qaTexts(realSQuAD(t), tatqa.Examples), tokenizerEdgeCases...))
 }
 
 // TestRealDataFeaturesMatchHFWindows: featuresMatchHFWindows for all SQuAD
@@ -43,7 +43,7 @@ func TestRealDataFeaturesMatchHFWindows(t *testing.T) {
 	for i := 0; i < len(squad); i += 4 {
 		sample = append(sample, squad[i])
 	}
-	featuresMatchHFWindows(t, tok, []windowRun{
+	featuresMatchHFWindows(t, tok, testutil.Tokenizer(t), []windowRun{
 		{squad, DefaultFeatureOptions()},
 		{sample, smallWindows},
 		{joinedTest(t, testutil.RealData(t, "tatqa-dev-qa.txt")), DefaultFeatureOptions()},

@@ -175,7 +175,7 @@ func TestLoadTokenizerErrors(t *testing.T) {
 		{"empty vocab", map[string]string{VocabFile: ""}, "empty vocabulary"},
 		{"no unk", map[string]string{VocabFile: "[PAD]\n[CLS]\n[SEP]\n"}, `unk token "[UNK]" is not in the vocabulary`},
 		{"bad json", map[string]string{TokenizerJSONFile: "{\n  \"model\": ,\n}"}, "tokenizer.json: line 2, column 12"},
-		{"bpe", map[string]string{TokenizerJSONFile: `{"model": {"type": "BPE", "vocab": {"a": 0}}}`}, `$.model.type is "BPE"`},
+		{"unigram", map[string]string{TokenizerJSONFile: `{"model": {"type": "Unigram", "vocab": [["a", 0]]}}`}, `$.model.type is "Unigram"`},
 		{"no normalizer", map[string]string{TokenizerJSONFile: `{"model": {"type": "WordPiece", "vocab": {"a": 0}}}`}, "$.normalizer must be a BertNormalizer"},
 		{"bad config", map[string]string{VocabFile: "[PAD]\n[UNK]\n[CLS]\n[SEP]\n", TokenizerConfigFile: `{"do_lower_case": "yes"}`}, "tokenizer_config.json: $.do_lower_case"},
 		{"bad special", map[string]string{VocabFile: "[PAD]\n[UNK]\n[CLS]\n[SEP]\n", TokenizerConfigFile: `{"sep_token": 3}`}, "$.sep_token: want a string"},

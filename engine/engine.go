@@ -105,9 +105,13 @@ type Options struct {
 	Model    string         // base model dir or hub id; "" = the first adapter's base_model_name_or_path
 	Adapters []NamedAdapter // the first adapter is the default; none: the model alone (a QA model)
 	Device   gotch.Device   // the zero Device: CUDA when available, else the CPU (torch.ParseDevice reads "cuda:1")
-	DType    gotch.DType    // of the frozen base: gotch.Float (also the zero DType), BFloat16, Half (CUDA)
-	Hub      hub.Options
-	Merge    bool // fold the adapter into the weights (faster; one adapter only)
+	// DType of the frozen base: gotch.Float (also the zero DType), BFloat16,
+	// Half (CUDA), or Int8: the base's linears quantized to int8 on the CPU
+	// (bert.Model.Quantize; the adapters run over them in float32; with
+	// Merge the merged weights are quantized).
+	DType gotch.DType
+	Hub   hub.Options
+	Merge bool // fold the adapter into the weights (faster; one adapter only)
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
 	// default: the adapter's training windows (peft.Dir), capped by
 	// the model's positions.
@@ -132,15 +136,21 @@ type Options struct {
 	// takes; BatchWindow how long it waits for more after the first.
 	MaxBatch    int
 	BatchWindow time.Duration
-	// Fuse runs the windows of all queries of one adapter in a cycle through
-	// one forward (fewer, larger forwards). Without it each query runs on
-	// its own, so the answers are bit-identical to Predict's for that query
-	// alone; with it scores may differ in the last bits of float32.
-	Fuse     bool
-	Queue    int                           // queries waiting for the worker before ErrBusy
-	Threads  int                           // LibTorch intra-op threads of the worker; 0 leaves the default
-	Logf     func(format string, a ...any) // notices while loading; nil: none
-	Observer Observer                      // hears the model worker; nil: none
+	// Fuse runs the windows of all queries of a cycle through shared
+	// forwards (fewer, larger ones), whatever their adapters: the base runs
+	// once for the batch and each row adds its own adapter's LoRA update
+	// (peft.Mixture; DoRA adapters run one adapter at a time). Without it
+	// each query runs on its own, so the answers are bit-identical to
+	// Predict's for that query alone; with it scores may differ in the last
+	// bits of float32.
+	Fuse bool
+	// SeparateAdapters, with Fuse, gives each adapter's queries forwards of
+	// their own, as the worker did before mixed batches (to compare them).
+	SeparateAdapters bool
+	Queue            int                           // queries waiting for the worker before ErrBusy
+	Threads          int                           // LibTorch intra-op threads of the worker; 0 leaves the default
+	Logf             func(format string, a ...any) // notices while loading; nil: none
+	Observer         Observer                      // hears the model worker; nil: none
 }
 
 // DefaultOptions: the adapter's windows, batch 32 windows per forward, 32
@@ -253,6 +263,9 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if warning, _ := torch.CheckPrecision(dt, dev, torch.HostCPU(), true); warning != "" && opt.Logf != nil {
+		opt.Logf("%s", warning) // the CLI refuses this unless --force; a library caller hears it
+	}
 	as := opt.Adapters
 	dirs := make([]*peft.Dir, len(as)) // each adapter directory, read once
 	for i, na := range as {
@@ -277,9 +290,16 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if len(as) > 0 {
 		logf = nil // the adapter brings its own QA head: no notice about the base's
 	}
-	m, err := bert.Load(dir, bert.LoadOptions{Device: dev, DType: dt, Logf: logf})
+	loadDT := dt
+	if dt == gotch.Int8 && opt.Merge {
+		loadDT = gotch.Float // merged in float32, quantized after (below)
+	}
+	m, err := bert.Load(dir, bert.LoadOptions{Device: dev, DType: loadDT, Logf: logf})
 	if err != nil {
 		return nil, err
+	}
+	if m.Int8() {
+		torch.ReleaseMemory() // the float32 weights just freed, and the host copy of the checkpoint
 	}
 	e := &Engine{
 		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
@@ -292,6 +312,14 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		close(e.workerDone)
 		e.free()
 		return nil, err
+	}
+	if dt == gotch.Int8 && !m.Int8() {
+		if err := m.Quantize(); err != nil {
+			close(e.workerDone)
+			e.free()
+			return nil, err
+		}
+		torch.ReleaseMemory()
 	}
 	go e.work()
 	return e, nil

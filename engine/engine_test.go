@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,15 @@ func tinyEngine(t testing.TB, change func(o *Options)) *Engine {
 	return e
 }
 
+// topK is qs, each asking for k answers.
+func topK(qs []Query, k int) []Query {
+	out := slices.Clone(qs)
+	for i := range out {
+		out[i].TopK = k
+	}
+	return out
+}
+
 var tinyQueries = []Query{
 	{Question: "who works at acme?", Context: "alice works at acme. bob lives in paris."},
 	{Question: "what was the revenue?", Context: "the revenue was $5 million in 2019, and the company sold it."},
@@ -70,11 +80,7 @@ func TestEngineDefaultWindowsAnswer(t *testing.T) {
 	assert.Equal(t, "fix", e.Default())
 
 	ctx := context.Background()
-	batch := make([]Query, len(tinyQueries))
-	for i, q := range tinyQueries {
-		q.TopK = 3
-		batch[i] = q
-	}
+	batch := topK(tinyQueries, 3)
 	rs, err := e.AnswerBatch(ctx, batch)
 	require.NoError(t, err)
 	require.Len(t, rs, len(tinyQueries))

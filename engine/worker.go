@@ -8,6 +8,7 @@ import (
 
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/internal/faults"
+	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/qa"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -165,10 +166,72 @@ func (e *Engine) cycle(batch []*job) {
 		return
 	}
 	e.obs.CycleStart(n)
-	for _, sv := range order {
-		e.runGroup(sv, groups[sv])
+	if !e.opt.Fuse || e.opt.SeparateAdapters || len(order) == 1 || !e.runMixed(order, groups) {
+		for _, sv := range order {
+			e.runGroup(sv, groups[sv])
+		}
 	}
 	e.obs.CycleEnd(time.Since(start))
+}
+
+// runMixed answers the jobs of several adapters through shared forwards: a
+// peft.Mixture runs the base once per batch and each row's own adapter. It
+// reports false, having answered nothing, when an adapter cannot be mixed
+// (DoRA); the caller then runs them one adapter at a time. A panic in the
+// model fails these jobs, not the engine.
+func (e *Engine) runMixed(order []*served, groups map[*served][]*job) (answered bool) {
+	var adapters []*peft.Adapter
+	index := map[*served]int{}
+	for _, sv := range order {
+		index[sv] = -1 // no adapter: the base model alone
+		if sv.adapter != nil {
+			index[sv] = len(adapters)
+			adapters = append(adapters, sv.adapter)
+		}
+	}
+	if err := e.detach(); err != nil {
+		return false
+	}
+	mx, err := peft.Mix(e.model, adapters)
+	if err != nil {
+		return false
+	}
+	var jobs []*job
+	defer func() {
+		mx.Remove()
+		if r := recover(); r != nil {
+			err := fmt.Errorf("model worker: %v", r)
+			e.logf("engine: %v", err)
+			for _, j := range jobs {
+				j.reply(jobResult{err: err})
+			}
+			answered = true
+		}
+	}()
+	var feats []data.Feature
+	var rowAdapter []int // by feature: its adapter's index in adapters
+	for _, sv := range order {
+		windows := 0
+		for _, j := range groups[sv] {
+			jobs = append(jobs, j)
+			feats = append(feats, j.feats...)
+			for range j.feats {
+				rowAdapter = append(rowAdapter, index[sv])
+			}
+			windows += len(j.feats)
+		}
+		e.obs.Forward(sv.Name, windows, len(groups[sv]))
+	}
+	rows := make([]int, 0, e.opt.BatchSize)
+	starts, ends, err := qa.LogitsRouted(context.Background(), e.model, feats, e.opt.BatchSize, func(idx []int) {
+		rows = rows[:0]
+		for _, fi := range idx {
+			rows = append(rows, rowAdapter[fi])
+		}
+		mx.Route(rows)
+	})
+	replySplit(jobs, starts, ends, err)
+	return true
 }
 
 // runGroup answers the jobs of one adapter. A panic in the model fails these
@@ -208,6 +271,12 @@ func (e *Engine) runFused(sv *served, jobs []*job) {
 	}
 	e.obs.Forward(sv.Name, len(feats), len(jobs))
 	starts, ends, _, err := qa.Logits(context.Background(), e.model, feats, e.opt.BatchSize, false)
+	replySplit(jobs, starts, ends, err)
+}
+
+// replySplit hands each job its own rows of logits computed for all jobs'
+// windows in order, or err to every job.
+func replySplit(jobs []*job, starts, ends [][]float32, err error) {
 	off := 0
 	for _, j := range jobs {
 		n := len(j.feats)

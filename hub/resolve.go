@@ -9,15 +9,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/loraqa/loraqa/data"
 )
 
-// Files fetched besides the weights.
-var (
-	// weightFiles in order of preference; the index names shards.
-	weightFiles = []string{"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"}
-	// TokenizerFiles are fetched when the repository has them.
-	TokenizerFiles = []string{"tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"}
-)
+// weightFiles in order of preference; the index names shards.
+var weightFiles = []string{"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"}
 
 const (
 	configFile  = "config.json"
@@ -116,7 +113,8 @@ func (c *client) online(ctx context.Context, r Ref) (string, error) {
 	if !found {
 		return "", fmt.Errorf("hub: %s (commit %s) has no weights: none of %s: %w", r, commit, strings.Join(weightFiles, ", "), ErrNotFound)
 	}
-	for _, name := range TokenizerFiles {
+	// The tokenizer files (data.TokenizerFiles) are fetched when the repository has them.
+	for _, name := range data.TokenizerFiles {
 		m, err := c.optional(ctx, r, commit, name)
 		if err != nil {
 			return "", err

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch/safetensors"
 )
@@ -30,9 +31,6 @@ const (
 	// with (SQuAD2).
 	SQuAD2File = "loraqa_squad2.json"
 )
-
-// TokenizerFiles are the files a tokenizer directory may hold.
-var TokenizerFiles = []string{"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
 
 // Windows are the windows an adapter was trained with: max_seq_length
 // tokens overlapping by doc_stride.
@@ -123,11 +121,8 @@ func OpenDir(path string) (*Dir, error) {
 	if d.Weights, d.weightsFile, err = readAdapterWeights(path); err != nil {
 		return nil, err
 	}
-	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
-		if _, err := os.Stat(filepath.Join(path, f)); err == nil {
-			d.Tokenizer = path
-			break
-		}
+	if data.HasTokenizerFiles(path) {
+		d.Tokenizer = path
 	}
 	if d.TrainConfig, err = readOptional(filepath.Join(path, TrainConfigFile)); err != nil {
 		return nil, err
@@ -252,7 +247,7 @@ func NewDir(a *Adapter) *Dir {
 // owned reports whether name is a file an adapter directory's owner writes.
 func owned(name string) bool {
 	return name == ConfigFile || name == WeightsFile || name == WeightsFileBin || name == WindowsFile ||
-		name == TrainConfigFile || name == MetricsFile || name == SQuAD2File || slices.Contains(TokenizerFiles, name)
+		name == TrainConfigFile || name == MetricsFile || name == SQuAD2File || slices.Contains(data.TokenizerFiles, name)
 }
 
 // Write writes the directory whole at path: every file into a temporary
@@ -318,7 +313,7 @@ func copyTokenizerFiles(src, dst string) error {
 	if src == "" {
 		return nil
 	}
-	for _, f := range TokenizerFiles {
+	for _, f := range data.TokenizerFiles {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

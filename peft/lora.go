@@ -33,6 +33,9 @@ type Linear struct {
 // weight already holds it.
 func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if l.Magnitude != nil && !l.Merged {
+		if l.Base.Int8() { // Inject refuses it; an adapter injected before Quantize
+			panic(&ts.LoraqaError{Err: fmt.Errorf("a DoRA layer needs its base weight in float32, and the base was quantized to int8")})
+		}
 		return l.forwardDoRA(x, train)
 	}
 	out := l.Base.Forward(x, train)
@@ -43,6 +46,18 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 	if train && l.Dropout > 0 {
 		xd = torch.Dropout(x, l.Dropout)
 	}
+	delta := l.update(xd)
+	if xd != x {
+		xd.MustDrop()
+	}
+	out.MustAdd_(delta) // the frozen linear's backward does not need its output
+	delta.MustDrop()
+	return out
+}
+
+// update is the low-rank update of x (dropout already applied):
+// lora_B(lora_A(x))·scaling, plus lora_B's bias with lora_bias.
+func (l *Linear) update(x *ts.Tensor) *ts.Tensor {
 	// A and B stay float32 (they are trained); over a half-precision base they
 	// are cast to its dtype for the product, as autocast does, and their
 	// gradients come back in float32 through the cast.
@@ -52,28 +67,23 @@ func (l *Linear) Forward(x *ts.Tensor, train bool) *ts.Tensor {
 		defer A.MustDrop()
 		defer B.MustDrop()
 	}
-	xa := ts.MustLinear(xd, A, ts.None) // [.., r]
-	if xd != x {
-		xd.MustDrop()
-	}
-	var delta *ts.Tensor
-	if l.BiasB != nil { // (xAᵀBᵀ + b)·scaling, as PEFT
+	xa := ts.MustLinear(x, A, ts.None) // [.., r]
+	// With lora_bias: (xAᵀBᵀ + b)·scaling, as PEFT.
+	if l.BiasB != nil {
 		bb := l.BiasB
 		if bb.DType() != B.DType() {
 			bb = bb.MustTotype(B.DType(), false)
 			defer bb.MustDrop()
 		}
-		delta = ts.MustLinear(xa, B, bb)
+		delta := ts.MustLinear(xa, B, bb)
 		xa.MustDrop()
 		delta.MustMulScalar_(ts.FloatScalar(l.Scaling))
-	} else {
-		xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
-		delta = ts.MustLinear(xa, B, ts.None)
-		xa.MustDrop()
+		return delta
 	}
-	out.MustAdd_(delta) // the frozen linear's backward does not need its output
-	delta.MustDrop()
-	return out
+	xa.MustMulScalar_(ts.FloatScalar(l.Scaling))
+	delta := ts.MustLinear(xa, B, ts.None)
+	xa.MustDrop()
+	return delta
 }
 
 // Param is a trainable tensor with its key in adapter_model.safetensors.
@@ -127,14 +137,18 @@ func Inject(m *bert.Model, cfg Config) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if m.DType != gotch.Float && (cfg.UseDoRA || cfg.Bias != "none") {
+	if (m.DType != gotch.Float || m.Int8()) && (cfg.UseDoRA || cfg.Bias != "none") {
 		// DoRA's norm is taken over the base weight, and bias all/lora_only
 		// trains base tensors: both need them in float32.
 		what := "use_dora"
 		if !cfg.UseDoRA {
 			what = fmt.Sprintf("bias %q", cfg.Bias)
 		}
-		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, torch.DTypeName(m.DType))
+		dt := torch.DTypeName(m.DType)
+		if m.Int8() {
+			dt = "int8"
+		}
+		return nil, fmt.Errorf("%s needs a float32 base, and this one is %s: use dtype fp32 for this adapter", what, dt)
 	}
 	a := &Adapter{Config: cfg, Layers: map[string]*Linear{}, Saved: map[string]*bert.Linear{}, model: m}
 	in := injection{a: a, replaced: map[string]Module{}}
@@ -205,6 +219,9 @@ func (in *injection) save(name string, slot *Module) error {
 	if !ok {
 		return fmt.Errorf("module %q is already wrapped", name)
 	}
+	if base.Int8() {
+		return fmt.Errorf("module %q to save is int8 in this base: use dtype fp32 for this adapter", name)
+	}
 	cp := &bert.Linear{Weight: trainableCopy(base.Weight)}
 	in.a.Saved[name] = cp // from here on, rollback frees it
 	cp.Bias = trainableCopy(base.Bias)
@@ -225,8 +242,7 @@ func (in *injection) wrap(name string, slot *Module) error {
 	if cfg.LoraBias && base.Bias == nil {
 		return fmt.Errorf("lora_bias: module %q has no bias to merge lora_B's into", name)
 	}
-	size := base.Weight.MustSize()
-	out, inDim := size[0], size[1]
+	out, inDim := base.Dims()
 	r := int64(cfg.RankFor(name))
 	dev := a.model.Device
 	l := &Linear{Base: base, Scaling: cfg.ScalingFor(name), Dropout: cfg.LoraDropout}
@@ -410,7 +426,8 @@ func commas(n int64) string {
 
 // Drop frees the adapter's own tensors (LoRA weights and saved copies), puts
 // the base modules back into the model and restores the base biases that bias
-// "all"/"lora_only" trained.
+// "all"/"lora_only" trained. A merged adapter is unmerged first, except from
+// a base quantized after the merge (bert.Model.Quantize), which keeps it.
 func (a *Adapter) Drop() {
 	for name, slot := range a.model.Modules() {
 		switch v := (*slot).(type) {

@@ -70,6 +70,11 @@ type mergedLayer struct {
 // and lora_bias as PEFT merges them); the layers then compute the base alone.
 // Nothing changes if any update is not finite.
 func (a *Adapter) Merge() error {
+	for name, l := range a.Layers {
+		if !l.Merged && l.Base.Int8() {
+			return fmt.Errorf("merge %s: the base linear is int8; merge into the float32 base, then quantize it (bert.Model.Quantize)", name)
+		}
+	}
 	ms := map[string]mergedLayer{}
 	var err error
 	torch.NoGrad(func() {
@@ -129,6 +134,9 @@ func (a *Adapter) unmergeOne(l *Linear) error {
 	if !l.Merged {
 		return nil
 	}
+	if l.Base.Int8() {
+		return fmt.Errorf("the merged weight was quantized to int8: the update cannot be taken out (reload the base)")
+	}
 	var err error
 	torch.NoGrad(func() {
 		d, e := l.delta()
@@ -163,6 +171,9 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 		return err
 	}
 	m := a.model
+	if m.Int8() {
+		return fmt.Errorf("export merged model: the base is int8; export from a float32 one")
+	}
 	var tensors []safetensors.Tensor
 	var err error
 	torch.NoGrad(func() {

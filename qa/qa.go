@@ -48,6 +48,18 @@ func ToDevice(b *data.Batch, dev gotch.Device, labels bool) bert.Batch {
 // *torch.Error, after the tensors of the failed batch are freed (torch.Guard);
 // ctx is checked between batches.
 func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, withLoss bool) (starts, ends [][]float32, meanLoss float64, err error) {
+	return logits(ctx, m, feats, batchSize, withLoss, nil)
+}
+
+// LogitsRouted is Logits without the loss, calling before(idx) ahead of each
+// forward with the features (indices into feats) that make its batch, in
+// row order: a peft.Mixture routes each row to its adapter there.
+func LogitsRouted(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, before func(idx []int)) (starts, ends [][]float32, err error) {
+	starts, ends, _, err = logits(ctx, m, feats, batchSize, false, before)
+	return starts, ends, err
+}
+
+func logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize int, withLoss bool, before func(idx []int)) (starts, ends [][]float32, meanLoss float64, err error) {
 	b, err := data.NewBatcher(feats, data.BatchOptions{BatchSize: batchSize, BucketBatches: 0, PadID: m.Config.PadTokenID})
 	if err != nil {
 		return nil, nil, 0, err
@@ -65,6 +77,9 @@ func Logits(ctx context.Context, m *bert.Model, feats []data.Feature, batchSize 
 				}
 				batch := b.Make(idx)
 				in := ToDevice(batch, m.Device, withLoss)
+				if before != nil {
+					before(idx)
+				}
 				out := m.Forward(in, false)
 				faults.Forward(bi)
 				s, e := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)

@@ -90,7 +90,7 @@ synthetic() { # run mode dtype batch seq
   local common=(--dtype "$dtype" --batch "$batch" --seq "$seq" --steps "$steps" --warmup "$warmup" --threads "$THREADS")
   for impl in $IMPLS; do
     case $impl in
-      loraqa) one "$run" "$impl" bin/loraqa bench "$mode" --shape distilbert-base "${common[@]}" ;;
+      loraqa) one "$run" "$impl" bin/loraqa bench "$mode" --shape distilbert-base --force "${common[@]}" ;;
       ref-2.1.2) one "$run" "$impl" "$PY_OLD" "$BENCH" --mode "$mode" "${common[@]}" ;;
       ref-2.15) one "$run" "$impl" "$PY_NEW" "$BENCH" --mode "$mode" "${common[@]}" ;;
     esac

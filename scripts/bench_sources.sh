@@ -38,9 +38,9 @@ for s in $SOURCES; do
   "$bin" doctor --json > "$OUT/$s-doctor.json"
   for dt in fp32 bf16; do
     say "$s $dt: train 8x128"
-    "$bin" bench train --shape distilbert-base --batch 8 --seq 128 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --dtype "$dt" 2>/dev/null | tail -1 > "$OUT/$s-$dt-train.json"
+    "$bin" bench train --shape distilbert-base --batch 8 --seq 128 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --dtype "$dt" --force 2>/dev/null | tail -1 > "$OUT/$s-$dt-train.json"
     say "$s $dt: infer 1x384"
-    "$bin" bench infer --shape distilbert-base --batch 1 --seq 384 --steps 10 --warmup 2 --threads "$THREADS" --dtype "$dt" 2>/dev/null | tail -1 > "$OUT/$s-$dt-infer.json"
+    "$bin" bench infer --shape distilbert-base --batch 1 --seq 384 --steps 10 --warmup 2 --threads "$THREADS" --dtype "$dt" --force 2>/dev/null | tail -1 > "$OUT/$s-$dt-infer.json"
   done
 done
 

@@ -212,7 +212,7 @@ st_doctor() {
 st_verify() { # FIXTURE_DIR DTYPE
   if [ "$2" = fp16 ] && [ "$DEVICE" = cpu ]; then note "fp16 is CUDA only: not run on the CPU"; return 3; fi
   [ -d "$1" ] || { note "no fixture $1 (make reference; or the GPU bundle's testdata)"; return 1; }
-  "$BIN" verify --device "$DEVICE" --dtype "$2" --json "$1"
+  "$BIN" verify --device "$DEVICE" --dtype "$2" --force --json "$1"
   local rc=$?
   local f=$NAME_OUT.out
   note "$(awk '/"max_abs_diff"/ { n++; v = $2 + 0; if (v > m) m = v } /^      "pass": false/ { bad++ }
@@ -284,7 +284,7 @@ EOF
 st_bench() { # train|infer BATCH DTYPE
   local mode=$1 b=$2 dt=$3 steps=$STEPS
   [ "$mode" = infer ] && steps=$INFER_STEPS
-  "$BIN" bench "$mode" --shape "$SHAPE" --batch "$b" --seq "$SEQ" --steps "$steps" --warmup "$WARMUP" --device "$DEVICE" --dtype "$dt" || return 1
+  "$BIN" bench "$mode" --shape "$SHAPE" --batch "$b" --seq "$SEQ" --steps "$steps" --warmup "$WARMUP" --device "$DEVICE" --dtype "$dt" --force || return 1
   local f=$NAME_OUT.out msg k v
   msg="$(json_num step_ms_median "$f" | awk '{printf "%.1f ms/step", $1}'), $(json_num examples_per_s "$f" | awk '{printf "%.1f ex/s", $1}')"
   for k in calls_per_step optimizer_calls_per_step syncs_per_step live_tensor_growth; do

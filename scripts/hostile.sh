@@ -17,7 +17,7 @@ go build -o "$OUT/loadtest" ./scripts/loadtest
 cp -r "$F/adapter" "$OUT/root/hot"
 head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$OUT/tokens"
 head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$OUT/admin-tokens"
-W=(--model "$F/base" --max-seq-length 128 --doc-stride 32 --device cpu)
+W=(--model "$F/base" --max-seq-length 128 --doc-stride 32 --device cpu --dtype fp32) # fp32 on both sides: serve defaults to auto
 "$OUT/loadtest" inputs -data "$SHARED/data/tatqa-dev-qa.txt" -n 32 -adapters "fix,bin," -o "$OUT/inputs.jsonl"
 "$OUT/loadtest" expect -inputs "$OUT/inputs.jsonl" -loraqa "$OUT/loraqa" -adapter fix="$F/adapter" -adapter bin="$F/adapter_bin" \
   -o "$OUT/expected.jsonl" -- "${W[@]}"

@@ -169,12 +169,3 @@ func decodeAnswer(t *testing.T, b []byte) AnswerResponse {
 	require.NoError(t, dec.Decode(&r), "%s", b)
 	return r
 }
-
-// scaledAdapter writes a copy of the adapter in src with every lora_B
-// weight multiplied by f: another adapter over the same base.
-func scaledAdapter(t *testing.T, src string, f float32) string {
-	t.Helper()
-	dst := t.TempDir()
-	rewriteAdapter(t, src, dst, scaleB(f))
-	return dst
-}

@@ -28,11 +28,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/internal/adaptertest"
 	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/internal/testutil"
-	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
-	"github.com/loraqa/loraqa/torch/safetensors"
 )
 
 const (
@@ -68,38 +67,6 @@ func errorOf(t *testing.T, b []byte) string {
 	msg, ok := e["error"]
 	require.True(t, ok, "%s", b)
 	return msg
-}
-
-// rewriteAdapter writes the adapter in src to dst with each tensor passed
-// through fn.
-func rewriteAdapter(t *testing.T, src, dst string, fn func(name string, v []float32, shape []int64) ([]float32, []int64)) {
-	t.Helper()
-	require.NoError(t, os.MkdirAll(dst, 0o755))
-	cfg, err := os.ReadFile(filepath.Join(src, peft.ConfigFile))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dst, peft.ConfigFile), cfg, 0o644))
-	in, err := safetensors.Open(filepath.Join(src, peft.WeightsFile))
-	require.NoError(t, err)
-	defer in.Close()
-	var out []safetensors.Tensor
-	for _, name := range in.Names() {
-		v, shape, err := in.Float32s(name)
-		require.NoError(t, err)
-		v, shape = fn(name, v, shape)
-		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: safetensors.Float32sToBytes(v)})
-	}
-	require.NoError(t, safetensors.Write(filepath.Join(dst, peft.WeightsFile), out, map[string]string{"format": "pt"}))
-}
-
-func scaleB(f float32) func(string, []float32, []int64) ([]float32, []int64) {
-	return func(name string, v []float32, shape []int64) ([]float32, []int64) {
-		if strings.Contains(name, "lora_B") {
-			for i := range v {
-				v[i] *= f
-			}
-		}
-		return v, shape
-	}
 }
 
 // widerA makes every lora_A one column wider: an adapter for another base.
@@ -280,9 +247,9 @@ func TestCheckListen(t *testing.T) {
 func TestServeAdaptersAtRunTime(t *testing.T) {
 	_, fix := tinyFixture(t)
 	root, outside := t.TempDir(), t.TempDir()
-	rewriteAdapter(t, fix, filepath.Join(root, "team", "other"), scaleB(-4))
-	rewriteAdapter(t, fix, filepath.Join(root, "wide"), widerA)
-	rewriteAdapter(t, fix, filepath.Join(outside, "secret"), scaleB(2))
+	adaptertest.Rewrite(t, fix, filepath.Join(root, "team", "other"), adaptertest.ScaleB(-4))
+	adaptertest.Rewrite(t, fix, filepath.Join(root, "wide"), widerA)
+	adaptertest.Rewrite(t, fix, filepath.Join(outside, "secret"), adaptertest.ScaleB(2))
 	require.NoError(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "escape")))
 	require.NoError(t, os.Symlink(filepath.Join(root, "team", "other"), filepath.Join(root, "inside-link")))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "afile"), []byte("x"), 0o644))

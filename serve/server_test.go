@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loraqa/loraqa/internal/adaptertest"
 	"github.com/loraqa/loraqa/internal/faults"
 	"github.com/loraqa/loraqa/torch"
 )
@@ -88,7 +89,7 @@ func TestServeConcurrentMatchesPredictor(t *testing.T) {
 // loaded with its adapter alone, whatever the interleaving.
 func TestServeTwoAdaptersShareBase(t *testing.T) {
 	_, fix := tinyFixture(t)
-	other := scaledAdapter(t, fix, -4)
+	other := adaptertest.Scaled(t, fix, -4)
 	qs := testQueries(t, 12)
 	wantA := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 2)
 	wantB := expectedAnswers(t, tinyPredictor(t, other, false), qs, 2)
@@ -195,7 +196,7 @@ func TestServeFused(t *testing.T) {
 // every adapter.
 func TestServeLiveTensorsSettle(t *testing.T) {
 	_, fix := tinyFixture(t)
-	other := scaledAdapter(t, fix, 2)
+	other := adaptertest.Scaled(t, fix, 2)
 	initial := torch.LiveTensors()
 	s, err := loadServer(context.Background(), tinyServerOptions(t, NamedAdapter{Name: "a", Dir: fix}, NamedAdapter{Name: "b", Dir: other}))
 	require.NoError(t, err)

@@ -64,12 +64,17 @@ func DeviceName(d gotch.Device) string {
 	return "cpu"
 }
 
-// ParseDType turns the dtype of the frozen base (fp32, bf16, fp16) into a
-// gotch dtype for dev. fp16 (trained with dynamic loss scaling) is refused on
-// the CPU, where LibTorch has few fast half kernels; bf16 is the CPU's half
-// precision (fast on CPUs with avx512_bf16 or AMX).
+// ParseDType turns the dtype of the frozen base (fp32, bf16, fp16, int8, or
+// auto: AutoDType on this machine) into a gotch dtype for dev. fp16 (trained
+// with dynamic loss scaling) is refused on the CPU, where LibTorch has few
+// fast half kernels; bf16 is the CPU's half precision (fast on CPUs with
+// avx512_bf16 or AMX; CheckPrecision says where it is emulated). int8
+// (gotch.Int8) is for inference on the CPU: the base's linears dynamically
+// quantized (QLinear), everything else float32; see CheckDType.
 func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		return AutoDType(dev, HostCPU()), nil
 	case "", "fp32", "float32":
 		return gotch.Float, nil
 	case "bf16", "bfloat16":
@@ -79,17 +84,21 @@ func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 			return gotch.Float, fmt.Errorf("dtype %q needs a CUDA device; on the CPU use bf16", s)
 		}
 		return gotch.Half, nil
+	case "int8", "qint8":
+		return CheckDType(gotch.Int8, dev)
 	}
-	return gotch.Float, fmt.Errorf("dtype %q: want fp32, bf16 or fp16", s)
+	return gotch.Float, fmt.Errorf("dtype %q: want fp32, bf16, fp16, int8 or auto", s)
 }
 
-// DTypeName is the config name of a base dtype: fp32, bf16 or fp16.
+// DTypeName is the config name of a base dtype: fp32, bf16, fp16 or int8.
 func DTypeName(d gotch.DType) string {
 	switch d {
 	case gotch.BFloat16:
 		return "bf16"
 	case gotch.Half:
 		return "fp16"
+	case gotch.Int8:
+		return "int8"
 	}
 	return "fp32"
 }
@@ -104,7 +113,9 @@ func DeviceOrAuto(d gotch.Device) gotch.Device {
 }
 
 // CheckDType checks a base dtype for dev: the zero DType means fp32; fp32
-// and bf16 run anywhere, fp16 on CUDA only (as ParseDType says).
+// and bf16 run anywhere, fp16 on CUDA only (as ParseDType says), int8 on the
+// CPU only and where LibTorch has the fbgemm engine (Int8Available), for
+// inference (training refuses it).
 func CheckDType(dt gotch.DType, dev gotch.Device) (gotch.DType, error) {
 	switch dt {
 	case 0, gotch.Float:
@@ -116,6 +127,14 @@ func CheckDType(dt gotch.DType, dev gotch.Device) (gotch.DType, error) {
 			return gotch.Float, fmt.Errorf("dtype fp16 needs a CUDA device; on the CPU use bf16")
 		}
 		return dt, nil
+	case gotch.Int8:
+		if dev.IsCuda() {
+			return gotch.Float, fmt.Errorf("dtype int8 runs on the CPU only (LibTorch's fbgemm int8 kernels); on %s use bf16 or fp16", DeviceName(dev))
+		}
+		if err := Int8Available(); err != nil {
+			return gotch.Float, fmt.Errorf("dtype int8: %w", err)
+		}
+		return dt, nil
 	}
-	return gotch.Float, fmt.Errorf("dtype %v: the base runs in fp32, bf16 or fp16", dt)
+	return gotch.Float, fmt.Errorf("dtype %v: the base runs in fp32, bf16, fp16 or int8", dt)
 }

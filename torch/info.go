@@ -49,6 +49,9 @@ type BuildInfo struct {
 	// CUDA is what CheckCUDA proved; CUDABuild and CUDAAvailable above are
 	// what the build and LibTorch claim.
 	CUDA CUDAReport `json:"cuda"`
+	// CPU is what the CPU runs natively: bf16 (else emulated, about 50x
+	// slower) and int8 (VNNI or AMX).
+	CPU CPUPrecision `json:"cpu"`
 }
 
 // Info gathers BuildInfo. Devices lists cpu and every visible CUDA device.
@@ -73,6 +76,7 @@ func Info() BuildInfo {
 		bi.Devices = append(bi.Devices, "cuda:"+strconv.Itoa(i))
 	}
 	bi.CUDA = CheckCUDA()
+	bi.CPU = HostCPU()
 	return bi
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // LiveTensors is the number of gotch tensors created and not yet freed in this
-// process; tests assert that it returns to its start after a loop of work.
-func LiveTensors() int { return ts.LoraqaLiveTensors() }
+// process, and of int8 weights (QLinear) not yet dropped; tests assert that it
+// returns to its start after a loop of work.
+func LiveTensors() int { return ts.LoraqaLiveTensors() + liveQLinears() }
 
 // Calls is the number of calls into LibTorch so far in this process: every
 // gotch operation and every shim call (each a cgo call, and on a GPU at least

@@ -196,8 +196,22 @@ func TestParseDType(t *testing.T) {
 	got, err := ParseDType("fp16", gotch.CudaBuilder(0))
 	require.NoError(t, err)
 	assert.Equal(t, gotch.Half, got)
-	_, err = ParseDType("int8", gotch.CPU)
-	assert.ErrorContains(t, err, `dtype "int8": want fp32, bf16 or fp16`)
+	_, err = ParseDType("int4", gotch.CPU)
+	assert.ErrorContains(t, err, `dtype "int4": want fp32, bf16, fp16, int8 or auto`)
+
+	// int8: the CPU only, where LibTorch has fbgemm.
+	_, err = ParseDType("int8", gotch.CudaBuilder(0))
+	assert.ErrorContains(t, err, "dtype int8 runs on the CPU only")
+	_, err = CheckDType(gotch.Int8, gotch.CudaBuilder(0))
+	assert.ErrorContains(t, err, "dtype int8 runs on the CPU only")
+	got, err = ParseDType("INT8", gotch.CPU)
+	if avail := Int8Available(); avail != nil {
+		assert.ErrorContains(t, err, "fbgemm", "LibTorch %s has no int8 engine: the error says why", LibTorchVersion())
+		return
+	}
+	require.NoError(t, err)
+	assert.Equal(t, gotch.Int8, got)
+	assert.Equal(t, "int8", DTypeName(got))
 }
 
 // TestABIMatchesLibTorch: the C++ ABI the build was set up with (read by

@@ -26,7 +26,8 @@ type Job struct {
 	Hub  hub.Options
 	// Device is where to train (the zero Device: CUDA when available, else
 	// the CPU); DType the frozen base's: gotch.Float (also the zero DType),
-	// BFloat16, Half (CUDA). torch.ParseDevice and ParseDType read them.
+	// BFloat16, Half (CUDA); Int8 is refused (inference only). torch.ParseDevice
+	// and ParseDType read them.
 	Device gotch.Device
 	DType  gotch.DType
 	// Train and Test are the examples to train and evaluate on.
@@ -68,6 +69,9 @@ type Job struct {
 	Debug bool
 }
 
+// errInt8Train is the refusal of an int8 base in training.
+var errInt8Train = errors.New("dtype int8 is for inference only (predict, eval, serve, bench infer: the int8 linears have no backward); train in fp32 or bf16, then run the adapter with --dtype int8")
+
 func (j *Job) logf(format string, a ...any) {
 	if j.Logf != nil {
 		j.Logf(format, a...)
@@ -90,9 +94,15 @@ func (j *Job) logf(format string, a ...any) {
 // Options.Postprocess.NullScoreDiffThreshold.
 func Run(ctx context.Context, job Job) (*State, error) {
 	dev := torch.DeviceOrAuto(job.Device)
+	if job.DType == gotch.Int8 {
+		return nil, errInt8Train
+	}
 	dtype, err := torch.CheckDType(job.DType, dev)
 	if err != nil {
 		return nil, err
+	}
+	if warning, _ := torch.CheckPrecision(dtype, dev, torch.HostCPU(), true); warning != "" {
+		job.logf("%s", warning) // the CLI refuses this unless --force; a library caller hears it
 	}
 	baseDir, err := hub.Resolve(ctx, job.Base, job.Hub)
 	if err != nil {

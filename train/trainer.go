@@ -181,6 +181,9 @@ func (t *Trainer) init() error {
 	if len(t.Train) == 0 {
 		return errors.New("no training features: the training split is empty")
 	}
+	if t.Model.Int8() {
+		return errInt8Train
+	}
 	b, err := data.NewBatcher(t.Train, data.BatchOptions{BatchSize: o.BatchSize, Shuffle: true, Seed: uint64(o.Seed), BucketBatches: o.BucketBatches, PadID: t.Model.Config.PadTokenID})
 	if err != nil {
 		return err

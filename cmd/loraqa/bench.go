@@ -8,8 +8,12 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/data"
@@ -19,7 +23,7 @@ import (
 )
 
 func init() {
-	register("bench", "measure training or inference speed (train|infer|data)", runBench)
+	register("bench", "measure training, inference or serving speed (train|infer|data|serve)", runBench)
 }
 
 // benchFlops counts matmul FLOPs as ../shared/tools/bench_reference.py does.
@@ -39,6 +43,22 @@ func peakRSSMB() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Maxrss) / 1024
+}
+
+// currentRSSMB is the process's resident memory now (VmRSS), in MiB; peak_rss_mb
+// also counts what building the model took (a float32 base before int8).
+func currentRSSMB() (float64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 func randomBatch(r *rand.Rand, B, L int, vocab int64) *data.Batch {
@@ -67,8 +87,11 @@ func median(v []float64) float64 {
 }
 
 func runBench(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return benchServe(ctx, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "train" && args[0] != "infer" && args[0] != "data") {
-		return usagef("usage: loraqa bench train|infer|data [flags] (-h for the flags)")
+		return usagef("usage: loraqa bench train|infer|data|serve [flags] (-h for the flags)")
 	}
 	mode := args[0]
 	fs := newFlags("bench "+mode, "--shape distilbert-base|tiny --batch B --seq L --steps N --warmup W [--threads T] [--device D] [--merged]")
@@ -80,7 +103,8 @@ func runBench(ctx context.Context, args []string) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	threads := fs.Int("threads", 0, "LibTorch threads (0 = all CPUs)")
 	dev := fs.String("device", "cpu", "cpu, cuda, cuda:N")
-	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA)")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA), int8 (infer, CPU: the linears quantized) or auto")
+	force := fs.Bool("force", false, forceFlagDoc)
 	merged := fs.Bool("merged", false, "infer: fold the adapter into the weights")
 	dataFile := fs.String("data", "", "data: a QA file to count the tokens of one training epoch")
 	model := fs.String("model", "", "data: model dir for the tokenizer")
@@ -99,9 +123,16 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dt, err := torch.ParseDType(*dtype, d)
+	dt, err := resolveDType("--dtype", *dtype, d, *force)
 	if err != nil {
-		return usagef("--dtype: %v", err)
+		return err
+	}
+	if dt == gotch.Int8 && mode == "train" {
+		return usagef("--dtype int8 is for inference only: bench infer --dtype int8, or train in fp32 or bf16")
+	}
+	baseDT := dt
+	if dt == gotch.Int8 {
+		baseDT = gotch.Float // quantized after the adapter (merged or not) is in
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -111,7 +142,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	torch.SetThreads(n)
 	torch.ManualSeed(*seed)
-	m, err := bert.New(cfg, d, dt)
+	m, err := bert.New(cfg, d, baseDT)
 	if err != nil {
 		return err
 	}
@@ -196,6 +227,12 @@ func runBench(ctx context.Context, args []string) error {
 				return err
 			}
 		}
+		if dt == gotch.Int8 {
+			if err := m.Quantize(); err != nil {
+				return err
+			}
+			torch.ReleaseMemory()
+		}
 		b := randomBatch(r, *batch, *seq, cfg.VocabSize)
 		in := bert.Batch{InputIDs: torch.FromInt64(b.InputIDs, b.Shape(), d), AttentionMask: torch.FromInt64(b.AttentionMask, b.Shape(), d)}
 		defer in.InputIDs.MustDrop()
@@ -221,6 +258,9 @@ func runBench(ctx context.Context, args []string) error {
 	res["tokens_per_s"] = float64(*batch**seq) / med
 	res["achieved_gflops_per_s"] = res["flops_per_step"].(float64) / med / 1e9
 	res["peak_rss_mb"] = peakRSSMB()
+	if rss, ok := currentRSSMB(); ok {
+		res["rss_mb"] = rss
+	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
 }

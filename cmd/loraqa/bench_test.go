@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,4 +36,36 @@ func TestBenchTrainCountsCallsAndSyncs(t *testing.T) {
 			assert.Zero(t, got.LiveGrowth)
 		})
 	}
+}
+
+// bench infer --dtype int8 runs the quantized base (LoRA over it, or merged
+// first) and says so, with the resident memory beside the peak; bench train
+// refuses int8.
+func TestBenchInferInt8(t *testing.T) {
+	for _, args := range [][]string{{}, {"--merged"}} {
+		out, err := stdout(t, func() error {
+			return runBench(context.Background(), append([]string{"infer", "--shape", "tiny", "--batch", "1", "--seq", "16", "--steps", "2", "--warmup", "1", "--dtype", "int8"}, args...))
+		})
+		if err != nil && strings.Contains(err.Error(), "fbgemm") {
+			t.Skipf("int8 is not available in this LibTorch: %v", err)
+		}
+		require.NoError(t, err)
+		var got struct {
+			DType  string  `json:"dtype"`
+			Merged bool    `json:"merged"`
+			Peak   float64 `json:"peak_rss_mb"`
+			RSS    float64 `json:"rss_mb"`
+			Median float64 `json:"step_ms_median"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+		assert.Equal(t, "int8", got.DType)
+		assert.Equal(t, len(args) == 1, got.Merged)
+		assert.Greater(t, got.RSS, 0.0)
+		assert.GreaterOrEqual(t, got.Peak, got.RSS*0.99)
+		assert.Greater(t, got.Median, 0.0)
+	}
+	_, err := stdout(t, func() error {
+		return runBench(context.Background(), []string{"train", "--shape", "tiny", "--dtype", "int8"})
+	})
+	assert.ErrorContains(t, err, "int8 is for inference only")
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/hub"
 	"github.com/loraqa/loraqa/peft"
+	"github.com/loraqa/loraqa/torch"
+	"github.com/sugarme/gotch"
 )
 
 // configFlags adds --config and --set to a command's flags.
@@ -70,4 +72,36 @@ func loraConfig(c config.LoRA, base string) peft.Config {
 	pc.UseDoRA, pc.LoraBias = c.UseDoRA, c.LoraBias
 	pc.BaseModel = base
 	return pc
+}
+
+// forceFlagDoc is the help of --force, which every command that runs a model has.
+const forceFlagDoc = "run bf16 even on a CPU that emulates it (no avx512_bf16 or AMX: about 50x slower than fp32)"
+
+// hostCPU is what this CPU runs natively (a variable: tests give another
+// CPU's flags).
+var hostCPU = torch.HostCPU
+
+// resolveDType parses a --dtype value (or the train.dtype key, named by
+// what) for dev: "auto" becomes the precision torch.AutoDType picks here,
+// said on stderr; bf16 on a CPU that would emulate it is refused unless
+// force, and then warned about.
+func resolveDType(what, s string, dev gotch.Device, force bool) (gotch.DType, error) {
+	dt, err := torch.ParseDType(s, dev)
+	if err != nil {
+		return dt, usagef("%s: %v", what, err)
+	}
+	if strings.EqualFold(strings.TrimSpace(s), "auto") && !dev.IsCuda() {
+		dt = torch.AutoDType(dev, hostCPU())
+	}
+	warning, err := torch.CheckPrecision(dt, dev, hostCPU(), force)
+	if err != nil {
+		return dt, fmt.Errorf("%s %s: %w", what, s, err)
+	}
+	if warning != "" {
+		logf("%s", warning)
+	}
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		logf("%s auto: %s on %s", what, torch.DTypeName(dt), torch.DeviceName(dev))
+	}
+	return dt, nil
 }

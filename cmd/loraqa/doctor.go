@@ -34,6 +34,9 @@ func runDoctor(ctx context.Context, args []string) error {
 		onednn = "none"
 	}
 	fmt.Printf("kernels          cpu capability %s, blas %s, mkl %v, onednn %s\n", info.CPUCapability, info.BLASInfo, info.MKL, onednn)
+	fmt.Printf("cpu              %s\n", info.CPU.Model)
+	fmt.Printf("cpu precision    bf16 %s, int8 %s (flags: %s)\n", nativeOrNot(info.CPU.BF16Native, "emulated, "+torch.EmulatedSlowdown),
+		nativeOrNot(info.CPU.Int8Native, "no VNNI/AMX"), strings.Join(info.CPU.Flags, " "))
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
 	printCUDA(info.CUDA)
 	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))
@@ -50,6 +53,14 @@ func runDoctor(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// nativeOrNot says "native", or "not native" with why.
+func nativeOrNot(native bool, why string) string {
+	if native {
+		return "native"
+	}
+	return "not native (" + why + ")"
 }
 
 // printCUDA prints what CheckCUDA proved: libtorch_cuda mapped or not, the

@@ -24,11 +24,11 @@ func newFlags(name, args string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; -h prints the usage and yields errHelp.
+// parseFlags parses args; -h prints the usage (fs.Parse calls fs.Usage) and
+// yields errHelp.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
 			return errHelp
 		}
 		return usagef("%v (see -h)", err)

@@ -22,7 +22,7 @@ type predictorFlags struct {
 	adapter, model, device string
 	dtype                  string
 	maxSeq, stride         int
-	merge                  bool
+	merge, force           bool
 }
 
 // newPredictorFlags is the FlagSet of a subcommand that loads a predictor
@@ -42,10 +42,11 @@ func (p *predictorFlags) register(fs interface {
 	fs.StringVar(&p.adapter, "adapter", "", "adapter directory (PEFT files); its base_model_name_or_path is the base")
 	fs.StringVar(&p.model, "model", "", "base model directory or hub id (overrides the adapter's; alone: a QA model)")
 	fs.StringVar(&p.device, "device", "auto", "auto, cpu, cuda or cuda:N")
-	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); the adapter stays fp32")
+	fs.StringVar(&p.dtype, "dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA), int8 (CPU: its linears quantized) or auto (the fastest that holds the numbers here); the adapter stays fp32")
 	fs.IntVar(&p.maxSeq, "max-seq-length", 0, windowsFlagDoc)
 	fs.IntVar(&p.stride, "doc-stride", 0, strideFlagDoc)
 	fs.BoolVar(&p.merge, "merge", false, "fold the adapter into the weights before running")
+	fs.BoolVar(&p.force, "force", false, forceFlagDoc)
 }
 
 // windowsFlagDoc and strideFlagDoc describe --max-seq-length and
@@ -60,9 +61,9 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	dt, err := torch.ParseDType(p.dtype, dev)
+	dt, err := resolveDType("--dtype", p.dtype, dev, p.force)
 	if err != nil {
-		return nil, usagef("--dtype: %v", err)
+		return nil, err
 	}
 	engine.Tune(false, logf)
 	o := engine.DefaultOptions()

@@ -25,17 +25,42 @@ func tinyBERTAdapter(t *testing.T) (base, adapter string) {
 }
 
 // stdout runs fn with os.Stdout captured.
-func stdout(t *testing.T, fn func() error) (string, error) {
+func stdout(t *testing.T, fn func() error) (string, error) { return capture(t, &os.Stdout, fn) }
+
+// stderr runs fn with os.Stderr captured.
+func stderr(t *testing.T, fn func() error) (string, error) { return capture(t, &os.Stderr, fn) }
+
+// capture runs fn with *f (os.Stdout or os.Stderr) writing into a pipe, and
+// returns what it wrote.
+func capture(t *testing.T, f **os.File, fn func() error) (string, error) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	old := os.Stdout
-	os.Stdout = w
+	old := *f
+	*f = w
 	done := make(chan []byte)
 	go func() { b, _ := io.ReadAll(r); done <- b }()
 	err = fn()
-	os.Stdout = old
+	*f = old
 	w.Close()
 	return string(<-done), err
+}
+
+// Every command's -h prints its usage once, to stderr, and asks for exit 0
+// (errHelp).
+func TestHelpPrintsUsageOnce(t *testing.T) {
+	require.NotEmpty(t, commands)
+	first := map[string]string{"bench": "infer", "config": "show"} // commands that take a mode first
+	for name, c := range commands {
+		t.Run(name, func(t *testing.T) {
+			args := []string{"-h"}
+			if m, ok := first[name]; ok {
+				args = []string{m, "-h"}
+			}
+			out, err := stderr(t, func() error { return c.run(context.Background(), args) })
+			require.ErrorIs(t, err, errHelp)
+			assert.Equal(t, 1, strings.Count(out, "usage: loraqa "), out)
+		})
+	}
 }
 
 // predict without window flags on a model of 64 positions: the windows

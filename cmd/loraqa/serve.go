@@ -27,7 +27,8 @@ func runServe(ctx context.Context, args []string) error {
 	model := fs.String("model", "", "base model directory or hub id (default: the first adapter's base_model_name_or_path; alone: a QA model)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, or fp16 (CUDA); adapters stay fp32")
+	dtype := fs.String("dtype", "auto", "dtype of the frozen base: fp32, bf16, fp16 (CUDA), int8 (CPU: its linears quantized) or auto (the fastest that holds the numbers here); adapters stay fp32")
+	force := fs.Bool("force", false, forceFlagDoc)
 	merge := fs.Bool("merge", false, "fold the adapter into the weights (one adapter only)")
 	maxSeq := fs.Int("max-seq-length", 0, windowsFlagDoc)
 	stride := fs.Int("doc-stride", 0, strideFlagDoc)
@@ -91,9 +92,9 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	dt, err := torch.ParseDType(*dtype, dev)
+	dt, err := resolveDType("--dtype", *dtype, dev, *force)
 	if err != nil {
-		return usagef("--dtype: %v", err)
+		return err
 	}
 	o, eo := d, ed
 	o.Metrics = serve.NewMetrics()

@@ -21,6 +21,7 @@ func runTrain(ctx context.Context, args []string) error {
 	fs := newFlags("train", "[--config F] [--set k=v ...] [--resume latest|DIR]")
 	var cf configFlags
 	cf.register(fs)
+	force := fs.Bool("force", false, forceFlagDoc)
 	resume := fs.String("resume", "", "resume from the latest checkpoint in output_dir (latest) or from a checkpoint directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -36,9 +37,9 @@ func runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dtype, err := torch.ParseDType(cfg.Train.DType, dev)
+	dtype, err := resolveDType("train.dtype", cfg.Train.DType, dev, *force)
 	if err != nil {
-		return fmt.Errorf("train.dtype: %w", err)
+		return err
 	}
 	trainEx, testEx, err := loadSplits(cfg)
 	if err != nil {

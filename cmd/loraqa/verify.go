@@ -18,9 +18,10 @@ func init() {
 var errChecksFailed = errors.New("some checks failed")
 
 func runVerify(ctx context.Context, args []string) error {
-	fs := newFlags("verify", "FIXTURE_DIR [--device D] [--dtype fp32|bf16|fp16] [--json]")
-	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16 or fp16 (CUDA); half precision compares logits at verify.HalfTolerance")
+	fs := newFlags("verify", "FIXTURE_DIR [--device D] [--dtype fp32|bf16|fp16|int8] [--json]")
+	dtype := fs.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA) or int8 (CPU); half precision compares logits at verify.HalfTolerance, int8 at verify.Int8Tolerance")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	force := fs.Bool("force", false, forceFlagDoc)
 	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
 	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
@@ -32,9 +33,9 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dt, err := torch.ParseDType(*dtype, dev)
+	dt, err := resolveDType("--dtype", *dtype, dev, *force)
 	if err != nil {
-		return usagef("--dtype: %v", err)
+		return err
 	}
 	r, err := verify.RunDType(fs.Arg(0), dev, dt)
 	if err != nil {

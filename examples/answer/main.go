@@ -46,7 +46,7 @@ func main() {
 	adapter := flag.String("adapter", "out/demo/adapter", "adapter directory (from `make demo` or `loraqa train`)")
 	model := flag.String("model", "", "base model directory or hub id (default: the adapter's base_model_name_or_path)")
 	device := flag.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	dtype := flag.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16 or fp16 (CUDA)")
+	dtype := flag.String("dtype", "fp32", "dtype of the frozen base: fp32, bf16, fp16 (CUDA) or int8 (CPU)")
 	topK := flag.Int("top-k", 1, "answers per question")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -11,6 +11,9 @@ The counterpart of `loraqa bench train|infer` (scripts/bench_compare.sh runs bot
 
   --dtype bf16   forward (and with it the loss) under torch.autocast(<device type>, bfloat16);
                  the weights, gradients and optimizer stay fp32, as HF's Trainer does with --bf16
+  --dtype int8   infer on the CPU: the base's linears (LoRA's base_layer, k_lin, out_lin, lin1, lin2)
+                 through torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig on
+                 the fbgemm engine; LoRA A/B and qa_outputs stay fp32 (loraqa's --dtype int8)
   --device cuda  on the GPU (cuda or cuda:N): torch.cuda.synchronize() before each step's clock
                  starts and before it stops; the JSON adds the device memory allocated after each
                  step (device_mem_mb, MiB) and the peak (device_peak_mem_mb, torch.cuda.max_memory_allocated)
@@ -191,9 +194,23 @@ def run_train(torch, a):
     }
 
 
+def quantize_base(torch, model):
+    """loraqa's --dtype int8: every linear of the frozen base dynamically quantized (int8 weights
+    per output row, activations per call), the LoRA weights and the QA head left in fp32."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    torch.backends.quantized.engine = "fbgemm"
+    spec = {name: per_channel_dynamic_qconfig for name, mod in model.named_modules()
+            if isinstance(mod, torch.nn.Linear) and "lora_" not in name and "qa_outputs" not in name}
+    return quantize_dynamic(model, spec, dtype=torch.qint8), len(spec)
+
+
 def run_infer(torch, a):
     cfg, _, model = build_model(torch, a)
     model.eval()
+    quantized = 0
+    if a.dtype == "int8":
+        model, quantized = quantize_base(torch, model)
     gen = torch.Generator().manual_seed(a.seed + 1)
     x = random_inputs(torch, gen, a.batch, a.seq, cfg.vocab_size, False, a.device)
     times = []
@@ -210,14 +227,15 @@ def run_infer(torch, a):
             print(f"forward {i + 1}/{a.warmup + a.steps}: {dt * 1000:.1f} ms{' (warmup)' if i < a.warmup else ''}",
                   file=sys.stderr, flush=True)
     med = statistics.median(times)
-    return {"step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
+    extra = {"quantized_linears": quantized} if a.dtype == "int8" else {}
+    return {**extra, "step_seconds": times, "median_step_s": med, "mean_step_s": statistics.fmean(times),
             "latency_ms_median": med * 1000, "examples_per_s": a.batch / med}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["train", "infer"], required=True)
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "int8"], default="fp32")
     ap.add_argument("--batch", type=int, help="default: 8 (train), 1 (infer)")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="distilbert-base")
@@ -234,6 +252,8 @@ def main():
         a.batch = 8 if a.mode == "train" else 1
     if a.steps < 1 or a.warmup < 0 or a.batch < 1 or not 4 <= a.seq <= SHAPES[a.shape]["max_position_embeddings"]:
         ap.error("need --steps >= 1, --warmup >= 0, --batch >= 1, 4 <= --seq <= the shape's positions")
+    if a.dtype == "int8" and (a.mode != "infer" or is_cuda(a.device)):
+        ap.error("--dtype int8 is for --mode infer on the CPU")
 
     import torch
     import transformers

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference tokenization with Hugging Face's own BertTokenizerFast.
+"""Reference tokenization with Hugging Face's own BertTokenizerFast or
+RobertaTokenizerFast.
 
 Reads JSON lines from stdin and writes one JSON line to stdout per input line.
 
@@ -14,30 +15,49 @@ A line that is an object {"question", "context", "max_length", "stride"} is a
 question/context pair cut into windows as HF run_qa does (truncation
 "only_second", return_overflowing_tokens, the given stride):
 
-    -> {"windows": [{"input_ids": [...], "token_type_ids": [...],
+    -> {"windows": [{"input_ids": [...], "token_type_ids": [...] or null,
+                     "special_tokens_mask": [...],
                      "offsets": [[s, e] or null, ...]}, ...]}
 
-with offsets null for tokens outside the context.
+with offsets null for tokens outside the context, and token_type_ids null
+where the tokenizer gives none (RoBERTa).
 
-Usage: hf_tokenize.py TOKENIZER_DIR   (vocab.txt and tokenizer.json)
+Usage: hf_tokenize.py TOKENIZER_DIR
+
+TOKENIZER_DIR holds a BERT WordPiece tokenizer (vocab.txt and tokenizer.json:
+BertTokenizerFast), or a RoBERTa byte-level BPE one (vocab.json + merges.txt,
+and/or a tokenizer.json whose model is BPE, maybe tokenizer_config.json:
+RobertaTokenizerFast.from_pretrained, as run_qa loads it).
 
 The Go tests in data/ run this in the reference environment on the tokenizer
-directory make reference generates (.build/testdata/tokenizer) and compare the
-Go tokenizer and windows with it.
+directories make reference generates (.build/testdata/tokenizer, and the
+byte-level BPE trained on the samples in .build/testdata/roberta-bpe) or on
+roberta-base's files, and compare the Go tokenizer and windows with it.
 """
 import json
 import os
 import sys
 from collections import defaultdict
 
-from transformers import BertTokenizerFast
+from transformers import BertTokenizerFast, RobertaTokenizerFast
+
+
+def is_byte_level_bpe(tok_dir):
+    path = os.path.join(tok_dir, "tokenizer.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["model"].get("type") == "BPE"
+    return os.path.exists(os.path.join(tok_dir, "vocab.json"))
 
 
 def load(tok_dir):
-    tok = BertTokenizerFast(
-        vocab_file=os.path.join(tok_dir, "vocab.txt"),
-        tokenizer_file=os.path.join(tok_dir, "tokenizer.json"),
-    )
+    if is_byte_level_bpe(tok_dir):
+        tok = RobertaTokenizerFast.from_pretrained(tok_dir)
+    else:
+        tok = BertTokenizerFast(
+            vocab_file=os.path.join(tok_dir, "vocab.txt"),
+            tokenizer_file=os.path.join(tok_dir, "tokenizer.json"),
+        )
     # tokenizer.json carries a truncation/padding block (128): never apply it.
     tok.backend_tokenizer.no_truncation()
     tok.backend_tokenizer.no_padding()
@@ -61,6 +81,7 @@ def encode_pairs(tok, pairs, max_length, stride):
         stride=stride,
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
+        return_special_tokens_mask=True,
     )
     out = [{"windows": []} for _ in pairs]
     for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
@@ -72,7 +93,8 @@ def encode_pairs(tok, pairs, max_length, stride):
         out[sample]["windows"].append(
             {
                 "input_ids": enc["input_ids"][i],
-                "token_type_ids": enc["token_type_ids"][i],
+                "token_type_ids": enc["token_type_ids"][i] if "token_type_ids" in enc else None,
+                "special_tokens_mask": enc["special_tokens_mask"][i],
                 "offsets": offsets,
             }
         )

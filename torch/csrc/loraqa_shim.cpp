@@ -371,3 +371,154 @@ int loraqa_empty_cuda_cache() {
 }
 
 }  // extern "C"
+
+// ---- int8: dynamically quantized linears ------------------------------------
+//
+// torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig, on
+// a linear: the weight quantized once to qint8 per output row (symmetric:
+// PerChannelMinMaxObserver's scale max(|min|, |max|) / 127.5, at least float32's
+// eps, zero point 0) and prepacked by quantized::linear_prepack on the fbgemm
+// engine; every call quantized::linear_dynamic with reduce_range, as
+// torch.ao.nn.quantized.dynamic.Linear (version 4) calls it: the float32 input
+// quantized per tensor to 7-bit uint8 from its own min and max, int8·uint8
+// products accumulated in int32, the result float32 with the bias added.
+// The ops are reached through the dispatcher with boxed (IValue) arguments, so
+// no header of the packed-params class is needed.
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/ivalue.h>
+#include <c10/core/QEngine.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+
+namespace {
+
+// qlinear is what a handle points to: the packed weight (an IValue holding
+// LibTorch's LinearPackedParamsBase custom-class object).
+struct qlinear {
+  c10::IValue packed;
+};
+
+std::atomic<int64_t> liveQLinears{0};
+
+// fbgemmEngine checks that this LibTorch has the fbgemm quantized engine and
+// makes it the process's (torch.backends.quantized.engine = "fbgemm"); it
+// returns an error message otherwise (empty on success).
+std::string fbgemmEngine() {
+  auto& ctx = at::globalContext();
+  const auto& engines = ctx.supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) == engines.end()) {
+    std::string have;
+    for (auto e : engines) {
+      if (e == at::QEngine::NoQEngine) continue;
+      have += (have.empty() ? "" : ", ") + c10::toString(e);
+    }
+    return "int8 needs LibTorch's fbgemm quantized engine (x86-64), which this LibTorch " TORCH_VERSION
+           " lacks (its quantized engines: " +
+           (have.empty() ? std::string("none") : have) + "); use fp32 or bf16, or PyPI's LibTorch";
+  }
+  if (ctx.qEngine() != at::QEngine::FBGEMM) ctx.setQEngine(at::QEngine::FBGEMM);
+  return "";
+}
+
+const c10::OperatorHandle& prepackOp() {
+  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+  return op;
+}
+
+const c10::OperatorHandle& dynamicOp() {
+  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_dynamic", "");
+  return op;
+}
+
+}  // namespace
+
+extern "C" {
+
+// loraqa_qlinear_check returns NULL when int8 linears can run here (LibTorch
+// has fbgemm and both quantized ops), or why not.
+char* loraqa_qlinear_check() {
+  LORAQA_TRY
+  std::string err = fbgemmEngine();
+  if (!err.empty()) return fail(err.c_str());
+  prepackOp();
+  dynamicOp();
+  LORAQA_CATCH
+}
+
+// loraqa_qlinear_prepack quantizes weight (float32 [out, in], CPU) per output
+// row to qint8 and prepacks it with bias (float32 [out], or NULL) for fbgemm.
+// *out gets the handle, which loraqa_qlinear_free releases; *scales_out, when
+// not NULL, the per-row scales (float64 [out], a tensor handle).
+char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales_out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  std::string err = fbgemmEngine();
+  if (!err.empty()) return fail(err.c_str());
+  const at::Tensor& w = T(weight);
+  TORCH_CHECK(w.dim() == 2, "int8 linear: the weight must be [out, in], got ", w.sizes());
+  TORCH_CHECK(w.device().is_cpu(), "int8 linear: the weight must be on the CPU (fbgemm), got ", w.device());
+  at::Tensor wf = w.to(at::kFloat).contiguous();
+  // PerChannelMinMaxObserver(qint8, per_channel_symmetric): quant range
+  // [-128, 127], scale = max(-min(min, 0), max(max, 0)) / ((127 - -128) / 2),
+  // clamped below by float32's eps; zero points 0.
+  at::Tensor mn = at::amin(wf, {1});
+  at::Tensor mx = at::amax(wf, {1});
+  mn = at::minimum(mn, at::zeros_like(mn));
+  mx = at::maximum(mx, at::zeros_like(mx));
+  at::Tensor maxPos = at::maximum(mn.neg(), mx);
+  at::Tensor scale = maxPos.div(255.0 / 2);
+  scale = at::maximum(scale, at::full({1}, std::numeric_limits<float>::epsilon(), scale.options()));
+  at::Tensor scaleD = scale.to(at::kDouble);
+  at::Tensor zp = at::zeros({wf.size(0)}, wf.options().dtype(at::kLong));
+  at::Tensor qw = at::quantize_per_channel(wf, scaleD, zp, 0, at::kQInt8);
+  std::vector<c10::IValue> stack;
+  stack.emplace_back(qw);
+  if (bias) {
+    const at::Tensor& b = T(bias);
+    TORCH_CHECK(b.dim() == 1 && b.size(0) == wf.size(0), "int8 linear: the bias must be [", wf.size(0), "], got ",
+                b.sizes());
+    stack.emplace_back(b.to(at::kFloat).contiguous());
+  } else {
+    stack.emplace_back(c10::IValue());
+  }
+  prepackOp().callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1, "quantized::linear_prepack returned ", stack.size(), " values");
+  auto* q = new qlinear{std::move(stack[0])};
+  liveQLinears++;
+  *out = q;
+  if (scales_out) *scales_out = handle(scaleD);
+  LORAQA_CATCH
+}
+
+// loraqa_qlinear_forward is y = quantized::linear_dynamic(x, packed,
+// reduce_range=True): x float32 [.., in] on the CPU, y float32 [.., out].
+char* loraqa_qlinear_forward(void* h, void* x, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  const at::Tensor& in = T(x);
+  TORCH_CHECK(in.scalar_type() == at::kFloat, "int8 linear: the input must be float32, got ", in.scalar_type());
+  std::vector<c10::IValue> stack;
+  stack.reserve(3);
+  stack.emplace_back(in);
+  stack.emplace_back(static_cast<qlinear*>(h)->packed);
+  stack.emplace_back(true);  // reduce_range
+  dynamicOp().callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "quantized::linear_dynamic returned no tensor");
+  *out = handle(stack[0].toTensor());
+  LORAQA_CATCH
+}
+
+// loraqa_qlinear_free releases a handle of loraqa_qlinear_prepack.
+void loraqa_qlinear_free(void* h) {
+  if (!h) return;
+  delete static_cast<qlinear*>(h);
+  liveQLinears--;
+}
+
+// loraqa_qlinear_live is the number of handles not yet freed.
+int64_t loraqa_qlinear_live() { return liveQLinears.load(); }
+
+}  // extern "C"

@@ -1,0 +1,76 @@
+package bert
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/loraqa/loraqa/torch"
+)
+
+// Quantize makes the model an int8 one for inference on the CPU, as
+// torch.ao.quantization.quantize_dynamic does with per_channel_dynamic_qconfig:
+// the weight of every encoder linear (attention q, k, v and output, the two
+// feed-forward layers) is quantized to int8 per output row and prepacked once
+// (torch.QLinear), and its float32 copy freed; each forward quantizes the
+// activations going into those linears. The embeddings, LayerNorms, attention
+// matmuls, biases and the qa_outputs head stay float32, and a LoRA layer over
+// an int8 linear adds its update in float32. Merge an adapter before
+// quantizing to have the merged weight quantized.
+//
+// It needs a float32 model on the CPU and a LibTorch with fbgemm
+// (torch.Int8Available). It is all-or-nothing: on an error the model is as it
+// was. There is no way back to float32 (reload the model), and no training:
+// the int8 linears have no backward.
+func (m *Model) Quantize() error {
+	switch {
+	case m.int8:
+		return nil
+	case m.Device.IsCuda():
+		return fmt.Errorf("int8: the model is on %s; int8 runs on the CPU only", torch.DeviceName(m.Device))
+	case m.DType != gotch.Float:
+		return fmt.Errorf("int8: the base is %s; quantize a float32 one", torch.DTypeName(m.DType))
+	}
+	if err := torch.Int8Available(); err != nil {
+		return fmt.Errorf("int8: %w", err)
+	}
+	qs := make([]*torch.QLinear, len(m.linears))
+	for i, nl := range m.linears {
+		q, err := torch.NewQLinear(nl.l.Weight, nl.l.Bias)
+		if err != nil {
+			for _, done := range qs[:i] {
+				done.Drop()
+			}
+			return fmt.Errorf("int8: quantizing %s: %w", nl.name, err)
+		}
+		qs[i] = q
+	}
+	dropped := map[*ts.Tensor]bool{}
+	for i, nl := range m.linears {
+		l := nl.l
+		l.q = qs[i]
+		m.qParams += l.q.Out * l.q.In
+		dropped[l.Weight] = true
+		l.Weight.MustDrop()
+		l.Weight = nil
+	}
+	kept := m.params[:0]
+	for _, p := range m.params {
+		if !dropped[p.Tensor] {
+			kept = append(kept, p)
+		}
+	}
+	m.params = kept
+	m.int8 = true
+	return nil
+}
+
+// Int8 reports whether the encoder's linears are int8 (Quantize).
+func (m *Model) Int8() bool { return m.int8 }
+
+// namedLinear is one of the encoder's linears with its HF module name.
+type namedLinear struct {
+	name string
+	l    *Linear
+}

@@ -1,0 +1,107 @@
+package bert_test
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/bert"
+	"github.com/loraqa/loraqa/torch"
+)
+
+func tinyConfig(modelType string) bert.Config {
+	c := bert.Config{ModelType: modelType, Dim: 32, Layers: 2, Heads: 4, Hidden: 64, VocabSize: 200, MaxPositions: 64,
+		Activation: "gelu", LayerNormEps: 1e-12, InitRange: 0.2}
+	if modelType == "bert" {
+		c.TypeVocabSize = 2
+	}
+	return c
+}
+
+func randomInput(seed int64, B, L int) bert.Batch {
+	r := rand.New(rand.NewSource(seed))
+	ids, mask := make([]int64, B*L), make([]int64, B*L)
+	for i := range ids {
+		ids[i] = 1 + r.Int63n(199)
+		mask[i] = 1
+	}
+	mask[B*L-1], mask[B*L-2] = 0, 0 // padding in the last row
+	shape := []int64{int64(B), int64(L)}
+	return bert.Batch{InputIDs: torch.FromInt64(ids, shape, gotch.CPU), AttentionMask: torch.FromInt64(mask, shape, gotch.CPU)}
+}
+
+func forward(m *bert.Model, in bert.Batch) []float32 {
+	var out bert.Output
+	torch.NoGrad(func() { out = m.Forward(in, false) })
+	defer out.Drop()
+	return append(torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)...)
+}
+
+// TestQuantize: Quantize turns exactly the encoder's linears into int8 ones
+// (their float32 weights freed and gone from Params; biases, embeddings,
+// LayerNorms and the QA head kept), keeps NumParams, moves the logits by
+// quantization error only, is idempotent, and Drop frees the packed weights.
+func TestQuantize(t *testing.T) {
+	if err := torch.Int8Available(); err != nil {
+		t.Skipf("int8 is not available in this LibTorch: %v", err)
+	}
+	for _, mt := range []string{"distilbert", "bert"} {
+		t.Run(mt, func(t *testing.T) {
+			live := torch.LiveTensors()
+			torch.ManualSeed(7)
+			m, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Float)
+			require.NoError(t, err)
+			m.Init()
+			in := randomInput(3, 2, 12)
+			want := forward(m, in)
+			n, params := m.NumParams(), len(m.Params())
+
+			require.NoError(t, m.Quantize())
+			assert.True(t, m.Int8())
+			assert.Equal(t, n, m.NumParams(), "the int8 weights still count")
+			assert.Len(t, m.Params(), params-6*2, "six linear weights per layer left the float32 parameters")
+			for name, slot := range m.Modules() {
+				l := (*slot).(*bert.Linear)
+				out, inDim := l.Dims()
+				if name == "qa_outputs" {
+					assert.False(t, l.Int8(), name)
+					assert.Equal(t, []int64{2, 32}, []int64{out, inDim})
+					continue
+				}
+				assert.True(t, l.Int8(), name)
+				assert.Nil(t, l.Weight, name)
+				assert.NotNil(t, l.Bias, "%s: the bias stays float32", name)
+				assert.Contains(t, [][]int64{{32, 32}, {64, 32}, {32, 64}}, []int64{out, inDim}, name)
+			}
+			got := forward(m, in)
+			d := 0.0
+			for i := range got {
+				d = math.Max(d, math.Abs(float64(got[i]-want[i])))
+			}
+			t.Logf("%s: int8 vs fp32 logits max |Δ| %.3g", mt, d)
+			assert.Greater(t, d, 1e-5, "the linears really are int8")
+			assert.Less(t, d, 0.25, "and close to float32")
+
+			require.NoError(t, m.Quantize(), "a second Quantize does nothing")
+			assert.Equal(t, got, forward(m, in))
+			in.Drop()
+			m.Drop()
+			assert.Equal(t, live, torch.LiveTensors(), "the packed weights are freed with the model")
+		})
+	}
+}
+
+func TestQuantizeRefuses(t *testing.T) {
+	_, err := bert.New(tinyConfig("distilbert"), gotch.CPU, gotch.Int8)
+	assert.ErrorContains(t, err, "Model.Quantize")
+
+	m, err := bert.New(tinyConfig("distilbert"), gotch.CPU, gotch.BFloat16)
+	require.NoError(t, err)
+	defer m.Drop()
+	assert.ErrorContains(t, m.Quantize(), "the base is bf16; quantize a float32 one")
+	assert.False(t, m.Int8())
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/torch"
+)
+
+// Two machine kinds' cpuinfo: a Zen 3 emulates bf16, a Zen 4 has avx512_bf16.
+var (
+	zen3 = torch.ParseCPUInfo("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n")
+	zen4 = torch.ParseCPUInfo("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
+)
+
+// onCPU makes the commands see cpu's flags until the test ends.
+func onCPU(t *testing.T, cpu torch.CPUPrecision) {
+	old := hostCPU
+	hostCPU = func() torch.CPUPrecision { return cpu }
+	t.Cleanup(func() { hostCPU = old })
+}
+
+// predictBF16 answers one question with the tiny BERT fixture in bf16.
+func predictBF16(t *testing.T, extra ...string) (string, error) {
+	base, adapter := tinyBERTAdapter(t)
+	args := append([]string{"--model", base, "--adapter", adapter, "--device", "cpu", "--dtype", "bf16",
+		"--question", "who works at acme?", "--context", "alice works at acme."}, extra...)
+	return stderr(t, func() error {
+		_, err := stdout(t, func() error { return runPredict(context.Background(), args) })
+		return err
+	})
+}
+
+// TestBF16WhereTheCPUEmulatesIt: predict --dtype bf16 on a CPU without
+// avx512_bf16 or AMX is refused with the CPU, the slowdown and --force
+// named; with --force it runs and warns; on a CPU with avx512_bf16 it runs
+// with no warning.
+func TestBF16WhereTheCPUEmulatesIt(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		onCPU(t, zen3)
+		_, err := predictBF16(t)
+		require.ErrorIs(t, err, torch.ErrEmulatedBF16)
+		for _, s := range []string{"--dtype bf16", "AMD EPYC 7B13", "about 50x slower", "--force"} {
+			assert.ErrorContains(t, err, s)
+		}
+	})
+	t.Run("forced", func(t *testing.T) {
+		onCPU(t, zen3)
+		log, err := predictBF16(t, "--force")
+		require.NoError(t, err)
+		assert.Contains(t, log, "warning: bf16 is emulated on this CPU")
+	})
+	t.Run("native", func(t *testing.T) {
+		onCPU(t, zen4)
+		log, err := predictBF16(t)
+		require.NoError(t, err)
+		assert.NotContains(t, log, "emulated")
+	})
+}
+
+// TestBF16OnThisCPU decides from this machine's flags: bf16 is refused
+// exactly where the CPU lacks avx512_bf16 and AMX.
+func TestBF16OnThisCPU(t *testing.T) {
+	_, err := predictBF16(t)
+	if torch.HostCPU().BF16Native {
+		require.NoError(t, err, "this CPU has %v", torch.HostCPU().Flags)
+	} else {
+		require.ErrorIs(t, err, torch.ErrEmulatedBF16, "this CPU has %v", torch.HostCPU().Flags)
+	}
+}
+
+// TestDTypeAuto: auto is fp32 where bf16 is emulated and bf16 where it is
+// native, and says which on stderr.
+func TestDTypeAuto(t *testing.T) {
+	for _, c := range []struct {
+		cpu  torch.CPUPrecision
+		want gotch.DType
+	}{{zen3, gotch.Float}, {zen4, gotch.BFloat16}} {
+		onCPU(t, c.cpu)
+		var dt gotch.DType
+		log, err := stderr(t, func() (err error) {
+			dt, err = resolveDType("--dtype", "auto", gotch.CPU, false)
+			return err
+		})
+		require.NoError(t, err)
+		assert.Equal(t, c.want, dt, c.cpu.Model)
+		assert.Contains(t, log, "--dtype auto: "+torch.DTypeName(c.want)+" on cpu")
+	}
+}
+
+// TestDoctorReportsCPUPrecision: doctor --json has the CPU's bf16 and int8
+// fields as /proc/cpuinfo gives them, and the text report says them.
+func TestDoctorReportsCPUPrecision(t *testing.T) {
+	out, err := stdout(t, func() error { return runDoctor(context.Background(), []string{"--json"}) })
+	require.NoError(t, err)
+	var got struct {
+		CPU *torch.CPUPrecision `json:"cpu"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.NotNil(t, got.CPU, out)
+	assert.Equal(t, torch.HostCPU(), *got.CPU)
+	text, err := stdout(t, func() error { return runDoctor(context.Background(), nil) })
+	require.NoError(t, err)
+	assert.Regexp(t, `cpu precision +bf16 (native|not native \(emulated, about 50x slower than fp32\)), int8 (native|not native \(no VNNI/AMX\))`, text)
+}

@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/loraqa/loraqa/torch"
+)
+
+// TestEngineInt8SameSpans: an engine whose base is int8 (the adapter over the
+// int8 linears, or merged and then quantized) answers every sample query
+// with the span fp32 gives (or, where fp32's best two spans tie within 0.01,
+// one of fp32's best three), at a score within 0.01 of fp32's; an adapter
+// loaded at run time runs over the int8 base too; Close frees the packed
+// weights with the rest.
+func TestEngineInt8SameSpans(t *testing.T) {
+	if err := torch.Int8Available(); err != nil {
+		t.Skipf("int8 is not available in this LibTorch: %v", err)
+	}
+	ctx := context.Background()
+	fp32 := tinyEngine(t, nil)
+	batch := topK(tinyQueries, 3)
+	want, err := fp32.AnswerBatch(ctx, batch)
+	require.NoError(t, err)
+	for _, merge := range []bool{false, true} {
+		name := map[bool]string{false: "adapter over int8", true: "merged, then int8"}[merge]
+		t.Run(name, func(t *testing.T) {
+			noGC(t)
+			live := torch.LiveTensors()
+			e := tinyEngine(t, func(o *Options) { o.DType, o.Merge = gotch.Int8, merge })
+			require.True(t, e.model.Int8())
+			assert.Equal(t, merge, e.Merged())
+			got, err := e.AnswerBatch(ctx, batch)
+			require.NoError(t, err)
+			for i := range tinyQueries {
+				w, g := want[i].Answers, got[i].Answers[0]
+				assert.InDelta(t, w[0].Score, g.Score, 0.01, "query %d", i)
+				assert.NotEqual(t, w[0].Score, g.Score, "query %d: the int8 run moves the scores", i)
+				t.Logf("query %d: int8 %q %.4f; fp32 %q %.4f, then %q %.4f", i, g.Answer, g.Score, w[0].Answer, w[0].Score, w[1].Answer, w[1].Score)
+				// The fixture's weights are random: its spans' probabilities
+				// are flat (0.05–0.11), and where fp32's best two are closer
+				// than int8 moves a score, int8 may pick the other one.
+				at := slices.IndexFunc(w, func(a Answer) bool { return a.Start == g.Start && a.End == g.End })
+				if w[0].Score-w[1].Score > 0.01 {
+					assert.Equal(t, 0, at, "query %d: the same span", i)
+				} else {
+					assert.GreaterOrEqual(t, at, 0, "query %d: a near tie in fp32; int8's span is one of fp32's best three", i)
+				}
+			}
+			if !merge {
+				_, other := tinyDirs(t)
+				_, err := e.LoadAdapter(ctx, "other", other)
+				require.NoError(t, err)
+				q := tinyQueries[0]
+				q.Adapter = "other"
+				r, err := e.Answer(ctx, q)
+				require.NoError(t, err)
+				assert.Equal(t, got[0].Answers[0], r.Answers[0], "the same adapter loaded at run time")
+				require.NoError(t, e.UnloadAdapter(ctx, "other"))
+			}
+			e.Close()
+			assert.Equal(t, live, torch.LiveTensors(), "Close frees the tensors and the packed int8 weights")
+		})
+	}
+}
+
+func TestEngineInt8Refused(t *testing.T) {
+	base, adapter := tinyDirs(t)
+	o := DefaultOptions()
+	o.Model, o.Device, o.DType = base, gotch.CudaBuilder(0), gotch.Int8
+	o.Adapters = []NamedAdapter{{Name: "fix", Dir: adapter}}
+	_, err := Load(context.Background(), o)
+	assert.ErrorContains(t, err, "dtype int8 runs on the CPU only")
+}

@@ -1,0 +1,117 @@
+package torch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/sugarme/gotch"
+)
+
+// CPUPrecision is what the host CPU runs natively, from its /proc/cpuinfo
+// flags: bf16 needs avx512_bf16 or AMX (amx_bf16), or LibTorch emulates it
+// with fp32 instructions; int8 GEMMs are fast with VNNI (avx512_vnni,
+// avx_vnni) or AMX (amx_int8).
+type CPUPrecision struct {
+	Model      string   `json:"model"`
+	BF16Native bool     `json:"bf16_native"`
+	Int8Native bool     `json:"int8_native"`
+	AMX        bool     `json:"amx"`
+	Flags      []string `json:"flags"` // the flags above that the CPU has, and avx2/avx512f
+}
+
+// precisionFlags are the cpuinfo flags CPUPrecision reads and reports.
+var precisionFlags = []string{"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
+
+// ParseCPUInfo reads a /proc/cpuinfo text (its first processor's model name
+// and flags).
+func ParseCPUInfo(text string) CPUPrecision {
+	var p CPUPrecision
+	have := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(key) {
+		case "model name":
+			if p.Model == "" {
+				p.Model = strings.TrimSpace(val)
+			}
+		case "flags":
+			if len(have) == 0 {
+				for _, f := range strings.Fields(val) {
+					have[f] = true
+				}
+			}
+		}
+	}
+	for _, f := range precisionFlags {
+		if have[f] {
+			p.Flags = append(p.Flags, f)
+		}
+	}
+	p.AMX = have["amx_tile"]
+	p.BF16Native = have["avx512_bf16"] || have["amx_bf16"]
+	p.Int8Native = have["avx512_vnni"] || have["avx_vnni"] || have["amx_int8"]
+	return p
+}
+
+var hostCPU = sync.OnceValue(func() CPUPrecision {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return CPUPrecision{Model: "unknown (" + err.Error() + ")"}
+	}
+	return ParseCPUInfo(string(b))
+})
+
+// HostCPU is CPUPrecision of the machine this process runs on (read once).
+func HostCPU() CPUPrecision { return hostCPU() }
+
+// ErrEmulatedBF16 is the refusal of bf16 on a CPU that would emulate it.
+var ErrEmulatedBF16 = errors.New("bf16 is emulated on this CPU")
+
+// EmulatedSlowdown is what an emulated bf16 forward costs against fp32:
+// about 50x, measured on a 2-core AMD Zen 3 (docs/benchmarks.md).
+const EmulatedSlowdown = "about 50x slower than fp32"
+
+// CheckPrecision tells whether dt runs natively on dev. bf16 on a CPU
+// without avx512_bf16 or AMX is emulated: without force it is refused
+// (ErrEmulatedBF16, saying why and what to use instead); with force it is
+// allowed with a warning, which the caller shows. Everything else returns
+// "" and nil.
+func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, force bool) (warning string, err error) {
+	if dt != gotch.BFloat16 || dev.IsCuda() || cpu.BF16Native {
+		return "", nil
+	}
+	why := fmt.Sprintf("%s (flags: %s) has neither avx512_bf16 nor amx_bf16, so LibTorch emulates bf16 and runs %s", cpu.Model, strings.Join(cpu.Flags, " "), EmulatedSlowdown)
+	if !force {
+		return "", fmt.Errorf("%w: %s; use fp32 (or --force to run bf16 anyway)", ErrEmulatedBF16, why)
+	}
+	return fmt.Sprintf("warning: %s: %s (--force)", ErrEmulatedBF16, why), nil
+}
+
+// AutoDType is the precision "auto" picks for inference on dev: on CUDA bf16
+// where the device has it (compute capability 8.0 and up) and fp16 below; on
+// the CPU bf16 where it runs natively (its logits stay within verify's bf16
+// tolerance of fp32 at 0.43-0.51x the latency, docs/benchmarks.md), else
+// fp32.
+func AutoDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
+	if dev.IsCuda() {
+		for _, d := range ProbeDriver().Devices {
+			var major int
+			if d.Index == dev.Value && d.ComputeCapability != "" {
+				if _, err := fmt.Sscanf(d.ComputeCapability, "%d", &major); err == nil && major < 8 {
+					return gotch.Half
+				}
+			}
+		}
+		return gotch.BFloat16
+	}
+	if cpu.BF16Native {
+		return gotch.BFloat16
+	}
+	return gotch.Float
+}

@@ -1,0 +1,114 @@
+package torch
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+extern char* loraqa_qlinear_check();
+extern char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales_out);
+extern char* loraqa_qlinear_forward(void* h, void* x, void** out);
+extern void loraqa_qlinear_free(void* h);
+extern int64_t loraqa_qlinear_live();
+*/
+import "C"
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// QLinear is a linear layer whose weight is int8, as PyTorch's
+// torch.ao.quantization.quantize_dynamic makes it with per_channel_dynamic_qconfig:
+// quantized once per output row (symmetric, scale max|w_row|/127.5, zero point
+// 0) and prepacked for LibTorch's fbgemm engine (quantized::linear_prepack);
+// each Forward quantizes its float32 input per tensor (7-bit, reduce_range, as
+// torch.ao.nn.quantized.dynamic.Linear does on x86) and returns float32
+// (quantized::linear_dynamic). It lives in C memory: Drop frees it, and
+// LiveTensors counts it until then. CPU only.
+type QLinear struct {
+	h       unsafe.Pointer
+	Out, In int64
+}
+
+var (
+	int8Once sync.Once
+	int8Err  error
+)
+
+// Int8Available is nil when this LibTorch can run int8 linears (it has the
+// fbgemm quantized engine: PyPI's x86-64 builds do, Debian's 1.13 does not),
+// or an error that says why not. Its first call makes fbgemm the process's
+// quantized engine.
+func Int8Available() error {
+	int8Once.Do(func() {
+		int8Err = Catch(func() { shimErr(C.loraqa_qlinear_check()) })
+	})
+	return int8Err
+}
+
+// NewQLinear quantizes weight (float32 [out, in], on the CPU) and prepacks it
+// with bias (float32 [out], or nil). weight and bias may be freed afterwards:
+// the packed copy holds what Forward needs.
+func NewQLinear(weight, bias *ts.Tensor) (*QLinear, error) {
+	q, scales, err := newQLinear(weight, bias, false)
+	if scales != nil {
+		scales.MustDrop()
+	}
+	return q, err
+}
+
+// newQLinear is NewQLinear that also returns the per-row scales (float64
+// [out]) when withScales.
+func newQLinear(weight, bias *ts.Tensor, withScales bool) (*QLinear, *ts.Tensor, error) {
+	if err := Int8Available(); err != nil {
+		return nil, nil, err
+	}
+	var h, sc unsafe.Pointer
+	var scp *unsafe.Pointer
+	if withScales {
+		scp = &sc
+	}
+	err := Catch(func() {
+		shimErr(C.loraqa_qlinear_prepack(weight.Ctensor(), ctensor(bias), &h, scp))
+	})
+	runtime.KeepAlive(weight)
+	runtime.KeepAlive(bias)
+	if err != nil {
+		return nil, nil, err
+	}
+	size := weight.MustSize()
+	q := &QLinear{h: h, Out: size[0], In: size[1]}
+	var scales *ts.Tensor
+	if sc != nil {
+		scales = ts.FromCtensor(sc)
+	}
+	return q, scales, nil
+}
+
+// Forward is x·Wᵀ + b through the int8 weight: x is float32 [.., In], the
+// result float32 [.., Out], the caller's. Like gotch's operations it panics
+// with a LibTorch failure (Catch returns it as an *Error), and after Drop.
+func (q *QLinear) Forward(x *ts.Tensor) *ts.Tensor {
+	if q.h == nil {
+		panic(&ts.LoraqaError{Err: errors.New("int8 linear used after Drop")})
+	}
+	var out unsafe.Pointer
+	shimErr(C.loraqa_qlinear_forward(q.h, x.Ctensor(), &out))
+	runtime.KeepAlive(x)
+	return ts.FromCtensor(out)
+}
+
+// Drop frees the packed weight; a second Drop does nothing.
+func (q *QLinear) Drop() {
+	if q.h == nil {
+		return
+	}
+	C.loraqa_qlinear_free(q.h)
+	q.h = nil
+}
+
+// liveQLinears is the number of packed weights not yet dropped.
+func liveQLinears() int { return int(C.loraqa_qlinear_live()) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/loraqa/loraqa/data"
@@ -21,11 +22,25 @@ type Query struct {
 
 // Answer is one answer span: start and end are code-point offsets into the
 // context, score the softmax over the n best candidates.
+//
+// With SQuAD 2.0 post-processing (Engine.Version2) the first answer of a
+// Result is the decision and carries NullScore and BestSpanScore; when the
+// null score beats the best span's by more than the threshold it abstains:
+// Answer "", NoAnswer true, Start and End -1. Without SQuAD 2.0 these fields
+// are absent from the JSON, which is then as before.
 type Answer struct {
 	Answer string  `json:"answer"`
 	Score  float64 `json:"score"`
 	Start  int     `json:"start"`
 	End    int     `json:"end"`
+	// NoAnswer: the model abstains (Answer is "").
+	NoAnswer bool `json:"no_answer,omitempty"`
+	// NullScore is the null answer's score, the [CLS] start+end logits;
+	// BestSpanScore the start+end logits of the best span with a text. The
+	// query is answered "" when NullScore − BestSpanScore > the threshold.
+	// Both are set on a Result's first answer with SQuAD 2.0 only.
+	NullScore     *float64 `json:"null_score,omitempty"`
+	BestSpanScore *float64 `json:"best_span_score,omitempty"`
 }
 
 // Result is the answer to one query (of Answer, AnswerBatch or Predict):
@@ -35,6 +50,52 @@ type Result struct {
 	ID      string
 	Answers []Answer
 	Adapter string
+	// NullOdds is, with SQuAD 2.0 post-processing, the null score minus the
+	// best span's in float32 as Hugging Face computes it: what the official
+	// null_odds.json holds for the query. nil without SQuAD 2.0.
+	NullOdds *float64
+}
+
+// result is the Result of p for a query that wants k answers, as post
+// options po made it.
+func result(p data.Prediction, k int, po data.PostprocessOptions, adapter string) Result {
+	if po.Version2WithNegative && p.NullOdds != nil {
+		return Result{ID: p.ID, Answers: answersV2(p, k), Adapter: adapter, NullOdds: p.NullOdds}
+	}
+	return Result{ID: p.ID, Answers: answers(p, k), Adapter: adapter}
+}
+
+// answersV2 lists the answers of a SQuAD 2.0 prediction: first the decision
+// (p's chosen candidate: the null answer when it abstains, else the best
+// span with a text) with the null and best span scores, then the other
+// spans of the n best in order, up to k in all. The null answer appears
+// only as the decision.
+func answersV2(p data.Prediction, k int) []Answer {
+	best := slices.IndexFunc(p.NBest, func(c data.Candidate) bool { return c.Text != "" })
+	null := slices.IndexFunc(p.NBest, func(c data.Candidate) bool { return c.Text == "" && c.Start == -1 })
+	first := Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End, NoAnswer: p.Text == ""}
+	if best >= 0 {
+		s := float64(p.NBest[best].StartLogit + p.NBest[best].EndLogit)
+		first.BestSpanScore = &s
+	}
+	if null >= 0 {
+		s := float64(p.NBest[null].StartLogit + p.NBest[null].EndLogit)
+		first.NullScore = &s
+	} else if first.BestSpanScore != nil {
+		s := *first.BestSpanScore + *p.NullOdds
+		first.NullScore = &s
+	}
+	out := []Answer{first}
+	for _, c := range p.NBest {
+		if len(out) >= k {
+			break
+		}
+		if c.Text == "" || (c.Start == p.Start && c.End == p.End) {
+			continue
+		}
+		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	return out
 }
 
 // answers lists the k best candidates of p, best first (at least one: p's
@@ -162,11 +223,12 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		preds, err := data.Postprocess([]data.Example{exs[i]}, j.feats, r.starts, r.ends, e.opt.Post)
+		preds, err := data.Postprocess([]data.Example{exs[i]}, j.feats, r.starts, r.ends, j.model.post)
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		out[i] = Result{ID: qs[i].ID, Answers: answers(preds[0], max(qs[i].TopK, 1)), Adapter: j.model.Name}
+		out[i] = result(preds[0], max(qs[i].TopK, 1), j.model.post, j.model.Name)
+		out[i].ID = qs[i].ID
 	}
 	return out, nil
 }
@@ -224,13 +286,13 @@ func (e *Engine) Predict(ctx context.Context, qs []Query) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	preds, err := data.Postprocess(ex, feats, r.starts, r.ends, e.opt.Post)
+	preds, err := data.Postprocess(ex, feats, r.starts, r.ends, sv.post)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Result, len(preds))
 	for i, p := range preds {
-		out[i] = Result{ID: p.ID, Answers: answers(p, max(qs[i].TopK, 1)), Adapter: sv.Name}
+		out[i] = result(p, max(qs[i].TopK, 1), sv.post, sv.Name)
 	}
 	return out, nil
 }

@@ -18,8 +18,8 @@
 // data with unanswerable questions) abstains as Hugging Face's
 // version_2_with_negative post-processing does: the null answer "" (the
 // [CLS] logits) competes with the spans, and a query is answered "" — an
-// Answer with NoAnswer set, Result.Null saying why — when its null score
-// beats its best span's by more than the adapter's saved
+// Answer with NoAnswer set, its NullScore and BestSpanScore saying why —
+// when its null score beats its best span's by more than the adapter's saved
 // null_score_diff_threshold. Each adapter keeps its own setting;
 // Options.Version2WithNegative and Options.NullScoreDiffThreshold override
 // them for all.

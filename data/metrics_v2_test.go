@@ -172,7 +172,8 @@ func TestEvaluateUnanswerableV1(t *testing.T) {
 
 // TestWritePredictionFiles: predictions.json, nbest_predictions.json and
 // null_odds.json as HF writes them: keys in the predictions' order, text
-// unescaped; null_odds.json only with null odds.
+// unescaped; null_odds.json only with null odds, nbest_predictions.json only
+// with n-best candidates.
 func TestWritePredictionFiles(t *testing.T) {
 	odds := func(v float64) *float64 { return &v }
 	preds := []Prediction{
@@ -202,6 +203,10 @@ func TestWritePredictionFiles(t *testing.T) {
 	require.NoError(t, WritePredictionFiles(v1, []Prediction{{ID: "x", Candidate: Candidate{Text: "y"}}}))
 	assert.NoFileExists(t, filepath.Join(v1, NullOddsFile))
 	assert.FileExists(t, filepath.Join(v1, PredictionsFile))
+	// Predictions without n-best candidates (loraqa eval's, from the
+	// engine's answers) write no nbest_predictions.json.
+	assert.NoFileExists(t, filepath.Join(v1, NBestPredictionsFile))
+	assert.FileExists(t, filepath.Join(dir, NBestPredictionsFile))
 
 	empty := t.TempDir()
 	require.NoError(t, WritePredictionFiles(empty, nil))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,68 @@ func keysOf(m map[string]any) []string {
 		ks = append(ks, k)
 	}
 	return ks
+}
+
+// `loraqa train` on SQuAD 2.0 data (auto) saves loraqa_squad2.json with the
+// best_f1_thresh of its evaluation and logs squad_v2 numbers; `loraqa eval`
+// of that adapter then answers by the saved threshold and prints the
+// official keys.
+func TestTrainCommandSQuAD2(t *testing.T) {
+	base := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	sample := testutil.SQuAD2Sample(t, 8)
+	out := t.TempDir()
+	adapter := filepath.Join(out, "adapter")
+	t.Setenv("BASE_QA_MODEL", base)
+	t.Setenv("FINE_TUNED_ADAPTER_PATH", adapter)
+	_, err := stderr(t, func() error {
+		return runTrain(context.Background(), []string{
+			"--set", "data.input=" + sample, "--set", "data.max_seq_length=64", "--set", "data.doc_stride=32",
+			"--set", "train.epochs=2", "--set", "train.learning_rate=1e-3",
+			"--set", "output_dir=" + filepath.Join(out, "run"), "--set", "device=cpu",
+		})
+	})
+	require.NoError(t, err)
+	d, err := peft.OpenDir(adapter)
+	require.NoError(t, err)
+	require.NotNil(t, d.SQuAD2, "loraqa_squad2.json saved")
+	assert.True(t, d.SQuAD2.Version2WithNegative)
+	assert.Equal(t, peft.ThresholdBestF1, d.SQuAD2.ThresholdFrom)
+
+	b, err := os.ReadFile(filepath.Join(out, "run", "metrics.jsonl"))
+	require.NoError(t, err)
+	var threshs []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Type    string          `json:"type"`
+			SQuADv2 *data.MetricsV2 `json:"squad_v2"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		if rec.Type == "eval" {
+			require.NotNil(t, rec.SQuADv2, "%s", line)
+			assert.Equal(t, officialV2Keys, jsonKeys(t, string(must(json.Marshal(rec.SQuADv2)))))
+			threshs = append(threshs, rec.SQuADv2.BestF1Thresh)
+		}
+	}
+	require.Len(t, threshs, 2)
+	assert.Contains(t, threshs, d.SQuAD2.NullScoreDiffThreshold, "the saved threshold is an evaluation's best_f1_thresh")
+
+	var evalOut string
+	logs, err := stderr(t, func() error {
+		var err error
+		evalOut, err = stdout(t, func() error {
+			return runEval(context.Background(), []string{"--adapter", adapter, "--model", base, "--device", "cpu", "--data", sample})
+		})
+		return err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, officialV2Keys, jsonKeys(t, evalOut))
+	assert.Contains(t, logs, "saved with the adapter")
+	assert.Contains(t, logs, fmt.Sprintf("null_score_diff_threshold %.6g", d.SQuAD2.NullScoreDiffThreshold))
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

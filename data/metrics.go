@@ -202,6 +202,21 @@ func (m MetricsV2) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes: HasBest is set when the
+// best_* keys are there (Missing is not written, so it reads as 0).
+func (m *MetricsV2) UnmarshalJSON(b []byte) error {
+	type plain MetricsV2
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
+		return err
+	}
+	_, m.HasBest = keys["best_f1_thresh"]
+	return nil
+}
+
 // EvaluateV2 is the official SQuAD 2.0 evaluation of Postprocess's
 // predictions: their texts, and their NullOdds as the no-answer
 // probabilities (the script's --na-prob-file null_odds.json; none when no

@@ -172,7 +172,8 @@ func TestEvaluateUnanswerableV1(t *testing.T) {
 
 // TestWritePredictionFiles: predictions.json, nbest_predictions.json and
 // null_odds.json as HF writes them: keys in the predictions' order, text
-// unescaped; null_odds.json only with null odds.
+// unescaped; null_odds.json only with null odds, nbest_predictions.json only
+// with n-best candidates.
 func TestWritePredictionFiles(t *testing.T) {
 	odds := func(v float64) *float64 { return &v }
 	preds := []Prediction{
@@ -202,6 +203,10 @@ func TestWritePredictionFiles(t *testing.T) {
 	require.NoError(t, WritePredictionFiles(v1, []Prediction{{ID: "x", Candidate: Candidate{Text: "y"}}}))
 	assert.NoFileExists(t, filepath.Join(v1, NullOddsFile))
 	assert.FileExists(t, filepath.Join(v1, PredictionsFile))
+	// Predictions without n-best candidates (loraqa eval's, from the
+	// engine's answers) write no nbest_predictions.json.
+	assert.NoFileExists(t, filepath.Join(v1, NBestPredictionsFile))
+	assert.FileExists(t, filepath.Join(dir, NBestPredictionsFile))
 
 	empty := t.TempDir()
 	require.NoError(t, WritePredictionFiles(empty, nil))
@@ -213,4 +218,23 @@ func TestWritePredictionFiles(t *testing.T) {
 	err = WritePredictionFiles(t.TempDir(), preds)
 	assert.ErrorContains(t, err, `null_odds.json: prediction 1 ("a")`)
 	assert.ErrorContains(t, err, "NaN")
+}
+
+// TestMetricsV2JSONRoundTrip: MetricsV2 reads back what it writes (a
+// training run's evaluations in trainer_state.json and metrics.jsonl),
+// HasBest included; Missing is not written.
+func TestMetricsV2JSONRoundTrip(t *testing.T) {
+	for _, m := range []MetricsV2{
+		{Exact: 80, F1: 96.5, Total: 5, HasAnsExact: 1, HasAnsF1: 2, HasAnsTotal: 3, NoAnsExact: 3, NoAnsF1: 4, NoAnsTotal: 2,
+			BestExact: 5, BestExactThresh: -1.25, BestF1: 6, BestF1Thresh: 0.5, HasBest: true},
+		{Exact: 50, F1: 60, Total: 2, HasAnsExact: 50, HasAnsF1: 60, HasAnsTotal: 2},
+	} {
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		var back MetricsV2
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, m, back, "%s", b)
+	}
+	var m MetricsV2
+	assert.Error(t, json.Unmarshal([]byte(`{"exact": "x"}`), &m))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 )
 
 // Names of the files WritePredictionFiles writes, those of HF's
@@ -28,7 +29,9 @@ type nbestEntry struct {
 // WritePredictionFiles writes preds into dir in the formats of HF's
 // postprocess_qa_predictions, which the official SQuAD scripts read:
 // predictions.json (id → answer text, "" for no answer), nbest_predictions.json
-// (id → the n best as {start_logit, end_logit, text, probability}) and, when
+// (id → the n best as {start_logit, end_logit, text, probability}; not
+// written when no prediction has n-best candidates, as the engine's answers
+// for `loraqa eval` have none) and, when
 // the predictions have NullOdds (Version2WithNegative), null_odds.json
 // (id → null odds: evaluate-v2.0.py's --na-prob-file; only the predictions
 // that have them). Each file is written
@@ -39,15 +42,17 @@ func WritePredictionFiles(dir string, preds []Prediction) error {
 	if err != nil {
 		return err
 	}
-	err = writeOrderedJSON(filepath.Join(dir, NBestPredictionsFile), preds, func(p *Prediction) (any, error) {
-		list := make([]nbestEntry, len(p.NBest))
-		for i, c := range p.NBest {
-			list[i] = nbestEntry{StartLogit: c.StartLogit, EndLogit: c.EndLogit, Text: c.Text, Probability: c.Score}
+	if slices.ContainsFunc(preds, func(p Prediction) bool { return len(p.NBest) > 0 }) {
+		err = writeOrderedJSON(filepath.Join(dir, NBestPredictionsFile), preds, func(p *Prediction) (any, error) {
+			list := make([]nbestEntry, len(p.NBest))
+			for i, c := range p.NBest {
+				list[i] = nbestEntry{StartLogit: c.StartLogit, EndLogit: c.EndLogit, Text: c.Text, Probability: c.Score}
+			}
+			return list, nil
+		})
+		if err != nil {
+			return err
 		}
-		return list, nil
-	})
-	if err != nil {
-		return err
 	}
 	var withOdds []Prediction
 	for _, p := range preds {

@@ -32,12 +32,26 @@ type Query struct {
 // context, score the softmax over the n best candidates. For a query with
 // Passages, start and end are offsets into passage Passage, and score is the
 // span's probability in its window (data.PipelineAnswer).
+//
+// With SQuAD 2.0 post-processing (Engine.Version2) the first answer of a
+// Result is the decision and carries NullScore and BestSpanScore; when the
+// null score beats the best span's by more than the threshold it abstains:
+// Answer "", NoAnswer true, Start and End -1. Without SQuAD 2.0 these fields
+// are absent from the JSON, which is then as before.
 type Answer struct {
 	Answer  string  `json:"answer"`
 	Score   float64 `json:"score"`
 	Start   int     `json:"start"`
 	End     int     `json:"end"`
 	Passage *int    `json:"passage,omitempty"` // set for a query with Passages
+	// NoAnswer: the model abstains (Answer is "").
+	NoAnswer bool `json:"no_answer,omitempty"`
+	// NullScore is the null answer's score, the [CLS] start+end logits;
+	// BestSpanScore the start+end logits of the best span with a text. The
+	// query is answered "" when NullScore − BestSpanScore > the threshold.
+	// Both are set on a Result's first answer with SQuAD 2.0 only.
+	NullScore     *float64 `json:"null_score,omitempty"`
+	BestSpanScore *float64 `json:"best_span_score,omitempty"`
 }
 
 // Result is the answer to one query (of Answer, AnswerBatch or Predict):
@@ -47,6 +61,52 @@ type Result struct {
 	ID      string
 	Answers []Answer
 	Adapter string
+	// NullOdds is, with SQuAD 2.0 post-processing, the null score minus the
+	// best span's in float32 as Hugging Face computes it: what the official
+	// null_odds.json holds for the query. nil without SQuAD 2.0.
+	NullOdds *float64
+}
+
+// result is the Result of p for a query that wants k answers, as post
+// options po made it.
+func result(p data.Prediction, k int, po data.PostprocessOptions, adapter string) Result {
+	if po.Version2WithNegative && p.NullOdds != nil {
+		return Result{ID: p.ID, Answers: answersV2(p, k), Adapter: adapter, NullOdds: p.NullOdds}
+	}
+	return Result{ID: p.ID, Answers: answers(p, k), Adapter: adapter}
+}
+
+// answersV2 lists the answers of a SQuAD 2.0 prediction: first the decision
+// (p's chosen candidate: the null answer when it abstains, else the best
+// span with a text) with the null and best span scores, then the other
+// spans of the n best in order, up to k in all. The null answer appears
+// only as the decision.
+func answersV2(p data.Prediction, k int) []Answer {
+	best := slices.IndexFunc(p.NBest, func(c data.Candidate) bool { return c.Text != "" })
+	null := slices.IndexFunc(p.NBest, func(c data.Candidate) bool { return c.Text == "" && c.Start == -1 })
+	first := Answer{Answer: p.Text, Score: p.Score, Start: p.Start, End: p.End, NoAnswer: p.Text == ""}
+	if best >= 0 {
+		s := float64(p.NBest[best].StartLogit + p.NBest[best].EndLogit)
+		first.BestSpanScore = &s
+	}
+	if null >= 0 {
+		s := float64(p.NBest[null].StartLogit + p.NBest[null].EndLogit)
+		first.NullScore = &s
+	} else if first.BestSpanScore != nil {
+		s := *first.BestSpanScore + *p.NullOdds
+		first.NullScore = &s
+	}
+	out := []Answer{first}
+	for _, c := range p.NBest {
+		if len(out) >= k {
+			break
+		}
+		if c.Text == "" || (c.Start == p.Start && c.End == p.End) {
+			continue
+		}
+		out = append(out, Answer{Answer: c.Text, Score: c.Score, Start: c.Start, End: c.End})
+	}
+	return out
 }
 
 // answers lists the k best candidates of p, best first (at least one: p's
@@ -145,23 +205,67 @@ func passageQueries(q Query) []Query {
 	return qs
 }
 
-// passageAnswers ranks the spans of all windows of all passages of one
-// query (exs, one example per passage, ids their indexes) by their
-// probability in their window, as HF's question-answering pipeline does
-// across the windows of a context, and keeps the k best.
-func (e *Engine) passageAnswers(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int) ([]Answer, error) {
-	per, err := data.PipelineAnswers(exs, feats, starts, ends, data.PipelineOptions{TopK: k, MaxAnswerLength: e.opt.Post.MaxAnswerLength})
+// passageResult answers one query over passages (exs, one example per
+// passage, ids their indexes): the spans of all windows of all passages
+// ranked by their probability in their window, as HF's question-answering
+// pipeline ranks the windows of a context, the k best. With SQuAD 2.0 (po)
+// each passage first decides as a context alone would (HF's
+// version_2_with_negative post-processing and the adapter's threshold):
+// only the passages that answer give spans, and when every passage
+// abstains the answer is the null one, with the null and best span scores
+// of the passage closest to answering (the lowest null odds).
+func (e *Engine) passageResult(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int, po data.PostprocessOptions) (Result, error) {
+	answering := make([]bool, len(exs))
+	for p := range answering {
+		answering[p] = true
+	}
+	var closest *Result
+	if po.Version2WithNegative {
+		preds, err := data.Postprocess(exs, feats, starts, ends, po)
+		if err != nil {
+			return Result{}, err
+		}
+		for p, pred := range preds {
+			answering[p] = pred.Text != ""
+			if r := result(pred, 1, po, ""); closest == nil || *r.NullOdds < *closest.NullOdds {
+				r.Answers[0].Passage = &p
+				closest = &r
+			}
+		}
+	}
+	per, err := data.PipelineAnswers(exs, feats, starts, ends, data.PipelineOptions{TopK: k, MaxAnswerLength: po.MaxAnswerLength})
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	var out []Answer
 	for p, as := range per {
 		for _, a := range as {
-			out = append(out, Answer{Answer: a.Text, Score: a.Score, Start: a.Start, End: a.End, Passage: &p})
+			if answering[p] {
+				out = append(out, Answer{Answer: a.Text, Score: a.Score, Start: a.Start, End: a.End, Passage: &p})
+			}
 		}
 	}
+	if len(out) == 0 && closest != nil { // every passage abstains
+		return Result{Answers: closest.Answers[:1], NullOdds: closest.NullOdds}, nil
+	}
+	if len(out) == 0 { // every span's probability underflowed to 0: the best by logits
+		plain := po
+		plain.Version2WithNegative = false
+		preds, err := data.Postprocess(exs, feats, starts, ends, plain)
+		if err != nil {
+			return Result{}, err
+		}
+		best := 0
+		for p, pred := range preds {
+			if pred.StartLogit+pred.EndLogit > preds[best].StartLogit+preds[best].EndLogit {
+				best = p
+			}
+		}
+		out = answers(preds[best], 1)
+		out[0].Passage = &best
+	}
 	slices.SortStableFunc(out, func(a, b Answer) int { return cmp.Compare(b.Score, a.Score) })
-	return out[:min(len(out), k)], nil
+	return Result{Answers: out[:min(len(out), k)]}, nil
 }
 
 // Answer answers one query: its adapter's k best answers.
@@ -216,18 +320,19 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 		}
 		k := max(qs[i].TopK, 1)
 		if len(qs[i].Passages) > 0 {
-			as, err := e.passageAnswers(exs[i], j.feats, r.starts, r.ends, k)
+			out[i], err = e.passageResult(exs[i], j.feats, r.starts, r.ends, k, j.model.post)
 			if err != nil {
 				return nil, &QueryError{Index: i, Err: err}
 			}
-			out[i] = Result{ID: qs[i].ID, Answers: as, Adapter: j.model.Name}
+			out[i].ID, out[i].Adapter = qs[i].ID, j.model.Name
 			continue
 		}
-		preds, err := data.Postprocess(exs[i], j.feats, r.starts, r.ends, e.opt.Post)
+		preds, err := data.Postprocess(exs[i], j.feats, r.starts, r.ends, j.model.post)
 		if err != nil {
 			return nil, &QueryError{Index: i, Err: err}
 		}
-		out[i] = Result{ID: qs[i].ID, Answers: answers(preds[0], k), Adapter: j.model.Name}
+		out[i] = result(preds[0], k, j.model.post, j.model.Name)
+		out[i].ID = qs[i].ID
 	}
 	return out, nil
 }
@@ -288,13 +393,13 @@ func (e *Engine) Predict(ctx context.Context, qs []Query) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	preds, err := data.Postprocess(ex, feats, r.starts, r.ends, e.opt.Post)
+	preds, err := data.Postprocess(ex, feats, r.starts, r.ends, sv.post)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Result, len(preds))
 	for i, p := range preds {
-		out[i] = Result{ID: p.ID, Answers: answers(p, max(qs[i].TopK, 1)), Adapter: sv.Name}
+		out[i] = result(p, max(qs[i].TopK, 1), sv.post, sv.Name)
 	}
 	return out, nil
 }

@@ -14,6 +14,16 @@
 // best spans over all windows are returned (Hugging Face's post-processing).
 // Predict runs a whole data set through one adapter at once (eval).
 //
+// An adapter trained for SQuAD 2.0 (peft.Dir's SQuAD2: `loraqa train` on
+// data with unanswerable questions) abstains as Hugging Face's
+// version_2_with_negative post-processing does: the null answer "" (the
+// [CLS] logits) competes with the spans, and a query is answered "" — an
+// Answer with NoAnswer set, its NullScore and BestSpanScore saying why —
+// when its null score beats its best span's by more than the adapter's saved
+// null_score_diff_threshold. Each adapter keeps its own setting;
+// Options.Version2WithNegative and Options.NullScoreDiffThreshold override
+// them for all.
+//
 // Device and dtype are typed values (gotch.Device, gotch.DType; the zero ones
 // mean the best device and fp32), parsed from text once by the caller with
 // torch.ParseDevice and torch.ParseDType. Every long call takes a
@@ -34,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sync"
 	"time"
@@ -104,9 +115,23 @@ type Options struct {
 	// Features are the windows. MaxSeqLength or DocStride 0 take the
 	// default: the adapter's training windows (peft.Dir), capped by
 	// the model's positions.
-	Features  data.FeatureOptions
-	Post      data.PostprocessOptions
-	BatchSize int // windows per forward pass
+	Features data.FeatureOptions
+	// Post is the post-processing (n best, longest answer). Each adapter's
+	// SQuAD 2.0 setting (peft.Dir.SQuAD2: version_2_with_negative and its
+	// null_score_diff_threshold) replaces Post's for its answers, unless
+	// Version2WithNegative or NullScoreDiffThreshold say otherwise.
+	Post data.PostprocessOptions
+	// Version2WithNegative, when set, turns SQuAD 2.0 post-processing on
+	// (true) or off (false) for every adapter (and the base alone); nil:
+	// each adapter as it was trained (its saved setting, else
+	// Post.Version2WithNegative).
+	Version2WithNegative *bool
+	// NullScoreDiffThreshold, when set, is the null_score_diff_threshold of
+	// every adapter with SQuAD 2.0 on: a query is answered "" when its null
+	// score − its best span's score > it. nil: each adapter's saved
+	// threshold, else Post.NullScoreDiffThreshold. Not NaN.
+	NullScoreDiffThreshold *float64
+	BatchSize              int // windows per forward pass
 	// MaxBatch is the most queries one batching cycle of the model worker
 	// takes; BatchWindow how long it waits for more after the first.
 	MaxBatch    int
@@ -167,6 +192,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("batch window %v must not be negative", o.BatchWindow)
 	case o.Merge && len(as) != 1:
 		return fmt.Errorf("merging folds one adapter into the weights; %d adapters given", len(as))
+	case o.NullScoreDiffThreshold != nil && math.IsNaN(*o.NullScoreDiffThreshold):
+		return errors.New("null_score_diff_threshold is NaN: give a number")
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
@@ -188,9 +215,10 @@ type served struct {
 	Dir     string
 	adapter *peft.Adapter
 	tok     *data.Tokenizer
-	ownTok  bool                // tok is the adapter directory's, not the base's
-	feat    data.FeatureOptions // resolved windows
-	gone    bool                // unloaded; the worker's alone
+	ownTok  bool                    // tok is the adapter directory's, not the base's
+	feat    data.FeatureOptions     // resolved windows
+	post    data.PostprocessOptions // resolved post-processing (SQuAD 2.0 and its threshold)
+	gone    bool                    // unloaded; the worker's alone
 }
 
 // Engine holds a base model, its adapters and the model worker. Its
@@ -301,7 +329,7 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 // through the path LoadAdapter takes too (openAdapter, injectAdapter).
 func (e *Engine) loadAdapters(as []NamedAdapter, dirs []*peft.Dir) error {
 	if len(as) == 0 {
-		sv := &served{Dir: e.baseDir}
+		sv := &served{Dir: e.baseDir, post: e.postFor(nil)}
 		tok, err := e.tokenizerFor(nil)
 		if err != nil {
 			return err
@@ -355,11 +383,38 @@ func (e *Engine) openAdapter(na NamedAdapter, d *peft.Dir, shared bool) (*served
 	if err != nil {
 		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 	}
-	sv := &served{Name: na.Name, Dir: na.Dir, ownTok: d.Tokenizer != ""}
+	sv := &served{Name: na.Name, Dir: na.Dir, ownTok: d.Tokenizer != "", post: e.postFor(d)}
 	if err := e.prepareServed(sv, tok, d.Windows); err != nil {
 		return nil, fmt.Errorf("adapter %s: %w", na.Name, err)
 	}
+	if sv.post.Version2WithNegative && e.opt.Logf != nil {
+		from := "given"
+		if e.opt.NullScoreDiffThreshold == nil && d.SQuAD2 != nil && d.SQuAD2.Version2WithNegative {
+			from = "saved with the adapter, " + peft.SQuAD2File
+		}
+		e.opt.Logf("adapter %s: SQuAD 2.0 (version_2_with_negative): a question is answered \"\" when its null score beats its best span's by more than %.6g (%s)",
+			na.Name, sv.post.NullScoreDiffThreshold, from)
+	}
 	return sv, nil
+}
+
+// postFor is the post-processing of the adapter whose directory is d (nil:
+// the base alone): Options.Post, with the adapter's SQuAD 2.0 setting
+// (peft.Dir.SQuAD2), then Options.Version2WithNegative and
+// Options.NullScoreDiffThreshold when set.
+func (e *Engine) postFor(d *peft.Dir) data.PostprocessOptions {
+	po := e.opt.Post
+	if d != nil && d.SQuAD2 != nil && d.SQuAD2.Version2WithNegative {
+		po.Version2WithNegative = true
+		po.NullScoreDiffThreshold = d.SQuAD2.NullScoreDiffThreshold
+	}
+	if v := e.opt.Version2WithNegative; v != nil {
+		po.Version2WithNegative = *v
+	}
+	if th := e.opt.NullScoreDiffThreshold; th != nil {
+		po.NullScoreDiffThreshold = *th
+	}
+	return po
 }
 
 // injectAdapter injects d's adapter into the model as sv's, detached
@@ -513,6 +568,17 @@ func (e *Engine) Windows(name string) (data.FeatureOptions, error) {
 	return sv.feat, nil
 }
 
+// Version2 reports whether the answers of adapter name ("" = the default)
+// are post-processed as SQuAD 2.0 (version_2_with_negative: it may answer
+// ""), and the null_score_diff_threshold it abstains by.
+func (e *Engine) Version2(name string) (on bool, threshold float64, err error) {
+	sv, err := e.lookup(name)
+	if err != nil {
+		return false, 0, err
+	}
+	return sv.post.Version2WithNegative, sv.post.NullScoreDiffThreshold, nil
+}
+
 // AdapterInfo describes a loaded adapter.
 type AdapterInfo struct {
 	Name          string
@@ -524,12 +590,17 @@ type AdapterInfo struct {
 	Merged        bool
 	MaxSeqLength  int
 	DocStride     int
+	// Version2WithNegative: its answers are post-processed as SQuAD 2.0,
+	// abstaining ("") by NullScoreDiffThreshold (see Version2).
+	Version2WithNegative   bool
+	NullScoreDiffThreshold float64
 }
 
 func (e *Engine) info(sv *served, isDefault bool) AdapterInfo {
 	c := sv.adapter.Config
 	return AdapterInfo{Name: sv.Name, Dir: sv.Dir, R: c.R, LoraAlpha: c.LoraAlpha, TargetModules: c.TargetModules,
-		Default: isDefault, Merged: e.opt.Merge, MaxSeqLength: sv.feat.MaxSeqLength, DocStride: sv.feat.DocStride}
+		Default: isDefault, Merged: e.opt.Merge, MaxSeqLength: sv.feat.MaxSeqLength, DocStride: sv.feat.DocStride,
+		Version2WithNegative: sv.post.Version2WithNegative, NullScoreDiffThreshold: sv.post.NullScoreDiffThreshold}
 }
 
 // Adapters lists the loaded adapters in the order loaded (none when the

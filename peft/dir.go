@@ -26,6 +26,10 @@ const (
 	TrainConfigFile = "loraqa_config.yaml"
 	// MetricsFile holds the final metrics of the training run.
 	MetricsFile = "metrics.json"
+	// SQuAD2File records that the adapter was trained for SQuAD 2.0 (HF's
+	// version_2_with_negative) and the null_score_diff_threshold it answers
+	// with (SQuAD2).
+	SQuAD2File = "loraqa_squad2.json"
 )
 
 // Windows are the windows an adapter was trained with: max_seq_length
@@ -34,6 +38,32 @@ type Windows struct {
 	MaxSeqLength int `json:"max_seq_length" yaml:"max_seq_length"`
 	DocStride    int `json:"doc_stride" yaml:"doc_stride"`
 }
+
+// SQuAD2 is an adapter's SQuAD 2.0 setting (SQuAD2File): whether its
+// answers are post-processed with HF's version_2_with_negative — the null
+// answer "" competes with the spans — and the null_score_diff_threshold it
+// abstains by: "" when the null score beats the best span's by more than it.
+// `loraqa train` writes it for a run with version_2_with_negative on, with
+// the threshold that gave the best F1 on the evaluation set (the official
+// SQuAD 2.0 evaluation's best_f1_thresh).
+type SQuAD2 struct {
+	Version2WithNegative   bool    `json:"version_2_with_negative"`
+	NullScoreDiffThreshold float64 `json:"null_score_diff_threshold"`
+	// ThresholdFrom says where the threshold came from: ThresholdBestF1
+	// (tuned on the evaluation set) or ThresholdConfig (the configured one,
+	// when there was no evaluation to tune it on).
+	ThresholdFrom string `json:"threshold_from,omitempty"`
+}
+
+// Where an SQuAD2 threshold came from.
+const (
+	// ThresholdBestF1: best_f1_thresh of the official SQuAD 2.0 evaluation
+	// of the adapter on the evaluation set (null odds as no-answer
+	// probabilities).
+	ThresholdBestF1 = "best_f1_thresh"
+	// ThresholdConfig: data.null_score_diff_threshold as configured.
+	ThresholdConfig = "data.null_score_diff_threshold"
+)
 
 func (w Windows) valid() bool {
 	return w.MaxSeqLength >= 4 && w.DocStride >= 0 && w.DocStride < w.MaxSeqLength
@@ -62,9 +92,9 @@ type Dir struct {
 	TrainConfig []byte
 	// Metrics are the training run's final metrics, if saved.
 	Metrics json.RawMessage
-	// Threshold is the SQuAD 2.0 no-answer threshold tuned for the adapter.
-	// No version of loraqa writes one yet: a place for it.
-	Threshold *float64
+	// SQuAD2 is the adapter's SQuAD 2.0 setting and threshold (SQuAD2File);
+	// nil when not recorded: the adapter answers every question with a span.
+	SQuAD2 *SQuAD2
 
 	weightsFile string
 	state       []safetensors.Tensor // in the adapter's order, for Write
@@ -72,8 +102,8 @@ type Dir struct {
 
 // OpenDir reads the adapter directory at path: its config (validated), its
 // weights, whether it holds a tokenizer, its training windows (also from the
-// data section of the loraqa_config.yaml older versions saved), its training
-// config and metrics. Errors name the file.
+// data section of the loraqa_config.yaml older versions saved), its SQuAD 2.0
+// setting, its training config and metrics. Errors name the file.
 func OpenDir(path string) (*Dir, error) {
 	d := &Dir{Path: path}
 	cfgPath := filepath.Join(path, ConfigFile)
@@ -103,7 +133,33 @@ func OpenDir(path string) (*Dir, error) {
 	if err := d.readWindows(); err != nil {
 		return nil, err
 	}
+	if err := d.readSQuAD2(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// readSQuAD2 reads SQuAD2File, if there is one: version_2_with_negative
+// must be given, the threshold defaults to HF's 0.
+func (d *Dir) readSQuAD2() error {
+	path := filepath.Join(d.Path, SQuAD2File)
+	b, err := readOptional(path)
+	if err != nil || b == nil {
+		return err
+	}
+	var raw struct {
+		V2 *bool `json:"version_2_with_negative"`
+		SQuAD2
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if raw.V2 == nil {
+		return fmt.Errorf("%s: version_2_with_negative is missing", path)
+	}
+	raw.SQuAD2.Version2WithNegative = *raw.V2
+	d.SQuAD2 = &raw.SQuAD2
+	return nil
 }
 
 func readOptional(path string) ([]byte, error) {
@@ -191,7 +247,7 @@ func NewDir(a *Adapter) *Dir {
 // owned reports whether name is a file an adapter directory's owner writes.
 func owned(name string) bool {
 	return name == ConfigFile || name == WeightsFile || name == WeightsFileBin || name == WindowsFile ||
-		name == TrainConfigFile || name == MetricsFile || slices.Contains(data.TokenizerFiles, name)
+		name == TrainConfigFile || name == MetricsFile || name == SQuAD2File || slices.Contains(data.TokenizerFiles, name)
 }
 
 // Write writes the directory whole at path: every file into a temporary
@@ -231,6 +287,11 @@ func (d *Dir) writeFiles(dir string) error {
 	}
 	if d.Windows != nil {
 		if err := atomicfile.WriteJSON(filepath.Join(dir, WindowsFile), d.Windows); err != nil {
+			return err
+		}
+	}
+	if d.SQuAD2 != nil {
+		if err := atomicfile.WriteJSON(filepath.Join(dir, SQuAD2File), d.SQuAD2); err != nil {
 			return err
 		}
 	}

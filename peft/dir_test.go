@@ -107,3 +107,54 @@ func TestDirWindows(t *testing.T) {
 	_, err = windows()
 	assert.ErrorContains(t, err, WindowsFile)
 }
+
+// TestDirSQuAD2: an adapter's SQuAD 2.0 setting is loraqa_squad2.json,
+// written whole with the directory and read back; the threshold defaults to
+// HF's 0, a file without version_2_with_negative or not JSON is an error
+// naming it, and a directory written again without the setting loses the
+// file (it is the Dir's, not a foreign one).
+func TestDirSQuAD2(t *testing.T) {
+	src := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(src, ConfigFile), []byte(`{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_lin"]}`), 0o644))
+	require.NoError(t, safetensors.Write(filepath.Join(src, WeightsFile), []safetensors.Tensor{{Name: "w", DType: safetensors.F32, Shape: []int64{1}, Data: safetensors.Float32sToBytes([]float32{1})}}, nil))
+	d, err := OpenDir(src)
+	require.NoError(t, err)
+	assert.Nil(t, d.SQuAD2, "no file: no setting")
+
+	out := filepath.Join(t.TempDir(), "out")
+	want := &SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: -1.375, ThresholdFrom: ThresholdBestF1}
+	d.SQuAD2 = want
+	require.NoError(t, d.Write(out))
+	back, err := OpenDir(out)
+	require.NoError(t, err)
+	assert.Equal(t, want, back.SQuAD2)
+
+	cases := []struct {
+		name, body string
+		want       *SQuAD2
+		err        string
+	}{
+		{"threshold defaults to 0", `{"version_2_with_negative": true}`, &SQuAD2{Version2WithNegative: true}, ""},
+		{"off", `{"version_2_with_negative": false, "null_score_diff_threshold": 2}`, &SQuAD2{NullScoreDiffThreshold: 2}, ""},
+		{"no version key", `{"null_score_diff_threshold": 2}`, nil, "version_2_with_negative is missing"},
+		{"not JSON", `{`, nil, "unexpected end of JSON input"},
+		{"wrong type", `{"version_2_with_negative": "yes"}`, nil, "cannot unmarshal"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(filepath.Join(out, SQuAD2File), []byte(tc.body), 0o644))
+			d, err := OpenDir(out)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, filepath.Join(out, SQuAD2File))
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, d.SQuAD2)
+		})
+	}
+
+	back.SQuAD2 = nil
+	require.NoError(t, back.Write(out))
+	assert.NoFileExists(t, filepath.Join(out, SQuAD2File))
+}

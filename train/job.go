@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/sugarme/gotch"
 
@@ -34,6 +35,15 @@ type Job struct {
 	// Features are the training windows (saved with the adapter, the
 	// engine's default for it).
 	Features data.FeatureOptions
+	// Version2WithNegative is HF's version_2_with_negative (config
+	// data.version_2_with_negative): data.Version2Auto ("" too: on when
+	// some question of Train or Test has no answer), data.Version2On or
+	// data.Version2Off. It decides Options.Postprocess.Version2WithNegative
+	// (the evaluations' SQuAD 2.0 post-processing, with
+	// Options.Postprocess.NullScoreDiffThreshold); when on, the adapter is
+	// saved with its SQuAD 2.0 setting (peft.SQuAD2) and the threshold of
+	// the best F1 on Test.
+	Version2WithNegative string
 	// LoRA is the adapter to inject; InitFrom, when set, is an adapter
 	// directory to train further instead (LoRA is then not used).
 	LoRA     peft.Config
@@ -69,11 +79,19 @@ func (j *Job) logf(format string, a ...any) {
 }
 
 // Run trains an adapter: it resolves the base, loads its tokenizer, checks
-// the windows against the model, featurizes the examples, injects the
-// adapter (or loads InitFrom), resumes if asked, trains, and writes the
-// adapter directory Out whole: weights, config, tokenizer files, windows,
-// the training config and the final metrics. A cancelled ctx saves a
-// checkpoint and returns ErrInterrupted.
+// the windows against the model, decides SQuAD 2.0 (Version2WithNegative),
+// featurizes the examples, injects the adapter (or loads InitFrom), resumes
+// if asked, trains, and writes the adapter directory Out whole: weights,
+// config, tokenizer files, windows, the SQuAD 2.0 setting, the training
+// config and the final metrics. A cancelled ctx saves a checkpoint and
+// returns ErrInterrupted.
+//
+// With SQuAD 2.0 on, the threshold saved with the adapter is best_f1_thresh
+// of the official SQuAD 2.0 evaluation of the adapter saved (the best
+// checkpoint's with load_best_model_at_end, else the last evaluation), the
+// null odds as no-answer probabilities: the null_score_diff_threshold
+// with the best F1 on Test. Without an evaluation it is the configured
+// Options.Postprocess.NullScoreDiffThreshold.
 func Run(ctx context.Context, job Job) (*State, error) {
 	dev := torch.DeviceOrAuto(job.Device)
 	if job.DType == gotch.Int8 {
@@ -97,6 +115,13 @@ func Run(ctx context.Context, job Job) (*State, error) {
 	mcfg, err := bert.LoadConfig(baseDir)
 	if err != nil {
 		return nil, err
+	}
+	v2, note, err := data.ResolveVersion2(job.Version2WithNegative, job.Train, job.Test)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		job.logf("%s", note)
 	}
 	fo := job.Features
 	if err := mcfg.CheckInputs(fo.MaxSeqLength, tok.VocabSize()); err != nil {
@@ -132,6 +157,7 @@ func Run(ctx context.Context, job Job) (*State, error) {
 
 	opts := job.Options
 	opts.Logf = job.Logf
+	opts.Postprocess.Version2WithNegative = v2
 	tr := &Trainer{Model: m, Adapter: a, Train: trainFeats, Eval: evalFeats, EvalExamples: job.Test, Opt: opts, Observer: job.Observer}
 	defer tr.Close()
 	if job.Resume != "" {
@@ -166,6 +192,15 @@ func Run(ctx context.Context, job Job) (*State, error) {
 	d.Tokenizer = baseDir
 	d.Windows = &peft.Windows{MaxSeqLength: fo.MaxSeqLength, DocStride: fo.DocStride}
 	d.TrainConfig = job.TrainConfig
+	if v2 {
+		ev := tr.adapterEval()
+		d.SQuAD2 = squad2Setting(ev, opts.Postprocess.NullScoreDiffThreshold)
+		how := fmt.Sprintf("the configured %s, with no evaluation to tune it on", peft.ThresholdConfig)
+		if d.SQuAD2.ThresholdFrom == peft.ThresholdBestF1 {
+			how = fmt.Sprintf("%s of the evaluation at step %d: best F1 %.2f on %d questions", peft.ThresholdBestF1, ev.Step, ev.SQuADv2.BestF1, ev.SQuADv2.Total)
+		}
+		job.logf("SQuAD 2.0: the adapter answers \"\" when the null score beats the best span's by more than %.6g (%s)", d.SQuAD2.NullScoreDiffThreshold, how)
+	}
 	final := map[string]any{"global_step": st.GlobalStep, "best_f1": st.BestF1}
 	if n := len(st.Evals); n > 0 {
 		final["final_eval"] = st.Evals[n-1]
@@ -176,8 +211,22 @@ func Run(ctx context.Context, job Job) (*State, error) {
 	if err := d.Write(job.Out); err != nil {
 		return st, err
 	}
-	job.logf("adapter saved to %s (%s, %s, %s, tokenizer files)", job.Out, peft.ConfigFile, peft.WeightsFile, peft.WindowsFile)
+	files := []string{peft.ConfigFile, peft.WeightsFile, peft.WindowsFile}
+	if d.SQuAD2 != nil {
+		files = append(files, peft.SQuAD2File)
+	}
+	job.logf("adapter saved to %s (%s, tokenizer files)", job.Out, strings.Join(files, ", "))
 	return st, nil
+}
+
+// squad2Setting is the SQuAD 2.0 setting saved with an adapter trained
+// with version_2_with_negative: the best_f1_thresh of ev (the evaluation of
+// the adapter saved), else the configured threshold.
+func squad2Setting(ev *EvalRecord, configured float64) *peft.SQuAD2 {
+	if ev != nil && ev.SQuADv2 != nil && ev.SQuADv2.HasBest {
+		return &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: ev.SQuADv2.BestF1Thresh, ThresholdFrom: peft.ThresholdBestF1}
+	}
+	return &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: configured, ThresholdFrom: peft.ThresholdConfig}
 }
 
 // adapter injects a fresh adapter from LoRA, or loads InitFrom to train

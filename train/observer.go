@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/loraqa/loraqa/data"
 )
 
 // Observer hears a training run: its start, every optimizer step, the
@@ -120,7 +122,11 @@ func (l *metricsLog) Step(s Step) {
 }
 
 func (l *metricsLog) Eval(step int64, epoch int, ev EvalResult) {
-	l.w.log(map[string]any{"type": "eval", "step": step, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N})
+	rec := map[string]any{"type": "eval", "step": step, "epoch": epoch + 1, "eval_loss": ev.Loss, "exact_match": ev.ExactMatch, "f1": ev.F1, "n": ev.N}
+	if ev.SQuADv2 != nil {
+		rec["squad_v2"] = ev.SQuADv2
+	}
+	l.w.log(rec)
 }
 
 func (l *metricsLog) EpochEnd(int)      {}
@@ -175,7 +181,8 @@ func jsonIndent(v any) ([]byte, error) {
 
 // MetricsRecord is one line of metrics.jsonl: Type "train" for a logging
 // step (Loss, LR, GradNorm), "eval" for an evaluation (EvalLoss,
-// ExactMatch, F1, N).
+// ExactMatch, F1, N, and with SQuAD 2.0 SQuADv2: the official evaluation's
+// keys under "squad_v2").
 type MetricsRecord struct {
 	Type       string  `json:"type"`
 	Step       int64   `json:"step"`
@@ -187,6 +194,8 @@ type MetricsRecord struct {
 	ExactMatch float64 `json:"exact_match"`
 	F1         float64 `json:"f1"`
 	N          int     `json:"n"`
+	// SQuADv2 is EvalResult.SQuADv2 (nil without SQuAD 2.0).
+	SQuADv2 *data.MetricsV2 `json:"squad_v2,omitempty"`
 }
 
 // ReadMetrics reads dir/metrics.jsonl, in order; a line that is not a

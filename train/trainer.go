@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 
 	"github.com/sugarme/gotch"
@@ -89,7 +90,8 @@ type Trainer struct {
 	// Opt.OutputDir is written in any case.
 	Observer Observer
 
-	stopAfterEpochs int // > 0: stop (as if interrupted) after this many epochs (tests)
+	stopAfterEpochs int  // > 0: stop (as if interrupted) after this many epochs (tests)
+	loadedBest      bool // load_best_model_at_end put the best checkpoint's adapter back
 	obs             Observer
 	opt             *AdamW
 	scaler          *GradScaler // fp16: dynamic loss scaling
@@ -98,12 +100,20 @@ type Trainer struct {
 	batcher         *data.Batcher
 }
 
-// EvalResult is one evaluation.
+// EvalResult is one evaluation. With SQuAD 2.0 post-processing
+// (Options.Postprocess.Version2WithNegative) ExactMatch, F1 and N are the
+// official SQuAD 2.0 evaluation's exact, f1 and total, as HF's run_qa
+// reports them, and SQuADv2 holds all its numbers, the null odds' best
+// thresholds included.
 type EvalResult struct {
 	Loss       float64 `json:"eval_loss"`
 	ExactMatch float64 `json:"exact_match"`
 	F1         float64 `json:"f1"`
 	N          int     `json:"n"`
+	// SQuADv2 is the official SQuAD 2.0 evaluation (its keys: exact, f1,
+	// total, HasAns_*, NoAns_*, best_exact, best_exact_thresh, best_f1,
+	// best_f1_thresh); nil without SQuAD 2.0 post-processing.
+	SQuADv2 *data.MetricsV2 `json:"squad_v2,omitempty"`
 }
 
 func (t *Trainer) logf(format string, a ...any) {
@@ -580,7 +590,30 @@ func (t *Trainer) evaluateEpoch(ctx context.Context, r *run, epoch int) error {
 	t.state.recordEval(t.state.GlobalStep, epoch+1, ev, t.Opt.MetricForBest)
 	t.obs.Eval(t.state.GlobalStep, epoch, ev)
 	t.logf("epoch %d/%d: eval loss %.4f, exact match %.2f, F1 %.2f (n=%d)", epoch+1, r.epochs, ev.Loss, ev.ExactMatch, ev.F1, ev.N)
+	if m := ev.SQuADv2; m != nil {
+		t.logf("epoch %d/%d: SQuAD 2.0: answerable F1 %.2f (n=%d), unanswerable F1 %.2f (n=%d), best F1 %.2f at null_score_diff_threshold %.4g",
+			epoch+1, r.epochs, m.HasAnsF1, m.HasAnsTotal, m.NoAnsF1, m.NoAnsTotal, m.BestF1, m.BestF1Thresh)
+	}
 	return nil
+}
+
+// adapterEval is the evaluation of the adapter the trainer holds after Run:
+// the best checkpoint's when load_best_model_at_end put it back, else the
+// last one; nil when there was none.
+func (t *Trainer) adapterEval() *EvalRecord {
+	evals := t.state.Evals
+	if len(evals) == 0 {
+		return nil
+	}
+	if t.loadedBest {
+		name := filepath.Base(t.state.BestCheckpoint)
+		for i := len(evals) - 1; i >= 0; i-- {
+			if checkpointName(evals[i].Step) == name {
+				return &evals[i]
+			}
+		}
+	}
+	return &evals[len(evals)-1]
 }
 
 // loadBestAtEnd puts the best checkpoint's adapter back (load_best_model_at_end)
@@ -592,6 +625,7 @@ func (t *Trainer) loadBestAtEnd() error {
 	if err := t.loadAdapterFrom(t.state.BestCheckpoint); err != nil {
 		return fmt.Errorf("load best checkpoint: %w", err)
 	}
+	t.loadedBest = true
 	t.logf("loaded the best adapter (%s %.4f, F1 %.2f) from %s", t.Opt.MetricForBest, t.state.BestMetric, t.state.BestF1, t.state.BestCheckpoint)
 	return nil
 }
@@ -640,7 +674,10 @@ func (t *Trainer) forwardBackward(r *run, b *data.Batch, accum int) {
 }
 
 // Evaluate runs the model in eval mode over the evaluation windows: mean loss,
-// and SQuAD exact match and F1 of the best span over all windows of each example.
+// and SQuAD exact match and F1 of the best span over all windows of each
+// example; with Opt.Postprocess.Version2WithNegative, the answers are HF's
+// SQuAD 2.0 ones (the null answer "" competing) and the scores the official
+// SQuAD 2.0 evaluation's, the null odds its no-answer probabilities.
 func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	if len(t.Eval) == 0 {
 		return EvalResult{}, nil
@@ -652,6 +689,10 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	preds, err := data.Postprocess(t.EvalExamples, t.Eval, starts, ends, t.Opt.Postprocess)
 	if err != nil {
 		return EvalResult{}, err
+	}
+	if t.Opt.Postprocess.Version2WithNegative {
+		m := data.EvaluateV2(preds, t.EvalExamples)
+		return EvalResult{Loss: loss, ExactMatch: m.Exact, F1: m.F1, N: m.Total, SQuADv2: &m}, nil
 	}
 	m := data.Evaluate(preds, t.EvalExamples)
 	return EvalResult{Loss: loss, ExactMatch: m.ExactMatch, F1: m.F1, N: m.N}, nil

@@ -51,6 +51,7 @@ func postOptions(c config.Data) data.PostprocessOptions {
 	if c.MaxAnswerLength > 0 {
 		po.MaxAnswerLength = c.MaxAnswerLength
 	}
+	po.NullScoreDiffThreshold = c.NullScoreDiffThreshold // used with version_2_with_negative (train.Job decides it)
 	return po
 }
 

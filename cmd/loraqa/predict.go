@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/engine"
+	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -23,6 +25,7 @@ type predictorFlags struct {
 	dtype                  string
 	maxSeq, stride         int
 	merge, force           bool
+	squad2                 squad2Flags
 }
 
 // newPredictorFlags is the FlagSet of a subcommand that loads a predictor
@@ -31,6 +34,7 @@ func newPredictorFlags(name, args string) (*flag.FlagSet, *predictorFlags) {
 	fs := newFlags(name, args)
 	pf := &predictorFlags{}
 	pf.register(fs)
+	pf.squad2.register(fs)
 	return fs, pf
 }
 
@@ -56,7 +60,10 @@ const (
 	strideFlagDoc  = "tokens of overlap between windows (0: the adapter's, else min(max-seq-length/2, 128))"
 )
 
-func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
+// load loads the engine the flags say; anyUnanswerable (eval: the data has
+// questions without an answer) turns SQuAD 2.0 on under
+// --version-2-with-negative auto.
+func (p *predictorFlags) load(ctx context.Context, anyUnanswerable bool) (*engine.Engine, error) {
 	dev, err := torch.ParseDevice(p.device)
 	if err != nil {
 		return nil, err
@@ -73,6 +80,9 @@ func (p *predictorFlags) load(ctx context.Context) (*engine.Engine, error) {
 	}
 	o.Features.MaxSeqLength, o.Features.DocStride = p.maxSeq, p.stride
 	o.MaxBatch, o.BatchWindow = 1, 0
+	if err := p.squad2.apply(&o, anyUnanswerable); err != nil {
+		return nil, err
+	}
 	return engine.Load(ctx, o)
 }
 
@@ -114,7 +124,7 @@ func runPredict(ctx context.Context, args []string) error {
 	case *topK < 1:
 		return usagef("--top-k must be at least 1")
 	}
-	p, err := pf.load(ctx)
+	p, err := pf.load(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -140,10 +150,11 @@ func runPredict(ctx context.Context, args []string) error {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs, pf := newPredictorFlags("eval", "--adapter DIR --data F [--format F] [--json]")
+	fs, pf := newPredictorFlags("eval", "--adapter DIR --data F [--format F] [--json] [--output-dir DIR]")
 	dataFile := fs.String("data", "", "QA file with contexts (hf-jsonl, squad, ...) or Q&A pairs (joined into one context)")
 	format := fs.String("format", "auto", "auto|qa-text|csv|jsonl|squad|hf-jsonl")
 	asJSON := fs.Bool("json", false, "print JSON only")
+	outDir := fs.String("output-dir", "", "write the metrics printed (eval_results.json) and the predictions in the official formats (predictions.json: id → answer, \"\" for none; with SQuAD 2.0 null_odds.json) into this directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -155,11 +166,15 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	ex := data.BuildDataset(rr, data.BuildOptions{})
-	p, err := pf.load(ctx)
+	p, err := pf.load(ctx, data.CountUnanswerable(ex) > 0)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	v2, threshold, err := p.Version2("")
+	if err != nil {
+		return err
+	}
 	qs := make([]engine.Query, len(ex))
 	for i, e := range ex {
 		qs[i] = engine.Query{ID: e.ID, Question: e.Question, Context: e.Context}
@@ -169,13 +184,41 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	texts := make(map[string]string, len(rs))
+	preds := make([]data.Prediction, len(rs))
+	var odds map[string]float64
 	for i, r := range rs {
-		texts[ex[i].ID] = r.Answers[0].Answer
+		a := r.Answers[0]
+		texts[ex[i].ID] = a.Answer
+		preds[i] = data.Prediction{ID: ex[i].ID, Candidate: data.Candidate{Text: a.Answer, Start: a.Start, End: a.End, Score: a.Score}, NullOdds: r.NullOdds}
+		if v2 && r.NullOdds != nil {
+			if odds == nil {
+				odds = make(map[string]float64, len(rs))
+			}
+			odds[ex[i].ID] = *r.NullOdds
+		}
 	}
-	m := data.EvaluateTexts(texts, ex)
-	out := map[string]any{"exact_match": m.ExactMatch, "f1": m.F1, "n": m.N}
-	if !*asJSON {
-		fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)
+	var out any
+	if v2 {
+		m := data.EvaluateTextsV2(texts, odds, ex, data.DefaultNAProbThresh)
+		out = m
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, "%s: SQuAD 2.0 (null_score_diff_threshold %.6g): exact %.2f, F1 %.2f over %d questions; answerable F1 %.2f (%d), unanswerable F1 %.2f (%d); best F1 %.2f at threshold %.6g\n",
+				*dataFile, threshold, m.Exact, m.F1, m.Total, m.HasAnsF1, m.HasAnsTotal, m.NoAnsF1, m.NoAnsTotal, m.BestF1, m.BestF1Thresh)
+		}
+	} else {
+		m := data.EvaluateTexts(texts, ex)
+		out = map[string]any{"exact_match": m.ExactMatch, "f1": m.F1, "n": m.N}
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, "%s: exact match %.2f, F1 %.2f over %d questions\n", *dataFile, m.ExactMatch, m.F1, m.N)
+		}
+	}
+	if *outDir != "" {
+		if err := writeEvalFiles(*outDir, out, preds); err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, "wrote %s, %s and the predictions to %s\n", evalResultsFile, data.PredictionsFile, *outDir)
+		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
@@ -194,4 +237,24 @@ func readPassages(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: no passages", path)
 	}
 	return ps, nil
+}
+
+// evalResultsFile is the file of `loraqa eval --output-dir` that holds the
+// metrics it prints.
+const evalResultsFile = "eval_results.json"
+
+// writeEvalFiles writes the metrics m (eval_results.json) and the
+// predictions (predictions.json, and null_odds.json when they have null
+// odds) into dir, which it makes.
+func writeEvalFiles(dir string, m any, preds []data.Prediction) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--output-dir: %w", err)
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, evalResultsFile), m); err != nil {
+		return fmt.Errorf("--output-dir: %w", err)
+	}
+	if err := data.WritePredictionFiles(dir, preds); err != nil {
+		return fmt.Errorf("--output-dir: %w", err)
+	}
+	return nil
 }

@@ -48,6 +48,8 @@ func runServe(ctx context.Context, args []string) error {
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS")
 	tlsKey := fs.String("tls-key", "", "PEM private key file of --tls-cert")
 	insecure := fs.Bool("insecure", false, "allow a non-loopback --addr without --auth-token-file (access control done in front)")
+	var squad2 squad2Flags
+	squad2.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,6 +104,9 @@ func runServe(ctx context.Context, args []string) error {
 	eo.Features.MaxSeqLength, eo.Features.DocStride = *maxSeq, *stride
 	eo.MaxBatch, eo.BatchWindow, eo.Fuse, eo.Queue, eo.Threads = *maxBatch, *window, *fuse, *queue, *threads
 	eo.Observer = o.Metrics
+	if err := squad2.apply(&eo, false); err != nil {
+		return err
+	}
 	o.MaxBody, o.MaxContext, o.MaxBatchItems, o.Timeout = *maxBody, *maxContext, *maxItems, *timeout
 	o.AuthTokens, o.AdminTokens, o.MetricsAuth, o.AdapterRoot, o.TLS = users, admins, *metricsAuth, *adapterRoot, tlsConfig
 	o.Logger, o.Logf = slog.New(slog.NewJSONHandler(os.Stderr, nil)), logf

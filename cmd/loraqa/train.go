@@ -48,7 +48,8 @@ func runTrain(ctx context.Context, args []string) error {
 	job := train.Job{
 		Base: cfg.BaseQAModel, Hub: hubOptions(), Device: dev, DType: dtype,
 		Train: trainEx, Test: testEx, Features: featureOptions(cfg.Data, cfg.Seed),
-		LoRA: loraConfig(cfg.LoRA, cfg.BaseQAModel), InitFrom: cfg.LoRA.InitFrom,
+		Version2WithNegative: string(cfg.Data.Version2WithNegative),
+		LoRA:                 loraConfig(cfg.LoRA, cfg.BaseQAModel), InitFrom: cfg.LoRA.InitFrom,
 		Options: trainOptions(cfg), Resume: *resume, Out: cfg.FineTunedAdapterPath,
 		Observer: train.ProgressBar(os.Stderr), Logf: logf, Debug: cfg.LogLevel == "debug",
 	}

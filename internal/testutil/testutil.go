@@ -272,3 +272,55 @@ func TinyBERT(t testing.TB, words ...string) (base, adapter string) {
 	}
 	return filepath.Join(fx, "base"), adapter
 }
+
+// SQuAD2Sample writes a small SQuAD 2.0 file into a temporary directory and
+// returns its path: n short paragraphs (about 30 words of bert-base-uncased
+// each), each with two answerable questions and one that its context does
+// not answer (is_impossible, no answers, a plausible answer as SQuAD 2.0
+// gives one), ids "p<i>-revenue", "p<i>-city" and "p<i>-ceo".
+func SQuAD2Sample(t testing.TB, n int) string {
+	t.Helper()
+	names := []string{"acme", "bolt", "crest", "delta", "ember", "fjord", "gale", "harbor", "iris", "juniper", "kestrel", "lumen"}
+	cities := []string{"paris", "oslo", "lima", "cairo", "quito", "rome", "bern", "kyiv"}
+	type answer struct {
+		Text  string `json:"text"`
+		Start int    `json:"answer_start"`
+	}
+	type qa struct {
+		ID         string   `json:"id"`
+		Question   string   `json:"question"`
+		Answers    []answer `json:"answers"`
+		Impossible bool     `json:"is_impossible"`
+		Plausible  []answer `json:"plausible_answers,omitempty"`
+	}
+	type paragraph struct {
+		Context string `json:"context"`
+		QAs     []qa   `json:"qas"`
+	}
+	var paras []paragraph
+	for i := range n {
+		name := names[i%len(names)]
+		if i >= len(names) {
+			name += fmt.Sprint(i / len(names))
+		}
+		city := cities[(i*3)%len(cities)]
+		revenue := fmt.Sprintf("$%d.%d million", 10+(i*37)%90, i%10)
+		ctx := fmt.Sprintf("the company %s was founded in %s. the revenue of %s was %s in 2019. it sold a year of revenue.", name, city, name, revenue)
+		at := func(s string) []answer { return []answer{{Text: s, Start: strings.Index(ctx, s)}} }
+		paras = append(paras, paragraph{Context: ctx, QAs: []qa{
+			{ID: fmt.Sprintf("p%d-revenue", i), Question: "what was the revenue of " + name + "?", Answers: at(revenue)},
+			{ID: fmt.Sprintf("p%d-city", i), Question: "where was " + name + " founded?", Answers: at(city)},
+			{ID: fmt.Sprintf("p%d-ceo", i), Question: "who is the ceo of " + name + "?", Answers: []answer{}, Impossible: true, Plausible: at(name)},
+		}})
+	}
+	doc := map[string]any{"version": "v2.0", "data": []any{map[string]any{"title": "sample", "paragraphs": paras}}}
+	b, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "squad2-sample.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -82,3 +82,62 @@ func TestAnswerPassagesErrors(t *testing.T) {
 	assert.ErrorIs(t, err, ErrBadInput)
 	assert.ErrorContains(t, err, "Predict answers one context per query")
 }
+
+// With SQuAD 2.0, each passage decides as its context alone would: a
+// threshold between two passages' null odds leaves only the answering
+// passage's spans; below both, the answer is the null one, with the scores
+// of the passage closest to answering; above both, the spans are those
+// without SQuAD 2.0.
+func TestAnswerPassagesSQuAD2(t *testing.T) {
+	passages := []string{tinyQueries[0].Context, tinyQueries[1].Context}
+	q := Query{Question: tinyQueries[0].Question, Passages: passages, TopK: 4}
+	var odds [2]float64
+	for p, c := range passages {
+		odds[p], _ = nullOdds(t, Query{Question: q.Question, Context: c})
+	}
+	require.NotEqual(t, odds[0], odds[1])
+	lo, hi := min(odds[0], odds[1]), max(odds[0], odds[1])
+	closer := 0 // the passage with the lower null odds answers first
+	if odds[1] < odds[0] {
+		closer = 1
+	}
+	plain, err := tinyEngine(t, nil).Answer(context.Background(), q)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name      string
+		threshold float64
+	}{
+		{"below both: abstains", lo - 1},
+		{"between: one passage answers", (lo + hi) / 2},
+		{"above both: the plain spans", hi + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tinyEngine(t, func(o *Options) {
+				o.Version2WithNegative, o.NullScoreDiffThreshold = ptr(true), ptr(tc.threshold)
+			})
+			r, err := e.Answer(context.Background(), q)
+			require.NoError(t, err)
+			switch {
+			case tc.threshold < lo:
+				require.Len(t, r.Answers, 1)
+				a := r.Answers[0]
+				assert.True(t, a.NoAnswer)
+				assert.Equal(t, "", a.Answer)
+				require.NotNil(t, a.Passage)
+				assert.Equal(t, closer, *a.Passage)
+				require.NotNil(t, a.NullScore)
+				require.NotNil(t, a.BestSpanScore)
+				require.NotNil(t, r.NullOdds)
+				assert.InDelta(t, lo, *r.NullOdds, 1e-6)
+			case tc.threshold < hi:
+				require.NotEmpty(t, r.Answers)
+				for _, a := range r.Answers {
+					assert.False(t, a.NoAnswer)
+					assert.Equal(t, closer, *a.Passage, "only the passage under the threshold answers")
+				}
+			default:
+				assert.Equal(t, plain.Answers, r.Answers)
+			}
+		})
+	}
+}

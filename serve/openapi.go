@@ -150,7 +150,7 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 				"or (the binary tensor data extension) parameters.binary_data_size bytes after the JSON part of the body, " +
 				"each element a 4-byte little-endian length and that many bytes of UTF-8. Both inputs have the same N. " +
 				"passages, instead of context, has shape [N, P]: row i (row-major) holds question i's passages, " +
-				"empty strings padding the shorter rows; the output passage then names each answer's passage."
+				"empty strings padding the shorter rows; the outputs passage (each answer's passage) and no_answer (BOOL: all passages abstain, SQuAD 2.0 adapters) are then sent too."
 			return t
 		}(),
 		"V2RequestedOutput": obj(m{"name": enum(outputNames...),
@@ -170,7 +170,7 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 			return t
 		}(),
 		"V2OutputTensor": obj(m{"name": enum(outputNames...), "shape": arr(integer),
-			"datatype":   enum("BYTES", "FP32", "INT64"),
+			"datatype":   enum("BYTES", "FP32", "INT64", "BOOL"),
 			"parameters": obj(m{"binary_data_size": m{"type": "integer", "minimum": 0}}, "binary_data_size"),
 			"data":       arr(m{})}, "name", "shape", "datatype"),
 		"V2InferResponse": obj(m{"model_name": str, "model_version": str, "id": str,

@@ -147,3 +147,40 @@ func TestServeV2Passages(t *testing.T) {
 		assert.Contains(t, e.Error, c.want, c.body)
 	}
 }
+
+// With SQuAD 2.0 and a threshold below every passage's null odds, a question
+// over passages abstains on both protocols: /v1/answer's first answer is
+// "" with no_answer, its passage and both scores; v2's outputs answer "",
+// no_answer true and the passage.
+func TestServePassagesAbstain(t *testing.T) {
+	_, adapter := tinyFixture(t)
+	qs := testQueries(t, 2)
+	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: adapter})
+	on, th := true, -1e6
+	o.Version2WithNegative, o.NullScoreDiffThreshold = &on, &th
+	s, hs := startServer(t, o)
+
+	body, err := json.Marshal(AnswerRequest{Question: qs[0].Question, Passages: []string{qs[0].Context, qs[1].Context}})
+	require.NoError(t, err)
+	code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, string(body))
+	require.Equal(t, http.StatusOK, code, "%s", b)
+	got := decodeAnswer(t, b)
+	require.Len(t, got.Answers, 1)
+	a := got.Answers[0]
+	assert.True(t, a.NoAnswer)
+	assert.Equal(t, "", a.Answer)
+	require.NotNil(t, a.Passage)
+	require.NotNil(t, a.NullScore)
+	require.NotNil(t, a.BestSpanScore)
+
+	ps, err := json.Marshal([]string{qs[0].Context, qs[1].Context})
+	require.NoError(t, err)
+	q, err := json.Marshal([]string{qs[0].Question})
+	require.NoError(t, err)
+	rec := v2Body{json: `{"inputs":[{"name":"question","shape":[1],"datatype":"BYTES","data":` + string(q) + `},` +
+		`{"name":"passages","shape":[1,2],"datatype":"BYTES","data":` + string(ps) + `}]}`}.send(t, s, "/v2/models/fix/infer")
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body.Bytes())
+	assert.Contains(t, rec.Body.String(), `{"name":"answer","shape":[1],"datatype":"BYTES","data":[""]}`)
+	assert.Contains(t, rec.Body.String(), `{"name":"no_answer","shape":[1],"datatype":"BOOL","data":[true]}`)
+	assert.Contains(t, rec.Body.String(), `{"name":"passage","shape":[1],"datatype":"INT64","data":[`+fmt.Sprint(*a.Passage)+`]}`)
+}

@@ -418,7 +418,7 @@ func TestServeV2(t *testing.T) {
 			{"name":"passages","datatype":"BYTES","shape":[-1,-1]}],
 		"outputs":[{"name":"answer","datatype":"BYTES","shape":[-1]},{"name":"score","datatype":"FP32","shape":[-1]},
 		           {"name":"start","datatype":"INT64","shape":[-1]},{"name":"end","datatype":"INT64","shape":[-1]},
-		           {"name":"passage","datatype":"INT64","shape":[-1]}]}`, string(b))
+		           {"name":"passage","datatype":"INT64","shape":[-1]},{"name":"no_answer","datatype":"BOOL","shape":[-1]}]}`, string(b))
 	code, b, _ = getURL(t, hs.URL+"/v2/models/fix/ready")
 	assert.Equal(t, 200, code)
 	assert.JSONEq(t, `{"name":"fix","ready":true}`, string(b))

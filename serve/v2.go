@@ -113,7 +113,7 @@ type v2TensorMeta struct {
 // v2Inputs and v2Outputs are the model metadata's tensors, in order.
 var (
 	v2Inputs  = []v2TensorMeta{{"question", "BYTES", []int64{-1}}, {"context", "BYTES", []int64{-1}}, {"passages", "BYTES", []int64{-1, -1}}}
-	v2Outputs = []v2TensorMeta{{"answer", "BYTES", []int64{-1}}, {"score", "FP32", []int64{-1}}, {"start", "INT64", []int64{-1}}, {"end", "INT64", []int64{-1}}, {"passage", "INT64", []int64{-1}}}
+	v2Outputs = []v2TensorMeta{{"answer", "BYTES", []int64{-1}}, {"score", "FP32", []int64{-1}}, {"start", "INT64", []int64{-1}}, {"end", "INT64", []int64{-1}}, {"passage", "INT64", []int64{-1}}, {"no_answer", "BOOL", []int64{-1}}}
 )
 
 const v2Platform = "loraqa_extractive_qa"
@@ -366,7 +366,7 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 			known = known || m.Name == o.Name
 		}
 		if !known {
-			return bad("outputs[%d]: unknown output %q: the outputs are answer, score, start, end and passage", i, o.Name)
+			return bad("outputs[%d]: unknown output %q: the outputs are answer, score, start, end, passage and no_answer", i, o.Name)
 		}
 		if o.Name == "passage" && !withPassages {
 			return bad("outputs[%d]: output %q needs the input %q", i, o.Name, "passages")
@@ -383,7 +383,7 @@ func parseV2(req V2InferRequest, bin []byte, adapter string, lim limits) ([]pars
 	}
 	if len(outs) == 0 {
 		for _, m := range v2Outputs {
-			if m.Name != "passage" || withPassages {
+			if (m.Name != "passage" && m.Name != "no_answer") || withPassages {
 				outs = append(outs, v2Output{m.Name, binaryAll})
 			}
 		}
@@ -447,9 +447,10 @@ func writeV2Reply(w http.ResponseWriter, out V2InferResponse, res []AnswerRespon
 	n := len(res)
 	answers, scores := make([]string, n), make([]float32, n)
 	starts, ends, passages := make([]int64, n), make([]int64, n), make([]int64, n)
+	noAnswer := make([]bool, n)
 	for i, r := range res {
 		a := r.Answers[0]
-		answers[i], scores[i], starts[i], ends[i] = a.Answer, float32(a.Score), int64(a.Start), int64(a.End)
+		answers[i], scores[i], starts[i], ends[i], noAnswer[i] = a.Answer, float32(a.Score), int64(a.Start), int64(a.End), a.NoAnswer
 		if a.Passage != nil {
 			passages[i] = int64(*a.Passage)
 		}
@@ -464,6 +465,11 @@ func writeV2Reply(w http.ResponseWriter, out V2InferResponse, res []AnswerRespon
 			for _, a := range answers {
 				raw = binary.LittleEndian.AppendUint32(raw, uint32(len(a)))
 				raw = append(raw, a...)
+			}
+		case "no_answer":
+			t.Datatype, t.Data = "BOOL", noAnswer
+			for _, b := range noAnswer {
+				raw = append(raw, map[bool]byte{false: 0, true: 1}[b])
 			}
 		case "score":
 			t.Datatype, t.Data = "FP32", scores

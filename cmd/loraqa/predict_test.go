@@ -152,6 +152,21 @@ func TestPredictPassages(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, out, fromFile)
 
+	// SQuAD 2.0 with a threshold below every passage's null odds: the answer
+	// is the explicit no-answer, naming the passage closest to answering.
+	abstain, err := stdout(t, func() error {
+		return runPredict(context.Background(), append(append([]string{}, args...), "--version-2-with-negative", "true", "--null-score-diff-threshold", "-1e6"))
+	})
+	require.NoError(t, err)
+	var none []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(abstain), &none), abstain)
+	require.Len(t, none, 1, "the null answer alone")
+	assert.Equal(t, "", none[0]["answer"])
+	assert.Equal(t, true, none[0]["no_answer"])
+	assert.Contains(t, none[0], "passage")
+	assert.Contains(t, none[0], "null_score")
+	assert.Contains(t, none[0], "best_span_score")
+
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"passages": 1}`), 0o644))
 	for _, c := range []struct {

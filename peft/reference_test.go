@@ -64,21 +64,23 @@ func rows(v []float32, n int) [][]float32 {
 	return out
 }
 
-// TestPEFTLoadsOurBERTAdapter: the other architecture. A loraqa adapter on the
-// BERT fixture's base (PEFT's default targets query/value) loads in PEFT with the
-// same logits. PEFT 0.6's PeftModelForQuestionAnswering drops token_type_ids, so
-// both sides run with all token types 0.
-func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
-	base := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa", "base")
+// savedRandomAdapter loads base, injects PEFT's default adapter for the
+// model family (4 layers on the tiny fixtures) with lora_B drawn from
+// N(0, 0.05) after seed, saves it (base_model_name_or_path baseModel) and
+// returns the model, the adapter injected and the directory. Both are freed
+// when the test ends.
+func savedRandomAdapter(t *testing.T, base, family, baseModel string, seed int64) (*bert.Model, *peft.Adapter, string) {
+	t.Helper()
 	m, err := bert.Load(base, bert.LoadOptions{})
 	require.NoError(t, err)
-	defer m.Drop()
+	t.Cleanup(m.Drop)
 	cfg := peft.DefaultConfig()
-	cfg.TargetModules = peft.DefaultTargets("bert")
-	torch.ManualSeed(5)
+	cfg.TargetModules = peft.DefaultTargets(family)
+	cfg.BaseModel = baseModel
+	torch.ManualSeed(seed)
 	a, err := peft.Inject(m, cfg)
 	require.NoError(t, err)
-	defer a.Drop()
+	t.Cleanup(a.Drop)
 	require.Len(t, a.Layers, 4)
 	torch.NoGrad(func() {
 		for _, l := range a.Layers {
@@ -87,6 +89,16 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 	})
 	dir := t.TempDir()
 	require.NoError(t, a.Save(dir))
+	return m, a, dir
+}
+
+// TestPEFTLoadsOurBERTAdapter: the other architecture. A loraqa adapter on the
+// BERT fixture's base (PEFT's default targets query/value) loads in PEFT with the
+// same logits. PEFT 0.6's PeftModelForQuestionAnswering drops token_type_ids, so
+// both sides run with all token types 0.
+func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
+	base := filepath.Join(testutil.RepoRoot(t), "testdata", "tiny-bert-qa", "base")
+	m, _, dir := savedRandomAdapter(t, base, "bert", "", 5)
 	ids := [][]int64{{2, 17, 99, 3, 400, 401, 402, 3}, {2, 18, 3, 500, 501, 3, 0, 0}}
 	mask := [][]int64{{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 0, 0}}
 	s, e := logits(t, m, batchOf(ids, mask))
@@ -107,25 +119,8 @@ func TestPEFTLoadsOurBERTAdapter(t *testing.T) {
 func TestPEFTLoadsOurRoBERTaAdapter(t *testing.T) {
 	fx := testutil.Fixture(t, "tiny-roberta-qa")
 	base := filepath.Join(fx, "base")
-	m, err := bert.Load(base, bert.LoadOptions{})
-	require.NoError(t, err)
-	defer m.Drop()
-	cfg := peft.DefaultConfig()
-	cfg.TargetModules = peft.DefaultTargets("roberta")
-	assert.Equal(t, []string{"query", "value"}, cfg.TargetModules)
-	cfg.BaseModel = base
-	torch.ManualSeed(7)
-	a, err := peft.Inject(m, cfg)
-	require.NoError(t, err)
-	defer a.Drop()
-	require.Len(t, a.Layers, 4)
-	torch.NoGrad(func() {
-		for _, l := range a.Layers {
-			l.B.MustNormal_(0, 0.05)
-		}
-	})
-	dir := t.TempDir()
-	require.NoError(t, a.Save(dir))
+	assert.Equal(t, []string{"query", "value"}, peft.DefaultTargets("roberta"))
+	m, a, dir := savedRandomAdapter(t, base, "roberta", base, 7)
 	w, err := bert.ReadSafetensors(filepath.Join(dir, "adapter_model.safetensors"))
 	require.NoError(t, err)
 	assert.Contains(t, w, "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight")

@@ -13,21 +13,29 @@ import (
 	"github.com/loraqa/loraqa/verify"
 )
 
-// TestFixture runs every check of the tiny fixture: base, base + adapter
-// (safetensors and .bin) and merged logits, and the three AdamW steps.
+// TestFixture runs every check of the DistilBERT and RoBERTa fixtures: base,
+// base + adapter (safetensors and .bin) and merged logits on three batches,
+// and the three AdamW steps; nothing is skipped. The RoBERTa one (made by
+// scripts/ref/make_fixtures.py roberta: HF RobertaForQuestionAnswering + PEFT
+// LoRA on query/value, the byte-level BPE tokenizer) pads with <pad> = 1 and
+// counts positions from pad_token_id + 1.
 func TestFixture(t *testing.T) {
-	fx := testutil.Fixture(t, "tiny-distilbert-qa")
-	live := torch.LiveTensors()
-	r, err := verify.Run(fx, gotch.CPU)
-	require.NoError(t, err)
-	assert.Empty(t, r.Skipped)
-	require.GreaterOrEqual(t, len(r.Checks), 3*4+3+3+1+2+1)
-	for _, c := range r.Checks {
-		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
-		t.Logf("%-60s %.2e (tol %.0e)", c.Name, c.MaxDiff, c.Tolerance)
+	for _, name := range []string{"tiny-distilbert-qa", "tiny-roberta-qa"} {
+		t.Run(name, func(t *testing.T) {
+			fx := testutil.Fixture(t, name)
+			live := torch.LiveTensors()
+			r, err := verify.Run(fx, gotch.CPU)
+			require.NoError(t, err)
+			assert.Empty(t, r.Skipped)
+			require.GreaterOrEqual(t, len(r.Checks), 3*4+3+3+1+2+1)
+			for _, c := range r.Checks {
+				assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
+				t.Logf("%-60s %.2e (tol %.0e)", c.Name, c.MaxDiff, c.Tolerance)
+			}
+			assert.True(t, r.Pass)
+			assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
+		})
 	}
-	assert.True(t, r.Pass)
-	assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
 }
 
 func TestNotAFixture(t *testing.T) {
@@ -46,27 +54,6 @@ func TestBERTFixture(t *testing.T) {
 	for _, c := range r.Checks {
 		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
 	}
-}
-
-// TestRoBERTaFixture: the RoBERTa fixture made by scripts/ref/make_fixtures.py
-// roberta (HF RobertaForQuestionAnswering + PEFT LoRA on query/value, the
-// byte-level BPE tokenizer, padding with <pad> = 1 and positions from
-// pad_token_id + 1): every check passes — base, base + adapter (safetensors
-// and .bin) and merged logits on three batches, and the three AdamW steps —
-// and nothing is skipped.
-func TestRoBERTaFixture(t *testing.T) {
-	fx := testutil.Fixture(t, "tiny-roberta-qa")
-	live := torch.LiveTensors()
-	r, err := verify.Run(fx, gotch.CPU)
-	require.NoError(t, err)
-	assert.Empty(t, r.Skipped)
-	require.GreaterOrEqual(t, len(r.Checks), 3*4+3+3+1+2+1)
-	for _, c := range r.Checks {
-		assert.True(t, c.Pass, "%s: max |Δ| %.3g > %.3g", c.Name, c.MaxDiff, c.Tolerance)
-		t.Logf("%-60s %.2e (tol %.0e)", c.Name, c.MaxDiff, c.Tolerance)
-	}
-	assert.True(t, r.Pass)
-	assert.Equal(t, live, torch.LiveTensors(), "verify frees every tensor it makes")
 }
 
 // TestBF16Fixtures: with the frozen base in bf16 every logit of the BERT,

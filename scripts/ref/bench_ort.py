@@ -48,11 +48,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHAPES = {  # bench_hf.py's (loraqa's cmd/loraqa/initcmd.go shapeConfig)
-    "distilbert-base": dict(dim=768, n_layers=6, n_heads=12, hidden_dim=3072, max_position_embeddings=512),
-    "small": dict(dim=128, n_layers=2, n_heads=4, hidden_dim=512, max_position_embeddings=512),
-    "tiny": dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128),
-}
+from bench_hf import SHAPES, cpu_model  # noqa: E402  (the shapes and the CPU line, shared; bench_hf imports torch only when it runs)
+
 VARIANTS = ("plain", "fused", "int8", "torch")
 ONNX_FILE = {"plain": "model.onnx", "fused": "model-fused.onnx", "int8": "model-fused-int8.onnx"}
 OPSET = 17
@@ -64,17 +61,6 @@ def log(msg):
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 # ---------------------------------------------------------------- the cache

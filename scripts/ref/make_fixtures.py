@@ -232,6 +232,15 @@ def produced_with():
     return dict(torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
 
 
+def write_train_step(out, tr, hyperparameters, batch):
+    """train_step.json: the AdamW steps tr of train_steps on batch, with their tolerances."""
+    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
+                    hyperparameters=hyperparameters, batch=batch,
+                    tolerance_abs=dict(loss=1e-5, grad_norm=1e-4, grads_step1=1e-5, params_after=1e-5),
+                    noise_dominated=dict(keys=["base_model.model.qa_outputs.bias"], tolerance_abs=HP["steps"] * HP["lr"]),
+                    **tr), os.path.join(out, "train_step.json"))
+
+
 def write_json(obj, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f)
@@ -303,13 +312,9 @@ def make_bert(out, seed):
     x = {k: torch.tensor(tb[k]) for k in ("input_ids", "attention_mask", "token_type_ids")}
     sp, ep = torch.tensor([5, 9]), torch.tensor([7, 12])
     tr = train_steps(model, x, sp, ep)
-    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
-                    hyperparameters=dict(HP, optimizer="torch.optim.AdamW", dropout=0.0),
-                    batch=dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
-                               token_type_ids=tb["token_type_ids"], start_positions=sp.tolist(), end_positions=ep.tolist()),
-                    tolerance_abs=dict(loss=1e-5, grad_norm=1e-4, grads_step1=1e-5, params_after=1e-5),
-                    noise_dominated=dict(keys=["base_model.model.qa_outputs.bias"], tolerance_abs=HP["steps"] * HP["lr"]),
-                    **tr), os.path.join(out, "train_step.json"))
+    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", dropout=0.0),
+                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
+                          token_type_ids=tb["token_type_ids"], start_positions=sp.tolist(), end_positions=ep.tolist()))
 
 
 # ----------------------------------------------------------------------------- DistilBERT
@@ -396,15 +401,11 @@ def make_distilbert(out, vocab_path, seed):
     x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
     sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
     tr = train_steps(model, x, sp, ep)
-    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
-                    hyperparameters=dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
-                                         attention_dropout=0.0, qa_dropout=0.0, lora_dropout=0.0,
-                                         lr_schedule="constant", max_grad_norm=None),
-                    batch=dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
-                               start_positions=sp.tolist(), end_positions=ep.tolist()),
-                    tolerance_abs=dict(loss=1e-5, grad_norm=1e-4, grads_step1=1e-5, params_after=1e-5),
-                    noise_dominated=dict(keys=["base_model.model.qa_outputs.bias"], tolerance_abs=HP["steps"] * HP["lr"]),
-                    **tr), os.path.join(out, "train_step.json"))
+    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
+                                   attention_dropout=0.0, qa_dropout=0.0, lora_dropout=0.0,
+                                   lr_schedule="constant", max_grad_norm=None),
+                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
+                          start_positions=sp.tolist(), end_positions=ep.tolist()))
 
     # Read back: the tokenizer files through AutoTokenizer, the weights through
     # from_pretrained, both weight files and both adapter files alike.
@@ -515,15 +516,11 @@ def make_roberta(out, bpe_dir, seed):
     x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
     sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
     tr = train_steps(model, x, sp, ep)
-    write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
-                    hyperparameters=dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
-                                         attention_dropout=0.0, lora_dropout=0.0,
-                                         lr_schedule="constant", max_grad_norm=None),
-                    batch=dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
-                               start_positions=sp.tolist(), end_positions=ep.tolist()),
-                    tolerance_abs=dict(loss=1e-5, grad_norm=1e-4, grads_step1=1e-5, params_after=1e-5),
-                    noise_dominated=dict(keys=["base_model.model.qa_outputs.bias"], tolerance_abs=HP["steps"] * HP["lr"]),
-                    **tr), os.path.join(out, "train_step.json"))
+    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
+                                   attention_dropout=0.0, lora_dropout=0.0,
+                                   lr_schedule="constant", max_grad_norm=None),
+                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
+                          start_positions=sp.tolist(), end_positions=ep.tolist()))
 
     # Read back: the tokenizer files through AutoTokenizer, both adapter files
     # through PeftModel.from_pretrained.

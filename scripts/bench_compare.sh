@@ -45,7 +45,7 @@
 #        ORT=1|0  ORT_SHAPE=distilbert-base (small: a quick try; tiny has only 128 positions)
 #        ORT_DTYPES="fp32 bf16 int8" (loraqa's)
 #        ORT_VARIANTS="plain fused int8 torch"  ORT_CACHE=OUT/ort-cache (the exported models)
-#        TOKENIZER=../shared/tokenizer (a WordPiece vocab.txt)  QUERY_TITLE="Arbor Lumen Holdings"
+#        TOKENIZER=.build/testdata/tokenizer (a WordPiece vocab.txt; make reference writes it)  QUERY_TITLE="Arbor Lumen Holdings"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/bench-compare}
@@ -67,7 +67,7 @@ ORT_SHAPE=${ORT_SHAPE:-distilbert-base}
 ORT_DTYPES=${ORT_DTYPES:-fp32 bf16 int8}
 ORT_VARIANTS=${ORT_VARIANTS:-plain fused int8 torch}
 ORT_CACHE=${ORT_CACHE:-$OUT/ort-cache}
-TOKENIZER=${TOKENIZER:-../shared/tokenizer}
+TOKENIZER=${TOKENIZER:-${LORAQA_TESTDATA:-.build/testdata}/tokenizer}  # bert-base-uncased's vocabulary (make reference)
 QUERY_TITLE=${QUERY_TITLE:-Arbor Lumen Holdings}
 QUERY_FILE=examples/sample-filings.json
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -19,10 +20,10 @@ type Query struct {
 	ID       string // Predict: the prediction's id ("" = the query's index)
 	Question string
 	Context  string
-	// Passages, instead of Context, are the passages to answer from. The
-	// answers are then ranked by the score HF's question-answering pipeline
-	// gives, which compares across windows and passages (data.PipelineAnswers:
-	// P(start)·P(end) in the span's window), and each names its passage.
+	// Passages, instead of Context, are the passages to answer from: the
+	// spans of all their windows compete as the windows of one context do
+	// (start+end logits, the n best's softmax as scores), and each answer
+	// names its passage.
 	Passages []string
 	Adapter  string // the adapter to answer with; "" = the default
 	TopK     int    // answers wanted, best first; 0 = 1 (at most Options.Post.NBestSize)
@@ -30,8 +31,8 @@ type Query struct {
 
 // Answer is one answer span: start and end are code-point offsets into the
 // context, score the softmax over the n best candidates. For a query with
-// Passages, start and end are offsets into passage Passage, and score is the
-// span's probability in its window (data.PipelineAnswer).
+// Passages, start and end are offsets into passage Passage, and the n best
+// are those of all passages.
 //
 // With SQuAD 2.0 post-processing (Engine.Version2) the first answer of a
 // Result is the decision and carries NullScore and BestSpanScore; when the
@@ -206,66 +207,75 @@ func passageQueries(q Query) []Query {
 }
 
 // passageResult answers one query over passages (exs, one example per
-// passage, ids their indexes): the spans of all windows of all passages
-// ranked by their probability in their window, as HF's question-answering
-// pipeline ranks the windows of a context, the k best. With SQuAD 2.0 (po)
-// each passage first decides as a context alone would (HF's
-// version_2_with_negative post-processing and the adapter's threshold):
-// only the passages that answer give spans, and when every passage
-// abstains the answer is the null one, with the null and best span scores
-// of the passage closest to answering (the lowest null odds).
+// passage, ids their indexes) as HF's run_qa post-processing answers over
+// the windows of one context: the spans of all windows of all passages
+// ranked by their start+end logits, the n best of them scored by a softmax
+// over those, the k best returned, each naming its passage. One passage
+// gives what its context would. With SQuAD 2.0 (po) each passage first
+// decides as a context alone would (its null odds against the adapter's
+// threshold): only the passages that answer give spans, and when every
+// passage abstains the answer is the null one, with the null and best span
+// scores of the passage closest to answering (the lowest null odds).
 func (e *Engine) passageResult(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int, po data.PostprocessOptions) (Result, error) {
-	answering := make([]bool, len(exs))
-	for p := range answering {
-		answering[p] = true
-	}
-	var closest *Result
-	if po.Version2WithNegative {
-		preds, err := data.Postprocess(exs, feats, starts, ends, po)
-		if err != nil {
-			return Result{}, err
-		}
-		for p, pred := range preds {
-			answering[p] = pred.Text != ""
-			if r := result(pred, 1, po, ""); closest == nil || *r.NullOdds < *closest.NullOdds {
-				r.Answers[0].Passage = &p
-				closest = &r
-			}
-		}
-	}
-	per, err := data.PipelineAnswers(exs, feats, starts, ends, data.PipelineOptions{TopK: k, MaxAnswerLength: po.MaxAnswerLength})
+	preds, err := data.Postprocess(exs, feats, starts, ends, po)
 	if err != nil {
 		return Result{}, err
 	}
+	withPassage := func(r Result, p int) Result {
+		for i := range r.Answers {
+			r.Answers[i].Passage = &p
+		}
+		return r
+	}
+	if len(preds) == 1 {
+		return withPassage(result(preds[0], k, po, ""), 0), nil
+	}
+	type span struct {
+		data.Candidate
+		passage int
+		logits  float64
+	}
+	var spans []span
+	var closest Result
+	closestAt := -1
+	for p, pred := range preds {
+		if po.Version2WithNegative {
+			if r := result(pred, 1, po, ""); r.NullOdds != nil && (closestAt < 0 || *r.NullOdds < *closest.NullOdds) {
+				closest, closestAt = r, p
+			}
+			if pred.Text == "" {
+				continue // this passage abstains
+			}
+		}
+		for _, c := range pred.NBest {
+			if c.Text != "" && c.Start >= 0 {
+				spans = append(spans, span{c, p, float64(c.StartLogit + c.EndLogit)})
+			}
+		}
+	}
+	if len(spans) == 0 {
+		if closestAt >= 0 { // every passage abstains
+			return withPassage(Result{Answers: closest.Answers[:1], NullOdds: closest.NullOdds}, closestAt), nil
+		}
+		return withPassage(result(preds[0], 1, po, ""), 0), nil // no span anywhere: passage 0's placeholder
+	}
+	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(b.logits, a.logits) })
+	spans = spans[:min(len(spans), po.NBestSize)]
+	top := spans[0].logits
+	var sum float64
+	for _, s := range spans {
+		sum += math.Exp(s.logits - top)
+	}
 	var out []Answer
-	for p, as := range per {
-		for _, a := range as {
-			if answering[p] {
-				out = append(out, Answer{Answer: a.Text, Score: a.Score, Start: a.Start, End: a.End, Passage: &p})
-			}
-		}
+	for _, s := range spans[:min(len(spans), k)] {
+		p := s.passage
+		out = append(out, Answer{Answer: s.Text, Score: math.Exp(s.logits-top) / sum, Start: s.Start, End: s.End, Passage: &p})
 	}
-	if len(out) == 0 && closest != nil { // every passage abstains
-		return Result{Answers: closest.Answers[:1], NullOdds: closest.NullOdds}, nil
+	if po.Version2WithNegative { // the margins of the passage answering first
+		first := result(preds[spans[0].passage], 1, po, "").Answers[0]
+		out[0].NullScore, out[0].BestSpanScore = first.NullScore, first.BestSpanScore
 	}
-	if len(out) == 0 { // every span's probability underflowed to 0: the best by logits
-		plain := po
-		plain.Version2WithNegative = false
-		preds, err := data.Postprocess(exs, feats, starts, ends, plain)
-		if err != nil {
-			return Result{}, err
-		}
-		best := 0
-		for p, pred := range preds {
-			if pred.StartLogit+pred.EndLogit > preds[best].StartLogit+preds[best].EndLogit {
-				best = p
-			}
-		}
-		out = answers(preds[best], 1)
-		out[0].Passage = &best
-	}
-	slices.SortStableFunc(out, func(a, b Answer) int { return cmp.Compare(b.Score, a.Score) })
-	return Result{Answers: out[:min(len(out), k)]}, nil
+	return Result{Answers: out}, nil
 }
 
 // Answer answers one query: its adapter's k best answers.

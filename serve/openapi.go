@@ -106,7 +106,7 @@ func openAPI(lim limits, userAuth, metricsAuth bool) []byte {
 		"Answer": obj(m{"answer": str, "score": number, "start": integer, "end": integer,
 			"passage": m{"type": "integer", "minimum": 0,
 				"description": "for a question with passages: the passage of the answer (start and end are offsets into it; " +
-					"score its probability in its window, comparable across passages)"},
+					"score the softmax over the n best spans of all passages)"},
 			"no_answer":       m{"type": "boolean", "description": "SQuAD 2.0 adapters only: the model abstains (answer \"\", start and end -1); absent otherwise"},
 			"null_score":      m{"type": "number", "description": "SQuAD 2.0 adapters only, on the first answer: the null answer's score ([CLS] start+end logits)"},
 			"best_span_score": m{"type": "number", "description": "SQuAD 2.0 adapters only, on the first answer: the best span's start+end logits; no_answer when null_score − best_span_score > the adapter's null_score_diff_threshold"},

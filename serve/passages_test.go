@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/trained"
 )
 
 // POST /v1/answer (and each item of /v1/answer/batch) takes passages instead
@@ -183,4 +185,46 @@ func TestServePassagesAbstain(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), `{"name":"answer","shape":[1],"datatype":"BYTES","data":[""]}`)
 	assert.Contains(t, rec.Body.String(), `{"name":"no_answer","shape":[1],"datatype":"BOOL","data":[true]}`)
 	assert.Contains(t, rec.Body.String(), `{"name":"passage","shape":[1],"datatype":"INT64","data":[`+fmt.Sprint(*a.Passage)+`]}`)
+}
+
+// An adapter that knows its data (internal/trained) answers over passages
+// from the one that holds the answer, and abstains where none does, on
+// /v1/answer and on v2.
+func TestServePassagesTrained(t *testing.T) {
+	base, adapter := trained.SQuAD2Adapter(t)
+	o := tinyServerOptions(t, NamedAdapter{Name: "squad2", Dir: adapter})
+	o.Model = base
+	s, hs := startServer(t, o)
+	ps := []string{trained.Distractor, trained.RevenuePassage}
+	for _, c := range []struct {
+		question, answer string
+		abstain          bool
+	}{{trained.Revenue, trained.RevenueAnswer, false}, {trained.Unanswerable, "", true}} {
+		body, err := json.Marshal(AnswerRequest{Question: c.question, Passages: ps})
+		require.NoError(t, err)
+		code, b, _ := post(t, hs.Client(), hs.URL+pathAnswer, string(body))
+		require.Equal(t, http.StatusOK, code, "%s", b)
+		a := decodeAnswer(t, b).Answers[0]
+		assert.Equal(t, c.answer, a.Answer, c.question)
+		assert.Equal(t, c.abstain, a.NoAnswer, c.question)
+		if !c.abstain {
+			require.NotNil(t, a.Passage)
+			assert.Equal(t, 1, *a.Passage)
+		}
+
+		q, err := json.Marshal([]string{c.question})
+		require.NoError(t, err)
+		data, err := json.Marshal(ps)
+		require.NoError(t, err)
+		rec := v2Body{json: `{"inputs":[{"name":"question","shape":[1],"datatype":"BYTES","data":` + string(q) + `},` +
+			`{"name":"passages","shape":[1,2],"datatype":"BYTES","data":` + string(data) + `}]}`}.send(t, s, "/v2/models/squad2/infer")
+		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body.Bytes())
+		answer, err := json.Marshal([]string{c.answer})
+		require.NoError(t, err)
+		assert.Contains(t, rec.Body.String(), `{"name":"answer","shape":[1],"datatype":"BYTES","data":`+string(answer)+`}`)
+		assert.Contains(t, rec.Body.String(), `{"name":"no_answer","shape":[1],"datatype":"BOOL","data":[`+fmt.Sprint(c.abstain)+`]}`)
+		if !c.abstain {
+			assert.Contains(t, rec.Body.String(), `{"name":"passage","shape":[1],"datatype":"INT64","data":[1]}`)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/testutil"
+	"github.com/loraqa/loraqa/internal/trained"
 	"github.com/loraqa/loraqa/peft"
 )
 
@@ -181,4 +182,28 @@ func TestPredictPassages(t *testing.T) {
 		})
 		assert.ErrorContains(t, err, c.want)
 	}
+}
+
+// predict over passages with an adapter that knows its data
+// (internal/trained): the answer comes from the passage that holds it, and
+// a question no passage answers gets the explicit no-answer.
+func TestPredictPassagesTrained(t *testing.T) {
+	base, adapter := trained.SQuAD2Adapter(t)
+	run := func(question string) map[string]any {
+		out, err := stdout(t, func() error {
+			return runPredict(context.Background(), []string{"--model", base, "--adapter", adapter, "--device", "cpu",
+				"--question", question, "--passage", trained.Distractor, "--passage", trained.RevenuePassage})
+		})
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+		return got
+	}
+	got := run(trained.Revenue)
+	assert.Equal(t, trained.RevenueAnswer, got["answer"])
+	assert.Equal(t, 1.0, got["passage"])
+	assert.NotContains(t, got, "no_answer")
+	got = run(trained.Unanswerable)
+	assert.Equal(t, "", got["answer"])
+	assert.Equal(t, true, got["no_answer"])
 }

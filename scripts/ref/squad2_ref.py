@@ -11,10 +11,6 @@ that is installed there from PyPI, not copied into this repository:
     than 2). Importing sparseml would need PyTorch and transformers 4.x's
     is_torch_tpu_available, so the one function is taken out of the file with ast and
     run with numpy (tqdm replaced by a pass-through, to keep stderr quiet).
-  * QuestionAnsweringPipeline.postprocess of transformers 4.57.6 (the last release with
-    the question-answering pipeline), run with numpy on the logits given, as the
-    pipeline's answers across the windows of one context (align_to_words=False: the
-    offsets are loraqa's).
   * transformers.data.metrics.squad_metrics.squad_evaluate of transformers 4.57.6:
     HF's port of the official evaluate-v2.0.py (exact, f1, total, HasAns_*, NoAns_*,
     best_exact(_thresh), best_f1(_thresh)).
@@ -25,15 +21,10 @@ Reads one JSON request on stdin, writes one JSON answer on stdout:
    [[s, e] or null]}], "start_logits": [[...]], "end_logits": [[...]],  (float32 values)
    "postprocess": [{"version_2_with_negative", "n_best_size", "max_answer_length",
                     "null_score_diff_threshold"}],
-   "evaluate": [{"data_file", "pred_file", "na_prob_file" (or null), "na_prob_thresh"}],
-   "pipeline": [{"top_k", "handle_impossible_answer", "max_answer_len"}]}
+   "evaluate": [{"data_file", "pred_file", "na_prob_file" (or null), "na_prob_thresh"}]}
   -> {"postprocess": [{"predictions": {id: text}, "nbest": {id: [...]},
                        "null_odds": {id: float} or null}],
-      "evaluate": [{"exact": ..., ...}],
-      "pipeline": [{id: [{"answer", "start", "end", "score"}]}]}
-
-For "pipeline", a feature's p_mask is 1 where its offset is null except at [CLS]
-(index 0), as the pipeline's preprocess makes it for a question-first tokenizer.
+      "evaluate": [{"exact": ..., ...}]}
 
 data_file is SQuAD JSON; as the official script, a question's has-answer is
 bool(qa["answers"]).
@@ -133,48 +124,6 @@ def run_evaluate(squad_evaluate, ev):
                                no_answer_probability_threshold=ev["na_prob_thresh"]))
 
 
-class Offsets:
-    """What the pipeline reads of a tokenizers.Encoding with align_to_words=False."""
-
-    def __init__(self, offsets):
-        self.offsets = [tuple(o) if o is not None else (0, 0) for o in offsets]
-
-
-class Mask:
-    """A mask the pipeline reads with .numpy(), as it does a PyTorch tensor."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def numpy(self):
-        return self.a
-
-
-def run_pipeline(req, opts):
-    from types import SimpleNamespace
-
-    from transformers.pipelines.question_answering import QuestionAnsweringPipeline as QA
-
-    pipe = SimpleNamespace(framework="np", tokenizer=SimpleNamespace(is_fast=True, padding_side="right", pad_token_id=0))
-    pipe.get_indices = lambda *a: QA.get_indices(pipe, *a)
-    pipe.get_answer = lambda *a: QA.get_answer(pipe, *a)
-    contexts = {e["id"]: e["context"] for e in req["examples"]}
-    outputs = {i: [] for i in contexts}
-    for f, sl, el in zip(req["features"], req["start_logits"], req["end_logits"]):
-        n = len(f["offset_mapping"])
-        p_mask = np.array([[0 if (o is not None or j == 0) else 1 for j, o in enumerate(f["offset_mapping"])]])
-        outputs[f["example_id"]].append({
-            "start": np.asarray([sl[:n]], dtype=np.float32), "end": np.asarray([el[:n]], dtype=np.float32),
-            "example": SimpleNamespace(context_text=contexts[f["example_id"]]), "p_mask": p_mask,
-            "attention_mask": Mask(np.ones((1, n), dtype=np.int64)), "encoding": Offsets(f["offset_mapping"])})
-    res = {}
-    for i, outs in outputs.items():
-        got = QA.postprocess(pipe, outs, top_k=opts["top_k"], handle_impossible_answer=opts["handle_impossible_answer"],
-                             max_answer_len=opts["max_answer_len"], align_to_words=False)
-        res[i] = [got] if isinstance(got, dict) else got
-    return res
-
-
 def check():
     postprocess, squad_evaluate = load_postprocess(), load_squad_evaluate()
     ex = Rows([{"id": "q", "context": "a b"}])
@@ -199,8 +148,7 @@ def main():
     if req.get("evaluate"):
         squad_evaluate = load_squad_evaluate()
         out["evaluate"] = [run_evaluate(squad_evaluate, e) for e in req["evaluate"]]
-    out["pipeline"] = [run_pipeline(req, o) for o in req.get("pipeline") or []]
-    json.dump(out, sys.stdout, default=float)
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -122,13 +122,7 @@ func TestRobertaHandCases(t *testing.T) {
 			tok := handRoberta(t, tc.added...)
 			enc, err := tok.Encode(tc.text)
 			require.NoError(t, err)
-			assert.Equal(t, tc.tokens, enc.Tokens)
-			assert.Equal(t, tc.offsets, enc.Offsets)
-			for i, s := range enc.Tokens {
-				id, ok := tok.TokenToID(s)
-				require.True(t, ok)
-				assert.Equal(t, id, enc.IDs[i])
-			}
+			assertEncoding(t, tok, enc, tc.tokens, tc.offsets)
 		})
 	}
 }

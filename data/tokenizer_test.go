@@ -51,14 +51,21 @@ func TestTokenizerHandCases(t *testing.T) {
 		t.Run(tc.text, func(t *testing.T) {
 			enc, err := tok.Encode(tc.text)
 			require.NoError(t, err)
-			assert.Equal(t, tc.tokens, enc.Tokens)
-			assert.Equal(t, tc.offsets, enc.Offsets)
-			for i, s := range enc.Tokens {
-				id, ok := tok.TokenToID(s)
-				require.True(t, ok)
-				assert.Equal(t, id, enc.IDs[i])
-			}
+			assertEncoding(t, tok, enc, tc.tokens, tc.offsets)
 		})
+	}
+}
+
+// assertEncoding checks an encoding's tokens and offsets, and that each id
+// is its token's in tok's vocabulary.
+func assertEncoding(t *testing.T, tok *Tokenizer, enc *Encoding, tokens []string, offsets [][2]int) {
+	t.Helper()
+	assert.Equal(t, tokens, enc.Tokens)
+	assert.Equal(t, offsets, enc.Offsets)
+	for i, s := range enc.Tokens {
+		id, ok := tok.TokenToID(s)
+		require.True(t, ok)
+		assert.Equal(t, id, enc.IDs[i])
 	}
 }
 

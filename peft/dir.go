@@ -285,24 +285,26 @@ func (d *Dir) writeFiles(dir string) error {
 	if err := copyTokenizerFiles(d.Tokenizer, dir); err != nil {
 		return err
 	}
-	if d.Windows != nil {
-		if err := atomicfile.WriteJSON(filepath.Join(dir, WindowsFile), d.Windows); err != nil {
-			return err
+	// The optional files, each written when the directory has it.
+	for _, f := range []struct {
+		name string
+		v    any // JSON
+		set  bool
+	}{{WindowsFile, d.Windows, d.Windows != nil}, {SQuAD2File, d.SQuAD2, d.SQuAD2 != nil}} {
+		if f.set {
+			if err := atomicfile.WriteJSON(filepath.Join(dir, f.name), f.v); err != nil {
+				return err
+			}
 		}
 	}
-	if d.SQuAD2 != nil {
-		if err := atomicfile.WriteJSON(filepath.Join(dir, SQuAD2File), d.SQuAD2); err != nil {
-			return err
-		}
-	}
-	if d.TrainConfig != nil {
-		if err := atomicfile.Write(filepath.Join(dir, TrainConfigFile), d.TrainConfig); err != nil {
-			return err
-		}
-	}
-	if d.Metrics != nil {
-		if err := atomicfile.Write(filepath.Join(dir, MetricsFile), d.Metrics); err != nil {
-			return err
+	for _, f := range []struct {
+		name string
+		b    []byte // as they were read
+	}{{TrainConfigFile, d.TrainConfig}, {MetricsFile, d.Metrics}} {
+		if f.b != nil {
+			if err := atomicfile.Write(filepath.Join(dir, f.name), f.b); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

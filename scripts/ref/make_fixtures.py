@@ -241,6 +241,29 @@ def write_train_step(out, tr, hyperparameters, batch):
                     **tr), os.path.join(out, "train_step.json"))
 
 
+def train_on_answers(out, model, tb, **dropouts):
+    """train_step.json of a fixture whose batch tb is labelled with its answers (DistilBERT, RoBERTa):
+    the AdamW steps with every dropout off."""
+    x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
+    sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
+    tr = train_steps(model, x, sp, ep)
+    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
+                                   attention_dropout=0.0, **dropouts, lora_dropout=0.0,
+                                   lr_schedule="constant", max_grad_norm=None),
+                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
+                          start_positions=sp.tolist(), end_positions=ep.tolist()))
+
+
+def check_tokenizer(base_dir, batches, max_len):
+    """The tokenizer files of base_dir, read by AutoTokenizer, give the batches' input ids."""
+    from transformers import AutoTokenizer
+
+    auto = AutoTokenizer.from_pretrained(base_dir)
+    for b in batches:
+        enc = auto(b["questions"], b["contexts"], padding=True, truncation="only_second", max_length=max_len)
+        assert enc["input_ids"] == b["input_ids"], f"{base_dir} tokenizes {b['name']} otherwise"
+
+
 def write_json(obj, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f)
@@ -398,21 +421,11 @@ def make_distilbert(out, vocab_path, seed):
     tb = batches[0]
     b2 = DistilBertForQuestionAnswering.from_pretrained(base_dir, dropout=0.0, attention_dropout=0.0, qa_dropout=0.0, **EAGER)
     model = PeftModel.from_pretrained(b2, os.path.join(out, "adapter"), is_trainable=True)
-    x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
-    sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
-    tr = train_steps(model, x, sp, ep)
-    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
-                                   attention_dropout=0.0, qa_dropout=0.0, lora_dropout=0.0,
-                                   lr_schedule="constant", max_grad_norm=None),
-                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
-                          start_positions=sp.tolist(), end_positions=ep.tolist()))
+    train_on_answers(out, model, tb, qa_dropout=0.0)
 
     # Read back: the tokenizer files through AutoTokenizer, the weights through
     # from_pretrained, both weight files and both adapter files alike.
-    auto = AutoTokenizer.from_pretrained(base_dir)
-    for b in batches:
-        enc = auto(b["questions"], b["contexts"], padding=True, truncation="only_second", max_length=max_len)
-        assert enc["input_ids"] == b["input_ids"], f"{base_dir} tokenizes {b['name']} otherwise"
+    check_tokenizer(base_dir, batches, max_len)
     from safetensors.torch import load_file
 
     st = load_file(os.path.join(base_dir, "model.safetensors"))
@@ -513,21 +526,11 @@ def make_roberta(out, bpe_dir, seed):
     tb = batches[0]
     b2 = RobertaForQuestionAnswering.from_pretrained(base_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **EAGER)
     model = PeftModel.from_pretrained(b2, os.path.join(out, "adapter"), is_trainable=True)
-    x = dict(input_ids=torch.tensor(tb["input_ids"]), attention_mask=torch.tensor(tb["attention_mask"]))
-    sp, ep = torch.tensor(tb["answer_start_positions"]), torch.tensor(tb["answer_end_positions"])
-    tr = train_steps(model, x, sp, ep)
-    write_train_step(out, tr, dict(HP, optimizer="torch.optim.AdamW", amsgrad=False, dropout=0.0,
-                                   attention_dropout=0.0, lora_dropout=0.0,
-                                   lr_schedule="constant", max_grad_norm=None),
-                     dict(name=tb["name"], input_ids=tb["input_ids"], attention_mask=tb["attention_mask"],
-                          start_positions=sp.tolist(), end_positions=ep.tolist()))
+    train_on_answers(out, model, tb)
 
     # Read back: the tokenizer files through AutoTokenizer, both adapter files
     # through PeftModel.from_pretrained.
-    auto = AutoTokenizer.from_pretrained(base_dir)
-    for b in batches:
-        enc = auto(b["questions"], b["contexts"], padding=True, truncation="only_second", max_length=max_len)
-        assert enc["input_ids"] == b["input_ids"], f"{base_dir} tokenizes {b['name']} otherwise"
+    check_tokenizer(base_dir, batches, max_len)
     for sub in ("adapter", "adapter_bin"):
         m = PeftModel.from_pretrained(RobertaForQuestionAnswering.from_pretrained(base_dir, **EAGER),
                                       os.path.join(out, sub)).eval()

@@ -107,11 +107,24 @@ type adapterInfo struct {
 	TargetModules []string `json:"target_modules,omitempty"`
 	Default       bool     `json:"default"`
 	Merged        bool     `json:"merged"`
+	// SQuAD2 is the adapter's SQuAD 2.0 setting when it answers as SQuAD
+	// 2.0 (it may abstain); absent otherwise.
+	SQuAD2 *squad2Info `json:"squad_v2,omitempty"`
+}
+
+// squad2Info is an adapter's SQuAD 2.0 setting: it answers "" when the null
+// score beats the best span's by more than the threshold.
+type squad2Info struct {
+	NullScoreDiffThreshold float64 `json:"null_score_diff_threshold"`
 }
 
 func toAdapterInfo(a engine.AdapterInfo) adapterInfo {
-	return adapterInfo{Name: a.Name, Dir: a.Dir, R: a.R, LoraAlpha: a.LoraAlpha,
+	info := adapterInfo{Name: a.Name, Dir: a.Dir, R: a.R, LoraAlpha: a.LoraAlpha,
 		TargetModules: a.TargetModules, Default: a.Default, Merged: a.Merged}
+	if a.Version2WithNegative {
+		info.SQuAD2 = &squad2Info{NullScoreDiffThreshold: a.NullScoreDiffThreshold}
+	}
+	return info
 }
 
 func (s *Server) routeListAdapters(w *responseWriter, _ *http.Request) {

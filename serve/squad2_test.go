@@ -68,3 +68,24 @@ func TestServeSQuAD2NoAnswer(t *testing.T) {
 		})
 	}
 }
+
+// GET /v1/adapters shows an adapter's SQuAD 2.0 threshold, and nothing of
+// the kind for a plain adapter.
+func TestServeListsSQuAD2Setting(t *testing.T) {
+	_, adapter := tinyFixture(t)
+	d, err := peft.OpenDir(adapter)
+	require.NoError(t, err)
+	d.SQuAD2 = &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: -1.25, ThresholdFrom: peft.ThresholdBestF1}
+	v2 := filepath.Join(t.TempDir(), "v2")
+	require.NoError(t, d.Write(v2))
+	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "plain", Dir: adapter}, NamedAdapter{Name: "v2", Dir: v2}))
+	code, b, _ := getURL(t, hs.URL+pathAdapters)
+	require.Equal(t, http.StatusOK, code, "%s", b)
+	var list struct {
+		Adapters []map[string]json.RawMessage `json:"adapters"`
+	}
+	require.NoError(t, json.Unmarshal(b, &list))
+	require.Len(t, list.Adapters, 2)
+	assert.NotContains(t, list.Adapters[0], "squad_v2")
+	assert.JSONEq(t, `{"null_score_diff_threshold": -1.25}`, string(list.Adapters[1]["squad_v2"]))
+}

@@ -46,7 +46,7 @@ import (
 )
 
 // setupVersion changes whenever the generated copy would change for the same LibTorch.
-const setupVersion = "11"
+const setupVersion = "12"
 
 const gotchModule = "github.com/sugarme/gotch"
 const gotchVersion = "v0.9.1"
@@ -678,6 +678,9 @@ extern "C" char* loraqa_show_config() {
 		return fmt.Errorf("%s: the per-tensor ballast line was not found; is this gotch %s?", tensorGo, gotchVersion)
 	}
 	src = bytes.Replace(src, []byte(ballast), []byte("\t// loraqa: no per-tensor ballast (tensors are dropped explicitly)\n"), 1)
+	if src, err = keepReceiversAlive(tensorGo, src); err != nil {
+		return err
+	}
 	if err := os.WriteFile(tensorGo, src, 0o644); err != nil {
 		return err
 	}
@@ -849,6 +852,28 @@ func fixGeneratedLeaks(path string) error {
 	// keep the one the Go tensor already owns.
 	src = bytes.ReplaceAll(src, []byte(inplace), []byte("  lib.AtFree(*ptr)\n"))
 	return os.WriteFile(path, src, 0o644)
+}
+
+// keepReceiversAlive makes every method of gotch's hand-written tensor.go
+// keep its receiver alive until it returns: they pass ts.ctensor to C, and a
+// receiver that is a temporary (Float64Values copies through one) could be
+// finalized, its memory freed, in the middle of the call (a SIGSEGV in
+// at_copy_data under torch's TestArgumentsOutliveTheirCall).
+func keepReceiversAlive(path string, src []byte) ([]byte, error) {
+	lines := strings.Split(string(src), "\n")
+	out := make([]string, 0, len(lines)+100)
+	patched := 0
+	for _, line := range lines {
+		out = append(out, line)
+		if strings.HasPrefix(line, "func (ts *Tensor) ") && strings.HasSuffix(line, "{") {
+			out = append(out, "\tdefer runtime.KeepAlive(ts)")
+			patched++
+		}
+	}
+	if patched < 40 {
+		return nil, fmt.Errorf("%s: expected gotch %s's tensor methods (patched %d)", path, gotchVersion, patched)
+	}
+	return []byte(strings.Join(out, "\n")), nil
 }
 
 // keepArgumentsAlive makes every generated op keep its tensor and scalar

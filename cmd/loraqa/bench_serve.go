@@ -120,7 +120,8 @@ func benchServe(ctx context.Context, args []string) error {
 			"requests": *requests, "req_per_s": float64(*requests) / wall.Seconds(),
 			"p50_ms": percentile(lat, 0.50), "p90_ms": percentile(lat, 0.90), "p99_ms": percentile(lat, 0.99),
 			"cycles": cycles, "queries_per_cycle": float64(queries) / float64(max(cycles, 1)), "adapter_switches": switches,
-			"max_seq_length": *maxSeq, "threads": torch.Threads(), "libtorch": torch.LibTorchVersion()}
+			"max_seq_length": *maxSeq, "threads": torch.Threads(), "libtorch": torch.LibTorchVersion(),
+			"cpu": torch.HostCPU().Model, "cpu_flags": torch.HostCPU().Flags}
 		b, _ := json.Marshal(res)
 		fmt.Println(string(b))
 	}

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loraqa/loraqa/internal/testutil"
 )
 
 // bench train reports what a step asks of LibTorch: the update (clipping,
@@ -68,4 +71,37 @@ func TestBenchInferInt8(t *testing.T) {
 		return runBench(context.Background(), []string{"train", "--shape", "tiny", "--dtype", "int8"})
 	})
 	assert.ErrorContains(t, err, "int8 is for inference only")
+}
+
+// bench serve runs the three ways of batching over random adapters of the
+// tiny base and prints a line each: throughput, latency, and the worker's
+// adapter switches (fewer when the adapters mix in one forward).
+func TestBenchServe(t *testing.T) {
+	base := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	out, err := stdout(t, func() error {
+		return runBench(context.Background(), []string{"serve", "--model", base, "--data", testutil.SQuAD2Sample(t, 4),
+			"--adapters", "3", "--clients", "4", "--requests", "24", "--warmup", "4", "--max-seq-length", "64", "--doc-stride", "32"})
+	})
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, out)
+	switches := map[string]int{}
+	for _, l := range lines {
+		var r struct {
+			Batching string   `json:"batching"`
+			ReqPerS  float64  `json:"req_per_s"`
+			P99      float64  `json:"p99_ms"`
+			Cycles   int      `json:"cycles"`
+			Switches int      `json:"adapter_switches"`
+			Flags    []string `json:"cpu_flags"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &r), l)
+		assert.Greater(t, r.ReqPerS, 0.0, l)
+		assert.Greater(t, r.P99, 0.0, l)
+		assert.Positive(t, r.Cycles, l)
+		assert.NotNil(t, r.Flags, l)
+		switches[r.Batching] = r.Switches
+	}
+	assert.Positive(t, switches["per-adapter"], "one adapter at a time swaps them")
+	assert.Less(t, switches["mixed"], switches["per-adapter"], "mixed cycles swap none (only cycles of one adapter do)")
 }

@@ -216,7 +216,7 @@ func passageQueries(q Query) []Query {
 // threshold): only the passages that answer give spans, and when every
 // passage abstains the answer is the null one, with the null and best span
 // scores of the passage closest to answering (the lowest null odds).
-func (e *Engine) passageResult(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int, po data.PostprocessOptions) (Result, error) {
+func passageResult(exs []data.Example, feats []data.Feature, starts, ends [][]float32, k int, po data.PostprocessOptions) (Result, error) {
 	preds, err := data.Postprocess(exs, feats, starts, ends, po)
 	if err != nil {
 		return Result{}, err
@@ -330,7 +330,7 @@ func (e *Engine) AnswerBatch(ctx context.Context, qs []Query) ([]Result, error) 
 		}
 		k := max(qs[i].TopK, 1)
 		if len(qs[i].Passages) > 0 {
-			out[i], err = e.passageResult(exs[i], j.feats, r.starts, r.ends, k, j.model.post)
+			out[i], err = passageResult(exs[i], j.feats, r.starts, r.ends, k, j.model.post)
 			if err != nil {
 				return nil, &QueryError{Index: i, Err: err}
 			}

@@ -18,21 +18,24 @@
 #          (loraqa_squad2.json), HF's the best_f1_thresh of its t0 evaluation
 #          (as run_qa's null_score_diff_threshold would be tuned); the predictions
 #          scored as they are, and the abstention's precision and recall
+#   span   threshold 1e9: every question answered by its best span, never "",
+#          so that HasAns F1 measures the spans apart from the null decision
 # loraqa's predictions come from `loraqa eval --output-dir`; its own printed
 # metrics are kept beside (lq-*/eval_results.json).
 #
 #   LOCKSTEP_STEPS=N  also a short lockstep check: dropout off, loraqa starting
 #          from the adapter PEFT initialised (lora.init_from), N steps each, and
 #          the training losses compared step by step
+#   LOCKSTEP=1  the whole recipe so (OUT/lockstep), evaluated as the seed run
 #
 # Runs that finished are kept, so an interrupted run picks up where it stopped.
 # Usage: scripts/quality_squad2.sh [OUT]
 #   (env: EPOCHS=1 LR=1e-3 SEED=42 MAXLEN=384 STRIDE=128 LOCKSTEP_STEPS=0
-#    MINILM=dir, else scripts/minilm.sh fetches it)
+#    LOCKSTEP=0 MINILM=dir, else scripts/minilm.sh fetches it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/quality-squad2}; EPOCHS=${EPOCHS:-1}; LR=${LR:-1e-3}; SEED=${SEED:-42}
-MAXLEN=${MAXLEN:-384}; STRIDE=${STRIDE:-128}; LOCKSTEP_STEPS=${LOCKSTEP_STEPS:-0}
+MAXLEN=${MAXLEN:-384}; STRIDE=${STRIDE:-128}; LOCKSTEP_STEPS=${LOCKSTEP_STEPS:-0}; LOCKSTEP=${LOCKSTEP:-0}
 DATA=../shared/data/squad-v2.0-dev-part1.json
 PY=${LORAQA_REF_PYTHON:-.venv-ref/bin/python}
 SQ=${LORAQA_SQUAD2_PYTHON:-.build/venv-squad2/bin/python}
@@ -97,13 +100,23 @@ evaluate() { # name: both sides at threshold 0 and at their own threshold, into 
   thresh "$OUT/$name/adapter/loraqa_squad2.json" null_score_diff_threshold > "$ev/lq-saved.thresh"
   date > "$ev/done"
 }
+spans() { # name: both sides answering every question (threshold 1e9: the best span, never ""), into OUT/name/eval
+  local name=$1 ev="$OUT/$1/eval"
+  [ -s "$ev/span.done" ] && return 0
+  $SQ scripts/ref/squad2_eval.py postprocess --logits "$OUT/$name/hf/epoch-$EPOCHS/logits.json" --threshold 1e9 --out "$ev/hf-span"
+  official "$ev/hf-span" > "$ev/hf-span.json"
+  bin/loraqa eval --adapter "$OUT/$name/adapter" --data "$TEST" --device cpu --json \
+    --null-score-diff-threshold 1e9 --output-dir "$ev/lq-span" > "$ev/lq-span.loraqa.json" 2> "$ev/lq-span.log"
+  official "$ev/lq-span" > "$ev/lq-span.json"
+  date > "$ev/span.done"
+}
 
 hf "seed-$SEED" "$SEED"
 lq "seed-$SEED" "$SEED"
 evaluate "seed-$SEED"
+spans "seed-$SEED"
 
-if [ "$LOCKSTEP_STEPS" -gt 0 ]; then
-  # dropout off everywhere (a copy of MiniLM's config, the weights linked), the same initial adapter
+nodropout() { # a copy of MiniLM with every dropout at 0 (the weights linked, not copied)
   nodrop="$OUT/minilm-nodropout"
   if [ ! -f "$nodrop/config.json" ]; then
     mkdir -p "$nodrop"
@@ -112,12 +125,21 @@ if [ "$LOCKSTEP_STEPS" -gt 0 ]; then
 c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
 json.dump(c, open(sys.argv[2], "w"), indent=2)' "$MINILM/config.json" "$nodrop/config.json"
   fi
+}
+if [ "$LOCKSTEP_STEPS" -gt 0 ]; then
+  nodropout
   name=lockstep-$LOCKSTEP_STEPS
-  if [ ! -s "$OUT/$name/hf.done" ]; then
-    mkdir -p "$OUT/$name"
-    MINILM=$nodrop hf "$name" "$SEED" --no-dropout --save-init "$OUT/$name/init" --max-steps "$LOCKSTEP_STEPS"
-  fi
+  MINILM=$nodrop hf "$name" "$SEED" --no-dropout --save-init "$OUT/$name/init" --max-steps "$LOCKSTEP_STEPS"
   MINILM=$nodrop lq "$name" "$SEED" --set lora.init_from="$OUT/$name/init" \
     --set train.max_steps="$LOCKSTEP_STEPS" --set train.eval_every_epoch=false
 fi
+if [ "$LOCKSTEP" = 1 ]; then # the whole recipe in lockstep (dropout off, the same initial adapter), evaluated as above
+  nodropout
+  MINILM=$nodrop hf lockstep "$SEED" --no-dropout --save-init "$OUT/lockstep/init"
+  MINILM=$nodrop lq lockstep "$SEED" --set lora.init_from="$OUT/lockstep/init"
+  evaluate lockstep
+  spans lockstep
+fi
 python3 scripts/quality_squad2_report.py "$OUT" "seed-$SEED"
+[ "$LOCKSTEP" = 1 ] && python3 scripts/quality_squad2_report.py "$OUT" lockstep
+exit 0

@@ -61,6 +61,33 @@ def main():
     print(f"| abstention recall | {hfs['abstain_recall']:.2f} | {lqs['abstain_recall']:.2f} | "
           f"{lqs['abstain_recall'] - hfs['abstain_recall']:+.2f} |")
     print()
+    if os.path.exists(f"{ev}/hf-span.json") and os.path.exists(f"{ev}/lq-span.json"):
+        hsp, lsp = load(f"{ev}/hf-span.json"), load(f"{ev}/lq-span.json")
+        print("### Every question answered by its best span (threshold 1e9, never \"\")\n")
+        print("| metric | HF + PEFT | loraqa | loraqa − HF |")
+        print("|---|---|---|---|")
+        for k in ("exact", "f1", "HasAns_exact", "HasAns_f1"):
+            print(f"| {k} | {hsp[k]:.2f} | {lsp[k]:.2f} | {lsp[k] - hsp[k]:+.2f} |")
+        print()
+    # the null odds (null score − best span's score) apart from any threshold: their range, and how well
+    # they rank the unanswerable above the answerable (AUC: the chance that an unanswerable question's
+    # odds beat an answerable one's)
+    epochs = len(jsonl(f"{d}/hf.jsonl"))
+    gold = {r["id"]: bool(r["answers"]["text"]) for r in jsonl(os.path.join(out, "split", "test.jsonl"))}
+    print("| null odds | HF + PEFT | loraqa |")
+    print("|---|---|---|")
+    rows = []
+    for path in (f"{d}/hf/epoch-{epochs}/null_odds.json", f"{ev}/lq-t0/null_odds.json"):
+        o = load(path)
+        v = sorted(o.values())
+        pos = [o[k] for k in o if not gold[k]]
+        neg = [o[k] for k in o if gold[k]]
+        auc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+        rows.append((v[0], v[len(v) // 2], v[-1], auc))
+    print(f"| min / median / max | {rows[0][0]:.2f} / {rows[0][1]:.2f} / {rows[0][2]:.2f} "
+          f"| {rows[1][0]:.2f} / {rows[1][1]:.2f} / {rows[1][2]:.2f} |")
+    print(f"| AUC, unanswerable over answerable | {rows[0][3]:.3f} | {rows[1][3]:.3f} |")
+    print()
     hf_ep = jsonl(f"{d}/hf.jsonl")
     hs = jsonl(f"{d}/hf-steps.jsonl")
     ls = lq_steps(f"{d}/run")
@@ -72,8 +99,11 @@ def main():
     print(f"| mean train loss (all steps) | {mean([r['loss'] for r in hs]):.4f} | {mean([r['loss'] for r in ls]):.4f} |")
     print(f"| mean train loss, last 50 steps | {mean([r['loss'] for r in hs[-50:]]):.4f} "
           f"| {mean([r['loss'] for r in ls[-50:]]):.4f} |")
-          f"{read(f'{d}/lq-train-seconds', '—')} |")
     print(f"| wall seconds, whole run (load, train, evaluate) | {read(f'{d}/hf.seconds')} | {read(f'{d}/loraqa.seconds')} |")
+    hm, lm = {r["step"]: r["loss"] for r in hs}, {r["step"]: r["loss"] for r in ls}
+    common = sorted(set(hm) & set(lm))
+    dl = [abs(hm[k] - lm[k]) for k in common]
+    print(f"| max \\|Δ loss\\| over the {len(common)} steps (step) | {max(dl):.2e} ({common[dl.index(max(dl))]}) | |")
     print()
     # loraqa's own numbers (Go's evaluation of its predictions) beside the Python official script's
     for tag in ("t0", "saved"):

@@ -15,11 +15,22 @@ the question, 1 for the context). --save-init writes the freshly initialised
 adapter (LoRA A/B and the qa_outputs head) before the first step, for loraqa's
 lora.init_from; --no-dropout switches off every dropout (hidden, attention,
 LoRA); --steps FILE writes each step's loss as JSON lines; --max-steps N stops
-after N steps and prints the training seconds (for timing, no evaluation).
+after N steps (the linear schedule spanning them, as HF Trainer's max_steps) and
+prints the training seconds (for timing, no evaluation).
+
+--version-2-with-negative (SQuAD 2.0): questions without an answer are kept and
+labelled at [CLS], as run_qa's prepare_train_features does; after every epoch the
+test windows' logits go to --output-dir/epoch-N/logits.json and scripts/ref/
+squad2_eval.py, in the SQuAD 2.0 reference venv (--squad2-python, else
+$LORAQA_SQUAD2_PYTHON, else .build/venv-squad2/bin/python), post-processes them with
+HF's postprocess_qa_predictions (version_2_with_negative, null_score_diff_threshold
+0: predictions.json, null_odds.json) and scores them with the official SQuAD 2.0
+evaluation; the epoch's line carries its keys under squad_v2.
 
 usage: hf_train_qa.py --model DIR --train train.jsonl --test test.jsonl
        [--epochs 3] [--lr 5e-4] [--batch 8] [--max-len 384] [--stride 128] [--seed 42]
        [--targets query,value] [--save-init DIR] [--no-dropout] [--steps FILE] [--max-steps N] [--reseed] [--init-adapter DIR]
+       [--version-2-with-negative --output-dir DIR [--squad2-python PY]]
 """
 import argparse
 import collections
@@ -52,7 +63,9 @@ def windows(tok, examples, max_len, stride, train):
         f = dict(ex=ex_idx, input_ids=enc["input_ids"][i], attention_mask=enc["attention_mask"][i], offsets=offsets)
         if "token_type_ids" in enc:
             f["token_type_ids"] = enc["token_type_ids"][i]
-        if train:
+        if train and not examples[ex_idx]["answers"]["text"]:  # SQuAD 2.0: no answer, labelled at [CLS]
+            f["start"], f["end"] = 0, 0
+        elif train:
             e = examples[ex_idx]
             s_char = e["answers"]["answer_start"][0]
             e_char = s_char + len(e["answers"]["text"][0])
@@ -158,6 +171,38 @@ def evaluate(model, examples, feats, batch):
     return 100 * em / len(examples), 100 * f1s / len(examples)
 
 
+def evaluate_v2(model, examples, feats, batch, out_dir, squad2_python, test_path):
+    """SQuAD 2.0 (--version-2-with-negative): the test windows' logits to out_dir/logits.json, then
+    HF's postprocess_qa_predictions (version_2_with_negative, null_score_diff_threshold 0) and the
+    official evaluation through squad2_eval.py in the SQuAD 2.0 reference venv; its keys."""
+    import subprocess
+    model.eval()
+    starts, ends = [], []
+    with torch.no_grad():
+        for i in range(0, len(feats), batch):
+            b = feats[i:i + batch]
+            out = model(**inputs(b))
+            for j, f in enumerate(b):
+                n = len(f["input_ids"])
+                starts.append(out.start_logits[j, :n].tolist())
+                ends.append(out.end_logits[j, :n].tolist())
+    model.train()
+    os.makedirs(out_dir, exist_ok=True)
+    req = dict(examples=[dict(id=e["id"], context=e["context"]) for e in examples],
+               features=[dict(example_id=examples[f["ex"]]["id"], offset_mapping=f["offsets"]) for f in feats],
+               start_logits=starts, end_logits=ends)
+    logits = os.path.join(out_dir, "logits.json")
+    with open(logits, "w") as f:
+        json.dump(req, f)
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "squad2_eval.py")
+    subprocess.run([squad2_python, tool, "postprocess", "--logits", logits, "--threshold", "0", "--out", out_dir],
+                   check=True)
+    res = subprocess.run([squad2_python, tool, "evaluate", "--data", test_path, "--pred",
+                          os.path.join(out_dir, "predictions.json"), "--na-prob", os.path.join(out_dir, "null_odds.json")],
+                         check=True, capture_output=True, text=True)
+    return json.loads(res.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -177,7 +222,14 @@ def main():
     ap.add_argument("--init-adapter", default="", help="start from this PEFT adapter (is_trainable=True)")
     ap.add_argument("--reseed", action="store_true", help="reseed before every batch as loraqa does")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps, without evaluating (timing)")
+    ap.add_argument("--version-2-with-negative", action="store_true",
+                    help="SQuAD 2.0: unanswerable questions trained at [CLS], evaluated by HF's post-processing "
+                         "and the official SQuAD 2.0 evaluation (needs --output-dir)")
+    ap.add_argument("--output-dir", default="", help="with --version-2-with-negative: epoch-N/{logits,predictions,null_odds}.json")
+    ap.add_argument("--squad2-python", default=os.environ.get("LORAQA_SQUAD2_PYTHON", ".build/venv-squad2/bin/python"))
     a = ap.parse_args()
+    if a.version_2_with_negative and not a.output_dir:
+        ap.error("--version-2-with-negative needs --output-dir")
     torch.set_num_threads(a.threads)
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
@@ -212,6 +264,8 @@ def main():
                             lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     per_epoch = math.ceil(len(train_f) / a.batch)
     steps = a.epochs * per_epoch
+    if a.max_steps:  # the schedule spans the steps run, as HF Trainer's and loraqa's max_steps
+        steps = min(steps, a.max_steps)
     sched = get_linear_schedule_with_warmup(opt, 0, steps)
     params = [p for _, p in named]
     t0 = time.perf_counter()
@@ -234,17 +288,23 @@ def main():
             opt.zero_grad()
             losses.append(out.loss.item())
             done += 1
-            if done == a.max_steps:
-                print(json.dumps(dict(steps=done, train_seconds=time.perf_counter() - t0)), flush=True)
-                return 0
             if steps_out:
                 steps_out.write(json.dumps(dict(step=epoch * per_epoch + bi + 1,
                                                 loss=losses[-1])) + "\n")
+            if done == a.max_steps:
+                print(json.dumps(dict(steps=done, train_seconds=time.perf_counter() - t0)), flush=True)
+                return 0
         secs = time.perf_counter() - t0
-        em, f = evaluate(model.base_model, test_ex, test_f, 32)
+        if a.version_2_with_negative:
+            m = evaluate_v2(model.base_model, test_ex, test_f, 32, os.path.join(a.output_dir, f"epoch-{epoch + 1}"),
+                            a.squad2_python, a.test)
+            em, f = m["exact"], m["f1"]
+        else:
+            m = {}
+            em, f = evaluate(model.base_model, test_ex, test_f, 32)
         t0 = time.perf_counter() - secs  # evaluation time is not training time
         print(json.dumps(dict(epoch=epoch + 1, train_loss=sum(losses) / len(losses), exact_match=em, f1=f,
-                              n=len(test_ex), windows=len(train_f), train_seconds=secs)), flush=True)
+                              n=len(test_ex), windows=len(train_f), train_seconds=secs, squad_v2=m or None)), flush=True)
 
 
 if __name__ == "__main__":

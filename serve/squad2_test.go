@@ -12,17 +12,24 @@ import (
 	"github.com/loraqa/loraqa/peft"
 )
 
+// squad2Copy is the tiny fixture's adapter and a copy of it saved for SQuAD
+// 2.0 with the given null_score_diff_threshold (loraqa_squad2.json).
+func squad2Copy(t *testing.T, threshold float64) (plain, v2 string) {
+	_, plain = tinyFixture(t)
+	d, err := peft.OpenDir(plain)
+	require.NoError(t, err)
+	d.SQuAD2 = &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: threshold, ThresholdFrom: peft.ThresholdBestF1}
+	v2 = filepath.Join(t.TempDir(), "v2")
+	require.NoError(t, d.Write(v2))
+	return plain, v2
+}
+
 // POST /v1/answer with an adapter saved for SQuAD 2.0 (loraqa_squad2.json)
 // abstains explicitly: answer "", no_answer true, start and end -1, with
 // the null score and the best span's; the same question to a plain adapter
 // of the same server gets a span and the keys it always had.
 func TestServeSQuAD2NoAnswer(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	d, err := peft.OpenDir(adapter)
-	require.NoError(t, err)
-	d.SQuAD2 = &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: -1e6, ThresholdFrom: peft.ThresholdBestF1}
-	v2 := filepath.Join(t.TempDir(), "v2")
-	require.NoError(t, d.Write(v2))
+	adapter, v2 := squad2Copy(t, -1e6)
 	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "plain", Dir: adapter}, NamedAdapter{Name: "v2", Dir: v2}))
 	q := Query{Question: "who is the ceo of the company?", Context: "The revenue was $5 million in 2019."}
 
@@ -72,12 +79,7 @@ func TestServeSQuAD2NoAnswer(t *testing.T) {
 // GET /v1/adapters shows an adapter's SQuAD 2.0 threshold, and nothing of
 // the kind for a plain adapter.
 func TestServeListsSQuAD2Setting(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	d, err := peft.OpenDir(adapter)
-	require.NoError(t, err)
-	d.SQuAD2 = &peft.SQuAD2{Version2WithNegative: true, NullScoreDiffThreshold: -1.25, ThresholdFrom: peft.ThresholdBestF1}
-	v2 := filepath.Join(t.TempDir(), "v2")
-	require.NoError(t, d.Write(v2))
+	adapter, v2 := squad2Copy(t, -1.25)
 	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "plain", Dir: adapter}, NamedAdapter{Name: "v2", Dir: v2}))
 	code, b, _ := getURL(t, hs.URL+pathAdapters)
 	require.Equal(t, http.StatusOK, code, "%s", b)

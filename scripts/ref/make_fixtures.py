@@ -232,6 +232,21 @@ def produced_with():
     return dict(torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
 
 
+def save_base_and_adapters(out, base_dir, base, cfg, arch, targets, seed):
+    """Perturbs the base (seeded), saves it with both weight files, injects a PEFT LoRA
+    adapter on targets and saves it as safetensors (adapter/) and .bin (adapter_bin/);
+    returns the PEFT model."""
+    perturb(base, seed)
+    base.eval()
+    cfg.architectures = [arch]
+    cfg.save_pretrained(base_dir)
+    save_base_weights(base, base_dir, with_bin=True)
+    pm = make_adapter(base, targets, seed, 0.2)
+    pm.save_pretrained(os.path.join(out, "adapter"), safe_serialization=True)
+    pm.save_pretrained(os.path.join(out, "adapter_bin"), safe_serialization=False)
+    return pm
+
+
 def write_train_step(out, tr, hyperparameters, batch):
     """train_step.json: the AdamW steps tr of train_steps on batch, with their tolerances."""
     write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32",
@@ -383,14 +398,7 @@ def make_distilbert(out, vocab_path, seed):
                            max_position_embeddings=max_len, sinusoidal_pos_embds=False,
                            initializer_range=0.2, pad_token_id=0, **EAGER)
     base = DistilBertForQuestionAnswering(cfg)
-    perturb(base, seed)
-    base.eval()
-    cfg.architectures = ["DistilBertForQuestionAnswering"]
-    cfg.save_pretrained(base_dir)
-    save_base_weights(base, base_dir, with_bin=True)
-    pm = make_adapter(base, ["q_lin", "v_lin"], seed, 0.2)
-    pm.save_pretrained(os.path.join(out, "adapter"), safe_serialization=True)
-    pm.save_pretrained(os.path.join(out, "adapter_bin"), safe_serialization=False)
+    pm = save_base_and_adapters(out, base_dir, base, cfg, "DistilBertForQuestionAnswering", ["q_lin", "v_lin"], seed)
     merged = copy.deepcopy(pm).merge_and_unload().eval()
 
     batches = []
@@ -482,14 +490,7 @@ def make_roberta(out, bpe_dir, seed):
                         layer_norm_eps=1e-5, initializer_range=0.2, pad_token_id=1, bos_token_id=0,
                         eos_token_id=2, **EAGER)
     base = RobertaForQuestionAnswering(cfg)
-    perturb(base, seed)
-    base.eval()
-    cfg.architectures = ["RobertaForQuestionAnswering"]
-    cfg.save_pretrained(base_dir)
-    save_base_weights(base, base_dir, with_bin=True)
-    pm = make_adapter(base, ["query", "value"], seed, 0.2)
-    pm.save_pretrained(os.path.join(out, "adapter"), safe_serialization=True)
-    pm.save_pretrained(os.path.join(out, "adapter_bin"), safe_serialization=False)
+    pm = save_base_and_adapters(out, base_dir, base, cfg, "RobertaForQuestionAnswering", ["query", "value"], seed)
     for sub in ("adapter", "adapter_bin"):
         readme = os.path.join(out, sub, "README.md")
         if os.path.exists(readme):

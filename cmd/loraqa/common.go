@@ -86,12 +86,15 @@ var hostCPU = torch.HostCPU
 // said on stderr; bf16 on a CPU that would emulate it is refused unless
 // force, and then warned about.
 func resolveDType(what, s string, dev gotch.Device, force bool) (gotch.DType, error) {
-	dt, err := torch.ParseDType(s, dev)
-	if err != nil {
-		return dt, usagef("%s: %v", what, err)
-	}
-	if strings.EqualFold(strings.TrimSpace(s), "auto") && !dev.IsCuda() {
+	auto := strings.EqualFold(strings.TrimSpace(s), "auto")
+	var dt gotch.DType
+	if auto { // here, not through ParseDType: tests give hostCPU another CPU
 		dt = torch.AutoDType(dev, hostCPU())
+	} else {
+		var err error
+		if dt, err = torch.ParseDType(s, dev); err != nil {
+			return dt, usagef("%s: %v", what, err)
+		}
 	}
 	warning, err := torch.CheckPrecision(dt, dev, hostCPU(), force)
 	if err != nil {
@@ -100,7 +103,7 @@ func resolveDType(what, s string, dev gotch.Device, force bool) (gotch.DType, er
 	if warning != "" {
 		logf("%s", warning)
 	}
-	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+	if auto {
 		logf("%s auto: %s on %s", what, torch.DTypeName(dt), torch.DeviceName(dev))
 	}
 	return dt, nil

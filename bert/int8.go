@@ -14,7 +14,8 @@ import (
 // the weight of every encoder linear (attention q, k, v and output, the two
 // feed-forward layers) is quantized to int8 per output row and prepacked once
 // (torch.QLinear), and its float32 copy freed; each forward quantizes the
-// activations going into those linears. The embeddings, LayerNorms, attention
+// activations going into those linears, to 8 bits on a CPU with avx512_vnni
+// and 7 elsewhere (torch.Int8ActivationBits; torch.ao always uses 7). The embeddings, LayerNorms, attention
 // matmuls, biases and the qa_outputs head stay float32, and a LoRA layer over
 // an int8 linear adds its update in float32. Merge an adapter before
 // quantizing to have the merged weight quantized.
@@ -23,7 +24,11 @@ import (
 // (torch.Int8Available). It is all-or-nothing: on an error the model is as it
 // was. There is no way back to float32 (reload the model), and no training:
 // the int8 linears have no backward.
-func (m *Model) Quantize() error {
+func (m *Model) Quantize() error { return m.QuantizeBits(0) }
+
+// QuantizeBits is Quantize with the activations given bits bits: 7 as
+// torch.ao gives them, 8, or 0 for the host CPU's choice.
+func (m *Model) QuantizeBits(bits int) error {
 	switch {
 	case m.int8:
 		return nil
@@ -35,9 +40,12 @@ func (m *Model) Quantize() error {
 	if err := torch.Int8Available(); err != nil {
 		return fmt.Errorf("int8: %w", err)
 	}
+	if bits == 0 {
+		bits = torch.HostCPU().Int8ActivationBits
+	}
 	qs := make([]*torch.QLinear, len(m.linears))
 	for i, nl := range m.linears {
-		q, err := torch.NewQLinear(nl.l.Weight, nl.l.Bias)
+		q, err := torch.NewQLinear(nl.l.Weight, nl.l.Bias, bits)
 		if err != nil {
 			for _, done := range qs[:i] {
 				done.Drop()

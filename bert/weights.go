@@ -160,6 +160,9 @@ type LoadOptions struct {
 	// DType of the frozen base; the zero value means float32. gotch.Int8
 	// loads it in float32 and quantizes it (Model.Quantize).
 	DType gotch.DType
+	// Int8ActivationBits are the bits of an int8 model's activations
+	// (Model.QuantizeBits); 0 means the host CPU's choice.
+	Int8ActivationBits int
 	// Logf receives notices (a fresh QA head) and, with Debug, the unexpected keys.
 	Logf  func(format string, a ...any)
 	Debug bool
@@ -249,7 +252,7 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 		}
 	}
 	if opt.DType == gotch.Int8 {
-		if err := m.Quantize(); err != nil {
+		if err := m.QuantizeBits(opt.Int8ActivationBits); err != nil {
 			m.Drop()
 			return nil, err
 		}

@@ -15,11 +15,14 @@ import (
 // with fp32 instructions; int8 GEMMs are fast with VNNI (avx512_vnni,
 // avx_vnni) or AMX (amx_int8).
 type CPUPrecision struct {
-	Model      string   `json:"model"`
-	BF16Native bool     `json:"bf16_native"`
-	Int8Native bool     `json:"int8_native"`
-	AMX        bool     `json:"amx"`
-	Flags      []string `json:"flags"` // the flags above that the CPU has, and avx2/avx512f
+	Model      string `json:"model"`
+	BF16Native bool   `json:"bf16_native"`
+	Int8Native bool   `json:"int8_native"`
+	// Int8ActivationBits is how many bits --dtype int8 gives the activations
+	// (Int8ActivationBits).
+	Int8ActivationBits int      `json:"int8_activation_bits"`
+	AMX                bool     `json:"amx"`
+	Flags              []string `json:"flags"` // the flags above that the CPU has, and avx2/avx512f
 }
 
 // precisionFlags are the cpuinfo flags CPUPrecision reads and reports.
@@ -56,7 +59,22 @@ func ParseCPUInfo(text string) CPUPrecision {
 	p.AMX = have["amx_tile"]
 	p.BF16Native = have["avx512_bf16"] || have["amx_bf16"]
 	p.Int8Native = have["avx512_vnni"] || have["avx_vnni"] || have["amx_int8"]
+	p.Int8ActivationBits = Int8ActivationBits(have["avx512_vnni"])
 	return p
+}
+
+// Int8ActivationBits is how many bits an int8 linear (QLinear) gives its
+// activations on a CPU with or without avx512_vnni. fbgemm's AVX2 and
+// AVX-512 kernels sum pairs of uint8·int8 products in int16, which 8-bit
+// activations could saturate, so elsewhere they get 7 bits, as torch.ao
+// (reduce_range) and ONNX Runtime on such CPUs give them; with avx512_vnni
+// fbgemm sums in int32 and 8 bits halve the rounding error (TAT-QA exact
+// match: -0.89 against fp32 instead of -2.96, docs/benchmarks.md).
+func Int8ActivationBits(avx512VNNI bool) int {
+	if avx512VNNI {
+		return 8
+	}
+	return 7
 }
 
 var hostCPU = sync.OnceValue(func() CPUPrecision {

@@ -24,13 +24,16 @@ func TestParseCPUInfo(t *testing.T) {
 		name, text      string
 		model           string
 		bf16, int8, amx bool
+		actBits         int
 		flags           []string
 	}{
-		{"zen3", zen3CPUInfo, "AMD EPYC 7B13", false, false, false, []string{"avx2"}},
-		{"zen4", zen4CPUInfo, "AMD EPYC 9B14", true, true, false, []string{"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}},
-		{"sapphire rapids", sprCPUInfo, "Intel(R) Xeon(R) Platinum 8481C", true, true, true,
+		{"zen3", zen3CPUInfo, "AMD EPYC 7B13", false, false, false, 7, []string{"avx2"}},
+		{"zen4", zen4CPUInfo, "AMD EPYC 9B14", true, true, false, 8, []string{"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}},
+		{"sapphire rapids", sprCPUInfo, "Intel(R) Xeon(R) Platinum 8481C", true, true, true, 8,
 			[]string{"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}},
-		{"empty", "", "", false, false, false, nil},
+		{"alder lake (avx_vnni only: fbgemm sums in int16)", "model name\t: Intel(R) Core(TM) i7-12700\nflags\t: avx2 avx_vnni\n",
+			"Intel(R) Core(TM) i7-12700", false, true, false, 7, []string{"avx2", "avx_vnni"}},
+		{"empty", "", "", false, false, false, 7, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := torch.ParseCPUInfo(c.text)
@@ -38,6 +41,7 @@ func TestParseCPUInfo(t *testing.T) {
 			assert.Equal(t, c.bf16, p.BF16Native, "bf16")
 			assert.Equal(t, c.int8, p.Int8Native, "int8")
 			assert.Equal(t, c.amx, p.AMX, "amx")
+			assert.Equal(t, c.actBits, p.Int8ActivationBits, "int8 activation bits")
 			assert.Equal(t, c.flags, p.Flags)
 		})
 	}

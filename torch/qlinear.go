@@ -4,7 +4,7 @@ package torch
 #include <stdint.h>
 #include <stdlib.h>
 extern char* loraqa_qlinear_check();
-extern char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales_out);
+extern char* loraqa_qlinear_prepack(void* weight, void* bias, int reduce_range, void** out, void** scales_out);
 extern char* loraqa_qlinear_forward(void* h, void* x, void** out);
 extern void loraqa_qlinear_free(void* h);
 extern int64_t loraqa_qlinear_live();
@@ -13,6 +13,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -24,13 +25,15 @@ import (
 // torch.ao.quantization.quantize_dynamic makes it with per_channel_dynamic_qconfig:
 // quantized once per output row (symmetric, scale max|w_row|/127.5, zero point
 // 0) and prepacked for LibTorch's fbgemm engine (quantized::linear_prepack);
-// each Forward quantizes its float32 input per tensor (7-bit, reduce_range, as
-// torch.ao.nn.quantized.dynamic.Linear does on x86) and returns float32
-// (quantized::linear_dynamic). It lives in C memory: Drop frees it, and
-// LiveTensors counts it until then. CPU only.
+// each Forward quantizes its float32 input per tensor to ActBits bits and
+// returns float32 (quantized::linear_dynamic). torch.ao's dynamic Linear
+// always uses 7 bits (reduce_range); 8 are safe where fbgemm sums the
+// products in int32 (Int8ActivationBits). It lives in C memory: Drop frees
+// it, and LiveTensors counts it until then. CPU only.
 type QLinear struct {
 	h       unsafe.Pointer
 	Out, In int64
+	ActBits int
 }
 
 var (
@@ -50,10 +53,11 @@ func Int8Available() error {
 }
 
 // NewQLinear quantizes weight (float32 [out, in], on the CPU) and prepacks it
-// with bias (float32 [out], or nil). weight and bias may be freed afterwards:
-// the packed copy holds what Forward needs.
-func NewQLinear(weight, bias *ts.Tensor) (*QLinear, error) {
-	q, scales, err := newQLinear(weight, bias, false)
+// with bias (float32 [out], or nil); its forwards quantize their inputs to
+// actBits, 7 or 8. weight and bias may be freed afterwards: the packed copy
+// holds what Forward needs.
+func NewQLinear(weight, bias *ts.Tensor, actBits int) (*QLinear, error) {
+	q, scales, err := newQLinear(weight, bias, actBits, false)
 	if scales != nil {
 		scales.MustDrop()
 	}
@@ -62,9 +66,16 @@ func NewQLinear(weight, bias *ts.Tensor) (*QLinear, error) {
 
 // newQLinear is NewQLinear that also returns the per-row scales (float64
 // [out]) when withScales.
-func newQLinear(weight, bias *ts.Tensor, withScales bool) (*QLinear, *ts.Tensor, error) {
+func newQLinear(weight, bias *ts.Tensor, actBits int, withScales bool) (*QLinear, *ts.Tensor, error) {
+	if actBits != 7 && actBits != 8 {
+		return nil, nil, fmt.Errorf("int8 linear: activations of %d bits; 7 or 8", actBits)
+	}
 	if err := Int8Available(); err != nil {
 		return nil, nil, err
+	}
+	reduceRange := C.int(0)
+	if actBits == 7 {
+		reduceRange = 1
 	}
 	var h, sc unsafe.Pointer
 	var scp *unsafe.Pointer
@@ -72,7 +83,7 @@ func newQLinear(weight, bias *ts.Tensor, withScales bool) (*QLinear, *ts.Tensor,
 		scp = &sc
 	}
 	err := Catch(func() {
-		shimErr(C.loraqa_qlinear_prepack(weight.Ctensor(), ctensor(bias), &h, scp))
+		shimErr(C.loraqa_qlinear_prepack(weight.Ctensor(), ctensor(bias), reduceRange, &h, scp))
 	})
 	runtime.KeepAlive(weight)
 	runtime.KeepAlive(bias)
@@ -80,7 +91,7 @@ func newQLinear(weight, bias *ts.Tensor, withScales bool) (*QLinear, *ts.Tensor,
 		return nil, nil, err
 	}
 	size := weight.MustSize()
-	q := &QLinear{h: h, Out: size[0], In: size[1]}
+	q := &QLinear{h: h, Out: size[0], In: size[1], ActBits: actBits}
 	var scales *ts.Tensor
 	if sc != nil {
 		scales = ts.FromCtensor(sc)

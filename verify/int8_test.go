@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -55,61 +56,102 @@ func TestInt8Fixtures(t *testing.T) {
 // TestInt8MatchesQuantizeDynamic: the fixtures' base models with their
 // linears quantized by loraqa and, in the reference environment, HF's model
 // through torch.ao.quantization.quantize_dynamic (per_channel_dynamic_qconfig,
-// qa_outputs kept float32) give the same logits: at least 95% of them to
-// 1e-5, all to 1e-2, where either is 6e-2 to 1e-1 from the float32 logits:
-// that distance is the quantization's, not loraqa's.
+// qa_outputs kept float32) give the same logits.
+//
+// With torch.ao's 7-bit activations: at least 95% of them to 1e-5, all to
+// 1e-2, where either is 6e-2 to 1e-1 from the float32 logits; that distance
+// is the quantization's, not loraqa's. With 8 bits (reduce_range=False in the
+// reference; where this CPU has avx512_vnni) the grid is twice as fine, and a
+// last-bit difference of a float32 hidden state can move an activation's
+// zero point across its rounding boundary (tiny-bert's padded batch: 0.004
+// from it); every logit of that batch then moves a little. So each 8-bit
+// batch holds the 7-bit bound or is at least 3× nearer HF's int8 than HF's
+// int8 is to float32, and most hold the 7-bit bound. The 8-bit linears
+// themselves equal torch's bit for bit (torch.TestQLinearMatchesQuantizeDynamic).
 func TestInt8MatchesQuantizeDynamic(t *testing.T) {
-	for _, fx := range int8Fixtures(t) {
-		exp, err := ReadExpected(fx)
-		require.NoError(t, err)
-		var batches []map[string]any
-		for _, b := range exp.Batches {
-			batches = append(batches, map[string]any{"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "token_type_ids": b.TokenTypeIDs})
-		}
-		var ref struct {
-			Batches []struct {
-				Start [][]float64 `json:"start"`
-				End   [][]float64 `json:"end"`
-			} `json:"batches"`
-			Linears int    `json:"quantized_linears"`
-			Torch   string `json:"torch"`
-		}
-		testutil.RunRef(t, "int8_check.py", map[string]any{"model": filepath.Join(fx, "base"), "batches": batches}, &ref)
-		require.Len(t, ref.Batches, len(exp.Batches))
-
-		m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.Int8})
-		require.NoError(t, err)
-		assert.Equal(t, int(6*m.Config.Layers), ref.Linears, "the reference quantized the same linears")
-		for i, b := range exp.Batches {
-			in := int64Batch(b.InputIDs, b.AttentionMask, b.TokenTypeIDs, gotch.CPU)
-			var out bert.Output
-			torch.NoGrad(func() { out = m.Forward(in, false) })
-			gs, ge := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
-			got, want := append(gs, ge...), flat(ref.Batches[i].Start, ref.Batches[i].End)
-			require.Len(t, got, len(want))
-			worst, far := 0.0, 0
-			for k := range got {
-				d := math.Abs(float64(got[k]) - want[k])
-				worst = math.Max(worst, d)
-				if d > 1e-5 {
-					far++
-				}
+	fixtures := int8Fixtures(t)
+	for _, bits := range []int{7, 8} {
+		t.Run(fmt.Sprintf("%d-bit activations", bits), func(t *testing.T) {
+			if bits == 8 && torch.HostCPU().Int8ActivationBits != 8 {
+				t.Skipf("loraqa gives int8 activations 8 bits only with avx512_vnni, which %s lacks", torch.HostCPU().Model)
 			}
-			hfVsFP32 := math.Max(maxAbs2f(ref.Batches[i].Start, b.Base.Start), maxAbs2f(ref.Batches[i].End, b.Base.End))
-			out.Drop()
-			in.Drop()
-			t.Logf("%s %s: loraqa int8 vs HF int8 (torch %s): max |Δ| %.2e, %d of %d logits beyond 1e-5; HF int8 vs HF fp32 %.2e",
-				filepath.Base(fx), b.Name, ref.Torch, worst, far, len(got), hfVsFP32)
-			// A last-bit difference of a float32 hidden state (another LibTorch,
-			// another kernel) can move one activation across a rounding
-			// boundary of its 7-bit quantization: a few logits then move by a
-			// step (seen: 2 of 140 by 2.4e-3); the rest agree to 1e-5.
+			strict, batches := 0, 0
+			for _, fx := range fixtures {
+				s, n := matchQuantizeDynamic(t, fx, bits)
+				strict += s
+				batches += n
+			}
+			if bits == 8 {
+				assert.GreaterOrEqual(t, 2*strict, batches, "most batches hold the 7-bit bound")
+			}
+		})
+	}
+}
+
+// matchQuantizeDynamic compares fixture fx's base in int8 at bits with the
+// reference's, batch by batch; it returns how many batches held the 1e-5
+// bound, of how many.
+func matchQuantizeDynamic(t *testing.T, fx string, bits int) (strict, batches int) {
+	exp, err := ReadExpected(fx)
+	require.NoError(t, err)
+	var in []map[string]any
+	for _, b := range exp.Batches {
+		in = append(in, map[string]any{"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "token_type_ids": b.TokenTypeIDs})
+	}
+	var ref struct {
+		Batches []struct {
+			Start [][]float64 `json:"start"`
+			End   [][]float64 `json:"end"`
+		} `json:"batches"`
+		Linears int    `json:"quantized_linears"`
+		Torch   string `json:"torch"`
+	}
+	testutil.RunRef(t, "int8_check.py", map[string]any{"model": filepath.Join(fx, "base"), "batches": in, "reduce_range": bits == 7}, &ref)
+	require.Len(t, ref.Batches, len(exp.Batches))
+
+	m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.Int8, Int8ActivationBits: bits})
+	require.NoError(t, err)
+	defer m.Drop()
+	assert.Equal(t, int(6*m.Config.Layers), ref.Linears, "the reference quantized the same linears")
+	for i, b := range exp.Batches {
+		x := int64Batch(b.InputIDs, b.AttentionMask, b.TokenTypeIDs, gotch.CPU)
+		var out bert.Output
+		torch.NoGrad(func() { out = m.Forward(x, false) })
+		gs, ge := torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)
+		got, want := append(gs, ge...), flat(ref.Batches[i].Start, ref.Batches[i].End)
+		out.Drop()
+		x.Drop()
+		require.Len(t, got, len(want))
+		worst, far := 0.0, 0
+		for k := range got {
+			d := math.Abs(float64(got[k]) - want[k])
+			worst = math.Max(worst, d)
+			if d > 1e-5 {
+				far++
+			}
+		}
+		hfVsFP32 := math.Max(maxAbs2f(ref.Batches[i].Start, b.Base.Start), maxAbs2f(ref.Batches[i].End, b.Base.End))
+		t.Logf("%s %s: loraqa int8 vs HF int8 (torch %s, %d-bit activations): max |Δ| %.2e, %d of %d logits beyond 1e-5; HF int8 vs HF fp32 %.2e",
+			filepath.Base(fx), b.Name, ref.Torch, bits, worst, far, len(got), hfVsFP32)
+		assert.Greater(t, hfVsFP32, 1e-3, "the reference's own int8 moves the logits: the control")
+		// A last-bit difference of a float32 hidden state (another LibTorch,
+		// another kernel) can move one activation across a rounding
+		// boundary: a few logits then move by a step (seen: 2 of 140 by
+		// 2.4e-3); the rest agree to 1e-5.
+		held := far <= len(got)/20 && worst <= 1e-2
+		batches++
+		if held {
+			strict++
+			continue
+		}
+		if bits == 7 {
 			assert.LessOrEqual(t, far, len(got)/20, "%s %s: logits beyond 1e-5", fx, b.Name)
 			assert.LessOrEqual(t, worst, 1e-2, "%s %s", fx, b.Name)
-			assert.Greater(t, hfVsFP32, 1e-3, "the reference's own int8 moves the logits: the control")
+			continue
 		}
-		m.Drop()
+		assert.LessOrEqual(t, 3*worst, hfVsFP32, "%s %s: a moved zero point, not another quantization", fx, b.Name)
 	}
+	return strict, batches
 }
 
 func maxAbs2f(a, b [][]float64) float64 {

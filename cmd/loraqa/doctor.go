@@ -35,8 +35,8 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("kernels          cpu capability %s, blas %s, mkl %v, onednn %s\n", info.CPUCapability, info.BLASInfo, info.MKL, onednn)
 	fmt.Printf("cpu              %s\n", info.CPU.Model)
-	fmt.Printf("cpu precision    bf16 %s, int8 %s (flags: %s)\n", nativeOrNot(info.CPU.BF16Native, "emulated, "+torch.EmulatedSlowdown),
-		nativeOrNot(info.CPU.Int8Native, "no VNNI/AMX"), strings.Join(info.CPU.Flags, " "))
+	fmt.Printf("cpu precision    bf16 %s, int8 %s with %d-bit activations (flags: %s)\n", nativeOrNot(info.CPU.BF16Native, "emulated, "+torch.EmulatedSlowdown),
+		nativeOrNot(info.CPU.Int8Native, "no VNNI/AMX"), info.CPU.Int8ActivationBits, strings.Join(info.CPU.Flags, " "))
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
 	printCUDA(info.CUDA)
 	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))

@@ -106,5 +106,5 @@ func TestDoctorReportsCPUPrecision(t *testing.T) {
 	assert.Equal(t, torch.HostCPU(), *got.CPU)
 	text, err := stdout(t, func() error { return runDoctor(context.Background(), nil) })
 	require.NoError(t, err)
-	assert.Regexp(t, `cpu precision +bf16 (native|not native \(emulated, about 50x slower than fp32\)), int8 (native|not native \(no VNNI/AMX\))`, text)
+	assert.Regexp(t, `cpu precision +bf16 (native|not native \(emulated, about 50x slower than fp32\)), int8 (native|not native \(no VNNI/AMX\)) with [78]-bit activations`, text)
 }

@@ -4,10 +4,11 @@
 
 stdin, one of:
   {"linear": {"weight": [[out x in]], "bias": [out] | null, "x": [flat], "x_shape": [.., in]},
-   "engine": "fbgemm" | "x86"}
+   "engine": "fbgemm" | "x86", "reduce_range": true | false}
       an nn.Linear with these values, quantized by quantize_dynamic with per_channel_dynamic_qconfig
-      (int8 weights per output row, activations quantized per call)
-  {"model": DIR, "batches": [{"input_ids": [[..]], "attention_mask": [[..]]}], "engine": ...}
+      (int8 weights per output row, activations quantized per call: to 7 bits with reduce_range, as
+      torch.ao's dynamic Linear always calls quantized::linear_dynamic, else to 8)
+  {"model": DIR, "batches": [{"input_ids": [[..]], "attention_mask": [[..]]}], "engine": ..., "reduce_range": ...}
       AutoModelForQuestionAnswering from DIR (float32, eval) with every nn.Linear but qa_outputs
       quantized the same way
 stdout: {"y": [flat], "y_fp32": [flat], "scales": [out], "qweight": [[out x in] int8]}  (linear)
@@ -18,14 +19,29 @@ import json
 import sys
 
 import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 
-def quantize(model):
-    return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+def quantize(model, reduce_range=True):
+    q = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    if not reduce_range:
+        for mod in q.modules():
+            if isinstance(mod, DynamicLinear):
+                mod.forward = eight_bit_forward(mod)
+    return q
 
 
-def linear(req):
+def eight_bit_forward(mod):
+    """mod's forward with the activations quantized to 8 bits: the op torch.ao's dynamic Linear
+    calls, with reduce_range=False."""
+    def forward(x):
+        y = torch.ops.quantized.linear_dynamic(x, mod._packed_params._packed_params, reduce_range=False)
+        return y.to(x.dtype)
+    return forward
+
+
+def linear(req, reduce_range):
     w = torch.tensor(req["weight"], dtype=torch.float32)
     b = req.get("bias")
     lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
@@ -34,7 +50,7 @@ def linear(req):
         if b is not None:
             lin.bias.copy_(torch.tensor(b, dtype=torch.float32))
     x = torch.tensor(req["x"], dtype=torch.float32).reshape(req["x_shape"])
-    q = quantize(torch.nn.Sequential(lin))[0]
+    q = quantize(torch.nn.Sequential(lin), reduce_range)[0]
     with torch.no_grad():
         y, y32 = q(x), lin(x)
     qw = q.weight()
@@ -43,12 +59,12 @@ def linear(req):
             "module": type(q).__module__ + "." + type(q).__name__}
 
 
-def model(req):
+def model(req, reduce_range):
     from transformers import AutoModelForQuestionAnswering
 
     m = AutoModelForQuestionAnswering.from_pretrained(req["model"], torch_dtype=torch.float32).eval()
     qa = m.qa_outputs
-    m = quantize(m)
+    m = quantize(m, reduce_range)
     m.qa_outputs = qa  # the QA head stays float32, as in loraqa
     out = []
     with torch.no_grad():
@@ -69,7 +85,8 @@ def main():
         raise SystemExit(f"quantized engine {engine} not in {torch.backends.quantized.supported_engines}")
     torch.backends.quantized.engine = engine
     torch.manual_seed(0)
-    res = linear(req["linear"]) if "linear" in req else model(req)
+    reduce_range = req.get("reduce_range", True)
+    res = linear(req["linear"], reduce_range) if "linear" in req else model(req, reduce_range)
     res["torch"], res["engine"] = torch.__version__, torch.backends.quantized.engine
     json.dump(res, sys.stdout)
 

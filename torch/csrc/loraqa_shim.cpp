@@ -378,10 +378,13 @@ int loraqa_empty_cuda_cache() {
 // a linear: the weight quantized once to qint8 per output row (symmetric:
 // PerChannelMinMaxObserver's scale max(|min|, |max|) / 127.5, at least float32's
 // eps, zero point 0) and prepacked by quantized::linear_prepack on the fbgemm
-// engine; every call quantized::linear_dynamic with reduce_range, as
-// torch.ao.nn.quantized.dynamic.Linear (version 4) calls it: the float32 input
-// quantized per tensor to 7-bit uint8 from its own min and max, int8·uint8
-// products accumulated in int32, the result float32 with the bias added.
+// engine; every call quantized::linear_dynamic: the float32 input quantized
+// per tensor to uint8 from its own min and max, int8·uint8 products
+// accumulated in int32, the result float32 with the bias added. With
+// reduce_range, as torch.ao.nn.quantized.dynamic.Linear (version 4) calls it,
+// the input gets 7 bits: fbgemm's AVX2/AVX-512 kernels sum pairs of products
+// in int16, which 8 bits could saturate; VNNI sums in int32, so 8 bits are
+// safe there and halve the activations' rounding error.
 // The ops are reached through the dispatcher with boxed (IValue) arguments, so
 // no header of the packed-params class is needed.
 
@@ -399,6 +402,7 @@ namespace {
 // LibTorch's LinearPackedParamsBase custom-class object).
 struct qlinear {
   c10::IValue packed;
+  bool reduceRange;  // 7-bit activations (else 8)
 };
 
 std::atomic<int64_t> liveQLinears{0};
@@ -451,8 +455,9 @@ char* loraqa_qlinear_check() {
 // loraqa_qlinear_prepack quantizes weight (float32 [out, in], CPU) per output
 // row to qint8 and prepacks it with bias (float32 [out], or NULL) for fbgemm.
 // *out gets the handle, which loraqa_qlinear_free releases; *scales_out, when
-// not NULL, the per-row scales (float64 [out], a tensor handle).
-char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales_out) {
+// not NULL, the per-row scales (float64 [out], a tensor handle). The handle's
+// forwards quantize their inputs to 7 bits when reduce_range, else to 8.
+char* loraqa_qlinear_prepack(void* weight, void* bias, int reduce_range, void** out, void** scales_out) {
   LORAQA_TRY
   at::NoGradGuard ng;
   std::string err = fbgemmEngine();
@@ -486,7 +491,7 @@ char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales
   }
   prepackOp().callBoxed(&stack);
   TORCH_CHECK(stack.size() == 1, "quantized::linear_prepack returned ", stack.size(), " values");
-  auto* q = new qlinear{std::move(stack[0])};
+  auto* q = new qlinear{std::move(stack[0]), reduce_range != 0};
   liveQLinears++;
   *out = q;
   if (scales_out) *scales_out = handle(scaleD);
@@ -494,7 +499,7 @@ char* loraqa_qlinear_prepack(void* weight, void* bias, void** out, void** scales
 }
 
 // loraqa_qlinear_forward is y = quantized::linear_dynamic(x, packed,
-// reduce_range=True): x float32 [.., in] on the CPU, y float32 [.., out].
+// reduce_range): x float32 [.., in] on the CPU, y float32 [.., out].
 char* loraqa_qlinear_forward(void* h, void* x, void** out) {
   LORAQA_TRY
   at::NoGradGuard ng;
@@ -503,8 +508,9 @@ char* loraqa_qlinear_forward(void* h, void* x, void** out) {
   std::vector<c10::IValue> stack;
   stack.reserve(3);
   stack.emplace_back(in);
-  stack.emplace_back(static_cast<qlinear*>(h)->packed);
-  stack.emplace_back(true);  // reduce_range
+  auto* q = static_cast<qlinear*>(h);
+  stack.emplace_back(q->packed);
+  stack.emplace_back(q->reduceRange);
   dynamicOp().callBoxed(&stack);
   TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "quantized::linear_dynamic returned no tensor");
   *out = handle(stack[0].toTensor());

@@ -29,16 +29,14 @@ func (m *Model) Quantize() error { return m.QuantizeBits(0) }
 // QuantizeBits is Quantize with the activations given bits bits: 7 as
 // torch.ao gives them, 8, or 0 for the host CPU's choice.
 func (m *Model) QuantizeBits(bits int) error {
-	switch {
-	case m.int8:
+	if m.int8 {
 		return nil
-	case m.Device.IsCuda():
-		return fmt.Errorf("int8: the model is on %s; int8 runs on the CPU only", torch.DeviceName(m.Device))
-	case m.DType != gotch.Float:
-		return fmt.Errorf("int8: the base is %s; quantize a float32 one", torch.DTypeName(m.DType))
 	}
-	if err := torch.Int8Available(); err != nil {
-		return fmt.Errorf("int8: %w", err)
+	if m.pendingBits != 0 {
+		return fmt.Errorf("int8: the model's weights are not in yet (Init or Load); it becomes int8 as they come")
+	}
+	if err := canQuantize(m.Device, m.DType); err != nil {
+		return err
 	}
 	if bits == 0 {
 		bits = torch.HostCPU().Int8ActivationBits
@@ -54,24 +52,81 @@ func (m *Model) QuantizeBits(bits int) error {
 		}
 		qs[i] = q
 	}
-	dropped := map[*ts.Tensor]bool{}
 	for i, nl := range m.linears {
-		l := nl.l
-		l.q = qs[i]
-		m.qParams += l.q.Out * l.q.In
-		dropped[l.Weight] = true
-		l.Weight.MustDrop()
-		l.Weight = nil
+		m.adopt(nl.l, qs[i])
 	}
+	m.finishInt8()
+	m.int8 = true
+	return nil
+}
+
+// canQuantize says why a base on dev in dtype cannot become int8, or nil.
+func canQuantize(dev gotch.Device, dtype gotch.DType) error {
+	switch {
+	case dev.IsCuda():
+		return fmt.Errorf("int8: the model is on %s; int8 runs on the CPU only", torch.DeviceName(dev))
+	case dtype != gotch.Float:
+		return fmt.Errorf("int8: the base is %s; quantize a float32 one", torch.DTypeName(dtype))
+	}
+	if err := torch.Int8Available(); err != nil {
+		return fmt.Errorf("int8: %w", err)
+	}
+	return nil
+}
+
+// adopt makes q the weight of l and frees l's float32 weight.
+func (m *Model) adopt(l *Linear, q *torch.QLinear) {
+	l.q = q
+	m.qParams += q.Out * q.In
+	if m.freed == nil {
+		m.freed = map[*ts.Tensor]bool{}
+	}
+	m.freed[l.Weight] = true
+	l.Weight.MustDrop()
+	l.Weight = nil
+}
+
+// filled is told that parameter i now holds its values. In a model made int8
+// by New, an encoder linear is quantized as soon as its bias, which follows
+// its weight, is filled.
+func (m *Model) filled(i int) error {
+	if m.pendingBits == 0 {
+		return nil
+	}
+	p := m.params[i]
+	for _, nl := range m.linears {
+		if nl.l.Bias != p.Tensor {
+			continue
+		}
+		q, err := torch.NewQLinear(nl.l.Weight, nl.l.Bias, m.pendingBits)
+		if err != nil {
+			return fmt.Errorf("int8: quantizing %s: %w", nl.name, err)
+		}
+		m.adopt(nl.l, q)
+		return nil
+	}
+	return nil
+}
+
+// finishInt8 removes the freed float32 weights from the parameters and, in a
+// model made int8 by New, marks it int8 once every linear is.
+func (m *Model) finishInt8() {
 	kept := m.params[:0]
 	for _, p := range m.params {
-		if !dropped[p.Tensor] {
+		if !m.freed[p.Tensor] {
 			kept = append(kept, p)
 		}
 	}
-	m.params = kept
-	m.int8 = true
-	return nil
+	m.params, m.freed = kept, nil
+	if m.pendingBits == 0 {
+		return
+	}
+	for _, nl := range m.linears {
+		if nl.l.q == nil {
+			return
+		}
+	}
+	m.int8, m.pendingBits = true, 0
 }
 
 // Int8 reports whether the encoder's linears are int8 (Quantize).

@@ -95,10 +95,57 @@ func TestQuantize(t *testing.T) {
 	}
 }
 
-func TestQuantizeRefuses(t *testing.T) {
-	_, err := bert.New(tinyConfig("distilbert"), gotch.CPU, gotch.Int8)
-	assert.ErrorContains(t, err, "Model.Quantize")
+// TestNewInt8: a model made int8 by New quantizes its linears as Init fills
+// them, and is then the model that Init and Quantize make: the same
+// parameters, the same logits bit for bit. Before Init it refuses Quantize,
+// and its Drop frees everything at any point.
+func TestNewInt8(t *testing.T) {
+	if err := torch.Int8Available(); err != nil {
+		t.Skipf("int8 is not available in this LibTorch: %v", err)
+	}
+	for _, mt := range []string{"distilbert", "bert"} {
+		t.Run(mt, func(t *testing.T) {
+			live := torch.LiveTensors()
+			torch.ManualSeed(11)
+			want, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Float)
+			require.NoError(t, err)
+			want.Init()
+			require.NoError(t, want.Quantize())
 
+			torch.ManualSeed(11)
+			got, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Int8)
+			require.NoError(t, err)
+			assert.False(t, got.Int8(), "not before its weights are in")
+			assert.ErrorContains(t, got.Quantize(), "not in yet")
+			got.Init()
+			assert.True(t, got.Int8())
+			assert.Equal(t, gotch.Float, got.DType)
+			assert.Equal(t, want.NumParams(), got.NumParams())
+			var names, wantNames []string
+			for _, p := range got.Params() {
+				names = append(names, p.Name)
+			}
+			for _, p := range want.Params() {
+				wantNames = append(wantNames, p.Name)
+			}
+			assert.Equal(t, wantNames, names)
+			in := randomInput(5, 2, 12)
+			assert.Equal(t, forward(want, in), forward(got, in))
+			in.Drop()
+			want.Drop()
+			got.Drop()
+
+			unfilled, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Int8)
+			require.NoError(t, err)
+			unfilled.Drop()
+			assert.Equal(t, live, torch.LiveTensors())
+		})
+	}
+	_, err := bert.New(tinyConfig("bert"), gotch.Device{Name: "cuda", Value: 0}, gotch.Int8)
+	assert.ErrorContains(t, err, "int8 runs on the CPU only")
+}
+
+func TestQuantizeRefuses(t *testing.T) {
 	m, err := bert.New(tinyConfig("distilbert"), gotch.CPU, gotch.BFloat16)
 	require.NoError(t, err)
 	defer m.Drop()

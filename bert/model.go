@@ -89,6 +89,11 @@ type Model struct {
 	linears []namedLinear // the encoder's linears, which Quantize quantizes
 	int8    bool          // Quantize ran
 	qParams int64         // the values of the int8 weights, for NumParams
+	// pendingBits, when not 0, makes Init and FromWeights quantize each
+	// encoder linear (with activations of these bits) as soon as its weight
+	// and bias are filled, so the float32 weights never all exist at once.
+	pendingBits int
+	freed       map[*ts.Tensor]bool // float32 weights freed for int8 ones, until finishInt8
 }
 
 // Names are a model type's HF parameter names.
@@ -126,22 +131,42 @@ func namesFor(modelType string) names {
 // except the LayerNorms and the qa_outputs head, which stay float32 (with a
 // half-precision base the hidden states between blocks are float32, as under
 // autocast; the LayerNorms are 0.03% of the weights). Load or Init fills the values.
+//
+// With dtype gotch.Int8 (CPU only) the base is float32 and the encoder's
+// linears become int8 as Init or Load fills them, one at a time, with the
+// host CPU's activation bits (Model.Quantize says what int8 is): their
+// float32 weights are allocated but never all filled, so they take no memory
+// at once. Until then the model must not run.
 func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	pendingBits := 0
 	if dtype == gotch.Int8 {
-		return nil, fmt.Errorf("bert.New makes a float base: quantize it to int8 with Model.Quantize once its weights are in")
+		if err := canQuantize(dev, gotch.Float); err != nil {
+			return nil, err
+		}
+		dtype, pendingBits = gotch.Float, torch.HostCPU().Int8ActivationBits
 	}
-	m := &Model{Config: cfg, Device: dev, DType: dtype, modules: map[string]*Module{}}
+	m := &Model{Config: cfg, Device: dev, DType: dtype, modules: map[string]*Module{}, pendingBits: pendingBits}
 	n := namesFor(cfg.ModelType)
 	param := func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
 		t := ts.MustZeros(shape, dt, dev)
 		m.params = append(m.params, Param{Name: name, Tensor: t})
 		return t
 	}
+	linearWeight := param
+	if pendingBits != 0 {
+		// Allocated, not written: the pages are not resident until Init or
+		// Load fills the weight, and it is freed right after quantizing.
+		linearWeight = func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
+			t := ts.MustEmpty(shape, dt, dev)
+			m.params = append(m.params, Param{Name: name, Tensor: t})
+			return t
+		}
+	}
 	linear := func(name string, out, in int64) *Linear {
-		l := &Linear{Weight: param(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
+		l := &Linear{Weight: linearWeight(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
 		m.linears = append(m.linears, namedLinear{name, l})
 		return l
 	}
@@ -216,10 +241,12 @@ func (m *Model) Drop() {
 
 // Init fills the parameters as HF's _init_weights does: linear and embedding
 // weights N(0, initializer_range), biases 0, LayerNorm 1 and 0, the padding rows
-// 0, and sinusoidal position embeddings where the config asks for them.
+// 0, and sinusoidal position embeddings where the config asks for them. A
+// model made int8 by New quantizes its linears as they are filled; like
+// gotch's Must operations, Init panics with LibTorch's error if that fails.
 func (m *Model) Init() {
 	noGrad(func() {
-		for _, p := range m.params {
+		for i, p := range m.params {
 			switch {
 			case endsWith(p.Name, "LayerNorm.weight") || endsWith(p.Name, "layer_norm.weight"):
 				p.Tensor.MustFill_(ts.FloatScalar(1))
@@ -228,7 +255,11 @@ func (m *Model) Init() {
 			default:
 				p.Tensor.MustNormal_(0, m.Config.InitRange)
 			}
+			if err := m.filled(i); err != nil {
+				panic(&ts.LoraqaError{Err: err})
+			}
 		}
+		m.finishInt8()
 		pad := m.WordEmb.MustSelect(0, m.Config.PadTokenID, false)
 		pad.MustZero_()
 		pad.MustDrop()

@@ -158,7 +158,7 @@ func ReadTorchBin(path string) (out map[string]HostTensor, err error) {
 type LoadOptions struct {
 	Device gotch.Device
 	// DType of the frozen base; the zero value means float32. gotch.Int8
-	// loads it in float32 and quantizes it (Model.Quantize).
+	// quantizes each encoder linear as it is loaded (New, Model.Quantize).
 	DType gotch.DType
 	// Int8ActivationBits are the bits of an int8 model's activations
 	// (Model.QuantizeBits); 0 means the host CPU's choice.
@@ -194,18 +194,17 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	if cfg.BertLayout() {
 		w = addPrefix(w, cfg.ModelType+".")
 	}
-	dt := opt.DType
-	if dt == gotch.Int8 {
-		dt = gotch.Float
-	}
-	m, err := New(cfg, opt.Device, dt)
+	m, err := New(cfg, opt.Device, opt.DType) // int8: each linear quantized as it is copied in
 	if err != nil {
 		return nil, err
+	}
+	if opt.DType == gotch.Int8 && opt.Int8ActivationBits != 0 {
+		m.pendingBits = opt.Int8ActivationBits
 	}
 	var missing []string
 	used := map[string]bool{}
 	freshHead := false
-	for _, p := range m.params {
+	for i, p := range m.params {
 		h, ok := w[p.Name]
 		if !ok {
 			if strings.HasPrefix(p.Name, "qa_outputs.") {
@@ -229,7 +228,12 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 			m.Drop()
 			return nil, fmt.Errorf("%s: tensor %q: %w", h.File, p.Name, err)
 		}
+		if err := m.filled(i); err != nil {
+			m.Drop()
+			return nil, err
+		}
 	}
+	m.finishInt8()
 	if len(missing) > 0 {
 		m.Drop()
 		sort.Strings(missing)
@@ -249,12 +253,6 @@ func FromWeights(cfg Config, w map[string]HostTensor, opt LoadOptions) (*Model, 
 	if opt.Debug && opt.Logf != nil {
 		if extra := Unused(w, used); len(extra) > 0 {
 			opt.Logf("debug: %d checkpoint tensors not used by the QA model: %s", len(extra), strings.Join(extra, ", "))
-		}
-	}
-	if opt.DType == gotch.Int8 {
-		if err := m.QuantizeBits(opt.Int8ActivationBits); err != nil {
-			m.Drop()
-			return nil, err
 		}
 	}
 	return m, nil

@@ -131,8 +131,8 @@ func runBench(ctx context.Context, args []string) error {
 		return usagef("--dtype int8 is for inference only: bench infer --dtype int8, or train in fp32 or bf16")
 	}
 	baseDT := dt
-	if dt == gotch.Int8 {
-		baseDT = gotch.Float // quantized after the adapter (merged or not) is in
+	if dt == gotch.Int8 && *merged {
+		baseDT = gotch.Float // quantized after the adapter is merged
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -227,7 +227,7 @@ func runBench(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		if dt == gotch.Int8 {
+		if dt == gotch.Int8 && !m.Int8() {
 			if err := m.Quantize(); err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -199,11 +200,11 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	var out any
 	if v2 {
-		m := data.EvaluateTextsV2(texts, odds, ex, data.DefaultNAProbThresh)
+		m := evaluateV2(texts, odds, ex, threshold)
 		out = m
 		if !*asJSON {
-			fmt.Fprintf(os.Stderr, "%s: SQuAD 2.0 (null_score_diff_threshold %.6g): exact %.2f, F1 %.2f over %d questions; answerable F1 %.2f (%d), unanswerable F1 %.2f (%d); best F1 %.2f at threshold %.6g\n",
-				*dataFile, threshold, m.Exact, m.F1, m.Total, m.HasAnsF1, m.HasAnsTotal, m.NoAnsF1, m.NoAnsTotal, m.BestF1, m.BestF1Thresh)
+			fmt.Fprintf(os.Stderr, "%s: SQuAD 2.0 (null_score_diff_threshold %.6g, na_prob_thresh %.6g): exact %.2f, F1 %.2f over %d questions; answerable F1 %.2f (%d), unanswerable F1 %.2f (%d); best F1 %.2f at threshold %.6g\n",
+				*dataFile, threshold, naProbThresh(threshold), m.Exact, m.F1, m.Total, m.HasAnsF1, m.HasAnsTotal, m.NoAnsF1, m.NoAnsTotal, m.BestF1, m.BestF1Thresh)
 		}
 	} else {
 		m := data.EvaluateTexts(texts, ex)
@@ -224,6 +225,20 @@ func runEval(ctx context.Context, args []string) error {
 }
 
 // readPassages reads a JSON array of passages (strings).
+// evaluateV2 is the official SQuAD 2.0 evaluation of predictions made at
+// null_score_diff_threshold threshold, with their null odds, run with
+// --na-prob-thresh naProbThresh(threshold).
+func evaluateV2(texts map[string]string, odds map[string]float64, ex []data.Example, threshold float64) data.MetricsV2 {
+	return data.EvaluateTextsV2(texts, odds, ex, naProbThresh(threshold))
+}
+
+// naProbThresh is the script's --na-prob-thresh that scores the predictions
+// as made: its default, 1, would blank an answer whose null odds lie between
+// 1 and a larger threshold, which the model chose to give.
+func naProbThresh(threshold float64) float64 {
+	return math.Max(data.DefaultNAProbThresh, threshold)
+}
+
 func readPassages(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/atomicfile"
 	"github.com/loraqa/loraqa/internal/testutil"
@@ -206,4 +207,33 @@ func TestPredictPassagesTrained(t *testing.T) {
 	got = run(trained.Unanswerable)
 	assert.Equal(t, "", got["answer"])
 	assert.Equal(t, true, got["no_answer"])
+}
+
+// TestEvaluateV2ScoresThePredictionsAsMade: eval's SQuAD 2.0 exact and F1
+// score the answers the model gave at its null_score_diff_threshold. With
+// the script's default --na-prob-thresh 1, an answer given at null odds
+// between 1 and a larger threshold would be scored as a blank.
+func TestEvaluateV2ScoresThePredictionsAsMade(t *testing.T) {
+	ex := []data.Example{
+		{ID: "a", Answers: data.Answers{Text: []string{"$10.0 million"}, AnswerStart: []int{0}}},
+		{ID: "u"}, // unanswerable
+	}
+	texts := map[string]string{"a": "$10.0 million", "u": ""}
+	for _, tc := range []struct {
+		name      string
+		threshold float64
+		odds      map[string]float64 // consistent with texts at the threshold
+		scriptDef float64            // exact at the script's default na_prob_thresh
+	}{
+		{"threshold above 1", 5, map[string]float64{"a": 3, "u": 6}, 50},
+		{"threshold below 1", -0.5, map[string]float64{"a": -2, "u": 0.4}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := evaluateV2(texts, tc.odds, ex, tc.threshold)
+			assert.Equal(t, 100.0, m.Exact)
+			assert.Equal(t, 100.0, m.HasAnsExact)
+			assert.Equal(t, 100.0, m.NoAnsExact)
+			assert.Equal(t, tc.scriptDef, data.EvaluateTextsV2(texts, tc.odds, ex, data.DefaultNAProbThresh).Exact)
+		})
+	}
 }

@@ -119,11 +119,7 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	d, err := torch.ParseDevice(*dev)
-	if err != nil {
-		return err
-	}
-	dt, err := resolveDType("--dtype", *dtype, d, *force)
+	d, dt, err := resolveDevice(*dev, "--dtype", *dtype, *force)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,18 @@ const forceFlagDoc = "run bf16 even on a CPU that emulates it (no avx512_bf16 or
 // CPU's flags).
 var hostCPU = torch.HostCPU
 
+// resolveDevice parses a device flag (or the device key) and resolves the
+// dtype s, named by what, for it as resolveDType does: the two steps every
+// command that runs a model starts with.
+func resolveDevice(device, what, s string, force bool) (gotch.Device, gotch.DType, error) {
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return dev, gotch.Invalid, err
+	}
+	dt, err := resolveDType(what, s, dev, force)
+	return dev, dt, err
+}
+
 // resolveDType parses a --dtype value (or the train.dtype key, named by
 // what) for dev: "auto" becomes the precision torch.AutoDType picks here,
 // said on stderr; bf16 on a CPU that would emulate it is refused unless

@@ -12,7 +12,6 @@ import (
 	"github.com/loraqa/loraqa/data"
 	"github.com/loraqa/loraqa/engine"
 	"github.com/loraqa/loraqa/internal/atomicfile"
-	"github.com/loraqa/loraqa/torch"
 )
 
 func init() {
@@ -65,11 +64,7 @@ const (
 // questions without an answer) turns SQuAD 2.0 on under
 // --version-2-with-negative auto.
 func (p *predictorFlags) load(ctx context.Context, anyUnanswerable bool) (*engine.Engine, error) {
-	dev, err := torch.ParseDevice(p.device)
-	if err != nil {
-		return nil, err
-	}
-	dt, err := resolveDType("--dtype", p.dtype, dev, p.force)
+	dev, dt, err := resolveDevice(p.device, "--dtype", p.dtype, p.force)
 	if err != nil {
 		return nil, err
 	}

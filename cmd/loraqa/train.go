@@ -9,7 +9,6 @@ import (
 
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/data"
-	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/train"
 )
 
@@ -33,11 +32,7 @@ func runTrain(ctx context.Context, args []string) error {
 	if err := checkWritable(cfg.OutputDir, cfg.FineTunedAdapterPath); err != nil {
 		return err
 	}
-	dev, err := torch.ParseDevice(cfg.Device)
-	if err != nil {
-		return err
-	}
-	dtype, err := resolveDType("train.dtype", cfg.Train.DType, dev, *force)
+	dev, dtype, err := resolveDevice(cfg.Device, "train.dtype", cfg.Train.DType, *force)
 	if err != nil {
 		return err
 	}

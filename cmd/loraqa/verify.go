@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/verify"
 )
 
@@ -29,11 +28,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("want one fixture directory, got %d arguments", fs.NArg())
 	}
-	dev, err := torch.ParseDevice(*device)
-	if err != nil {
-		return err
-	}
-	dt, err := resolveDType("--dtype", *dtype, dev, *force)
+	dev, dt, err := resolveDevice(*device, "--dtype", *dtype, *force)
 	if err != nil {
 		return err
 	}

@@ -177,56 +177,50 @@ func (r *reader) get(k string) (any, bool) {
 	return v, true
 }
 
-func (r *reader) int(k string, def int64) int64 {
+// field reads field k as a T, the type encoding/json decodes it to: false
+// when it is absent or null, and also when it is of another type or valid
+// rejects it, which is recorded as an error saying what was wanted.
+func field[T any](r *reader, k, want string, valid func(T) bool) (T, bool) {
+	var zero T
 	v, ok := r.get(k)
 	if !ok {
-		return def
+		return zero, false
 	}
-	f, isNum := v.(float64)
-	if !isNum || f != float64(int64(f)) {
-		r.errs = append(r.errs, fmt.Sprintf("field %q: want an integer, got %v", k, v))
+	t, isT := v.(T)
+	if !isT || valid != nil && !valid(t) {
+		r.errs = append(r.errs, fmt.Sprintf("field %q: want %s, got %v", k, want, v))
+		return zero, false
+	}
+	return t, true
+}
+
+func (r *reader) int(k string, def int64) int64 {
+	f, ok := field(r, k, "an integer", func(f float64) bool { return f == float64(int64(f)) })
+	if !ok {
 		return def
 	}
 	return int64(f)
 }
 
 func (r *reader) float(k string, def float64) float64 {
-	v, ok := r.get(k)
-	if !ok {
-		return def
+	if f, ok := field[float64](r, k, "a number", nil); ok {
+		return f
 	}
-	f, isNum := v.(float64)
-	if !isNum {
-		r.errs = append(r.errs, fmt.Sprintf("field %q: want a number, got %v", k, v))
-		return def
-	}
-	return f
+	return def
 }
 
 func (r *reader) bool(k string, def bool) bool {
-	v, ok := r.get(k)
-	if !ok {
-		return def
+	if b, ok := field[bool](r, k, "true or false", nil); ok {
+		return b
 	}
-	b, isBool := v.(bool)
-	if !isBool {
-		r.errs = append(r.errs, fmt.Sprintf("field %q: want true or false, got %v", k, v))
-		return def
-	}
-	return b
+	return def
 }
 
 func (r *reader) str(k, def string) string {
-	v, ok := r.get(k)
-	if !ok {
-		return def
+	if s, ok := field[string](r, k, "a string", nil); ok {
+		return s
 	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.errs = append(r.errs, fmt.Sprintf("field %q: want a string, got %v", k, v))
-		return def
-	}
-	return s
+	return def
 }
 
 func (r *reader) strList(k string) []string {

@@ -146,6 +146,22 @@ func mergeFile(v *viper.Viper, path string, data []byte, sources map[string]stri
 	return nil
 }
 
+// convertKey converts val, the value of key from where (a config file or a
+// --set), to the Go type of key's field with from (field.fromFile or
+// field.fromString); an unknown key or a value of the wrong type is an error
+// that says where.
+func convertKey[V any](where, key string, val V, from func(*field, V) (any, error)) (any, error) {
+	f := byKey[key]
+	if f == nil {
+		return nil, unknownKey(where, key)
+	}
+	conv, err := from(f, val)
+	if err != nil {
+		return nil, errorf(ErrType, "%s: key %q: %v", where, key, err)
+	}
+	return conv, nil
+}
+
 // checkFile flattens the decoded file into dotted keys with values of the
 // right Go types, reporting every unknown key and wrong type.
 func checkFile(path string, raw map[string]any) (map[string]any, error) {
@@ -153,14 +169,9 @@ func checkFile(path string, raw map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	var errs []error
 	put := func(key string, val any) {
-		f := byKey[key]
-		if f == nil {
-			errs = append(errs, unknownKey(where, key))
-			return
-		}
-		conv, err := f.fromFile(val)
+		conv, err := convertKey(where, key, val, (*field).fromFile)
 		if err != nil {
-			errs = append(errs, errorf(ErrType, "%s: key %q: %v", where, key, err))
+			errs = append(errs, err)
 			return
 		}
 		out[key] = conv
@@ -278,14 +289,9 @@ func applySets(v *viper.Viper, sets []string, sources map[string]string) error {
 			errs = append(errs, errorf(ErrInvalid, "%s: want section.key=value", where))
 			continue
 		}
-		f := byKey[key]
-		if f == nil {
-			errs = append(errs, unknownKey(where, key))
-			continue
-		}
-		conv, err := f.fromString(val)
+		conv, err := convertKey(where, key, val, (*field).fromString)
 		if err != nil {
-			errs = append(errs, errorf(ErrType, "%s: key %q: %v", where, key, err))
+			errs = append(errs, err)
 			continue
 		}
 		v.Set(key, conv)

@@ -153,16 +153,9 @@ func hfAnswers(v jval) (Answers, error) {
 		return a, v.errorf("%d texts but %d answer_start values", len(texts), len(starts))
 	}
 	for i := range texts {
-		t, err := texts[i].str()
-		if err != nil {
+		if err := a.addJSON(texts[i], starts[i]); err != nil {
 			return a, err
 		}
-		s, err := starts[i].integer()
-		if err != nil {
-			return a, err
-		}
-		a.Text = append(a.Text, t)
-		a.AnswerStart = append(a.AnswerStart, s)
 	}
 	return a, nil
 }
@@ -181,18 +174,27 @@ func squadAnswers(v jval) (Answers, error) {
 		if _, err := it.object(); err != nil {
 			return a, err
 		}
-		t, err := it.get("text").str()
-		if err != nil {
+		if err := a.addJSON(it.get("text"), it.get("answer_start")); err != nil {
 			return a, err
 		}
-		s, err := it.get("answer_start").integer()
-		if err != nil {
-			return a, err
-		}
-		a.Text = append(a.Text, t)
-		a.AnswerStart = append(a.AnswerStart, s)
 	}
 	return a, nil
+}
+
+// addJSON appends the answer whose text and answer_start are the JSON values
+// text and start, which must be a string and an integer.
+func (a *Answers) addJSON(text, start jval) error {
+	t, err := text.str()
+	if err != nil {
+		return err
+	}
+	s, err := start.integer()
+	if err != nil {
+		return err
+	}
+	a.Text = append(a.Text, t)
+	a.AnswerStart = append(a.AnswerStart, s)
+	return nil
 }
 
 // exampleSet keeps records with contexts: answers that are empty or not at

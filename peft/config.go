@@ -378,6 +378,17 @@ func isNull(raw json.RawMessage) bool {
 	return s == "" || s == "null"
 }
 
+// oneOrList reads raw, a T or a list of them (PEFT takes a single value
+// where it means a list of one), into *dst; false when it is neither.
+func oneOrList[T any](raw json.RawMessage, dst *[]T) bool {
+	var one T
+	if json.Unmarshal(raw, &one) == nil {
+		*dst = []T{one}
+		return true
+	}
+	return json.Unmarshal(raw, dst) == nil
+}
+
 // isOff is a value that leaves a key's feature off: null, false, "", {}, [] or 0.
 func isOff(raw json.RawMessage) bool {
 	switch strings.Join(strings.Fields(string(raw)), "") {
@@ -482,26 +493,16 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	if c.ExcludeModules, c.ExcludeRegex, err = namesOrRegex(aux.ExcludeModules, "exclude_modules"); err != nil {
 		return err
 	}
-	if !isNull(aux.LayersPattern) {
-		var one string
-		if err := json.Unmarshal(aux.LayersPattern, &one); err == nil {
-			c.LayersPattern = []string{one}
-		} else if err := json.Unmarshal(aux.LayersPattern, &c.LayersPattern); err != nil {
-			return fmt.Errorf("layers_pattern: want a string or a list of strings")
-		}
+	if !isNull(aux.LayersPattern) && !oneOrList(aux.LayersPattern, &c.LayersPattern) {
+		return fmt.Errorf("layers_pattern: want a string or a list of strings")
 	}
 	if !isNull(aux.ModulesToSave) {
 		if err := json.Unmarshal(aux.ModulesToSave, &c.ModulesToSave); err != nil {
 			return fmt.Errorf("modules_to_save: want a list of names or null")
 		}
 	}
-	if !isNull(aux.LayersToTransform) {
-		var one int
-		if err := json.Unmarshal(aux.LayersToTransform, &one); err == nil {
-			c.LayersToTransform = []int{one}
-		} else if err := json.Unmarshal(aux.LayersToTransform, &c.LayersToTransform); err != nil {
-			return fmt.Errorf("layers_to_transform: want an int or a list of ints")
-		}
+	if !isNull(aux.LayersToTransform) && !oneOrList(aux.LayersToTransform, &c.LayersToTransform) {
+		return fmt.Errorf("layers_to_transform: want an int or a list of ints")
 	}
 	if c.RankPattern, err = readPatterns(aux.RankPattern, "rank_pattern"); err != nil {
 		return err

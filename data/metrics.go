@@ -1,12 +1,13 @@
 package data
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/loraqa/loraqa/internal/orderedjson"
 )
 
 // Metrics are the official SQuAD v1.1 scores, in percent (0–100); MetricsV2
@@ -186,20 +187,11 @@ func (m MetricsV2) MarshalJSON() ([]byte, error) {
 		kvs = append(kvs, kv{"best_exact", m.BestExact}, kv{"best_exact_thresh", m.BestExactThresh},
 			kv{"best_f1", m.BestF1}, kv{"best_f1_thresh", m.BestF1Thresh})
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, p := range kvs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		v, err := json.Marshal(p.v)
-		if err != nil {
-			return nil, fmt.Errorf("metrics %s: %w", p.k, err)
-		}
-		fmt.Fprintf(&b, "%q:%s", p.k, v)
+	b, err := orderedjson.Marshal(len(kvs), func(i int) (string, any) { return kvs[i].k, kvs[i].v })
+	if err != nil {
+		return nil, fmt.Errorf("metrics %w", err)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes: HasBest is set when the

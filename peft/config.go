@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/loraqa/loraqa/internal/orderedjson"
 )
 
 // Config is PEFT's LoraConfig as written to adapter_config.json. The keys
@@ -327,20 +329,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 type orderedPatterns []Pattern
 
 func (o orderedPatterns) MarshalJSON() ([]byte, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, p := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(p.Key)
-		v, _ := json.Marshal(p.Value)
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return []byte(b.String()), nil
+	return orderedjson.Marshal(len(o), func(i int) (string, any) { return o[i].Key, o[i].Value })
 }
 
 // readPatterns reads a JSON object of numbers in file order.

@@ -952,15 +952,13 @@ func pointerArgs(decl string) []string {
 	return names
 }
 
-// panicInsteadOfExit makes every LibTorch error that gotch's ts package would
-// end the process with (log.Fatal in the 2,485 generated Must* wrappers and in
-// its hand-written code) a panic with a *LoraqaError value instead, which
-// loraqa's torch.Catch turns back into a Go error. The error text keeps
-// LibTorch's message and drops gotch's Go stack dump.
-func panicInsteadOfExit(tsDir string) error {
-	files, err := filepath.Glob(filepath.Join(tsDir, "*.go"))
+// editGoFiles rewrites the Go files of dir, tests aside, with edit, which
+// returns a file's new text and how many edits it made; a file with none is
+// left alone. It returns the edits of all files.
+func editGoFiles(dir string, edit func(src string) (string, int)) (int, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	total := 0
 	for _, f := range files {
@@ -969,22 +967,40 @@ func panicInsteadOfExit(tsDir string) error {
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return err
+			return total, err
 		}
-		src := string(b)
-		n := strings.Count(src, "log.Fatal(") + strings.Count(src, "log.Fatalf(")
+		src, n := edit(string(b))
 		if n == 0 {
 			continue
 		}
 		total += n
+		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// panicInsteadOfExit makes every LibTorch error that gotch's ts package would
+// end the process with (log.Fatal in the 2,485 generated Must* wrappers and in
+// its hand-written code) a panic with a *LoraqaError value instead, which
+// loraqa's torch.Catch turns back into a Go error. The error text keeps
+// LibTorch's message and drops gotch's Go stack dump.
+func panicInsteadOfExit(tsDir string) error {
+	total, err := editGoFiles(tsDir, func(src string) (string, int) {
+		n := strings.Count(src, "log.Fatal(") + strings.Count(src, "log.Fatalf(")
+		if n == 0 {
+			return src, 0
+		}
 		src = strings.ReplaceAll(src, "log.Fatalf(", "loraqaFailf(")
 		src = strings.ReplaceAll(src, "log.Fatal(", "loraqaFail(")
 		if !regexp.MustCompile(`\blog\.`).MatchString(src) { // "log" is now unused
 			src = regexp.MustCompile(`(?m)^\s*"log"\n`).ReplaceAllString(src, "")
 		}
-		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-			return err
-		}
+		return src, n
+	})
+	if err != nil {
+		return err
 	}
 	if total < 2485 {
 		return fmt.Errorf("%s: expected gotch %s's log.Fatal calls (found %d)", tsDir, gotchVersion, total)
@@ -1040,17 +1056,8 @@ var cCallRe = regexp.MustCompile(`^(\s*)(return |[\w, ]+:?= )?C\.at[a-z]*_\w*\(`
 // countCalls makes every call of libtch into LibTorch count itself
 // (LoraqaCalls), so that loraqa can report LibTorch calls per training step.
 func countCalls(libtch string) error {
-	files, err := filepath.Glob(filepath.Join(libtch, "*.go"))
-	if err != nil {
-		return err
-	}
-	total := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		lines := strings.Split(string(b), "\n")
+	total, err := editGoFiles(libtch, func(src string) (string, int) {
+		lines := strings.Split(src, "\n")
 		out := make([]string, 0, len(lines)+1000)
 		n := 0
 		for _, line := range lines {
@@ -1060,13 +1067,10 @@ func countCalls(libtch string) error {
 			}
 			out = append(out, line)
 		}
-		if n == 0 {
-			continue
-		}
-		total += n
-		if err := os.WriteFile(f, []byte(strings.Join(out, "\n")), 0o644); err != nil {
-			return err
-		}
+		return strings.Join(out, "\n"), n
+	})
+	if err != nil {
+		return err
 	}
 	if total < 2000 {
 		return fmt.Errorf("%s: expected gotch %s's C calls (found %d)", libtch, gotchVersion, total)

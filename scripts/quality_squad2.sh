@@ -117,14 +117,7 @@ evaluate "seed-$SEED"
 spans "seed-$SEED"
 
 nodropout() { # a copy of MiniLM with every dropout at 0 (the weights linked, not copied)
-  nodrop="$OUT/minilm-nodropout"
-  if [ ! -f "$nodrop/config.json" ]; then
-    mkdir -p "$nodrop"
-    for f in "$MINILM"/*; do [ "$(basename "$f")" = config.json ] || ln -sf "$(realpath "$f")" "$nodrop/"; done
-    python3 -c 'import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[2], "w"), indent=2)' "$MINILM/config.json" "$nodrop/config.json"
-  fi
+  nodrop=$(scripts/minilm.sh --no-dropout "$MINILM" "$OUT/minilm-nodropout")
 }
 if [ "$LOCKSTEP_STEPS" -gt 0 ]; then
   nodropout

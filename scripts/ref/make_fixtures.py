@@ -279,6 +279,43 @@ def check_tokenizer(base_dir, batches, max_len):
         assert enc["input_ids"] == b["input_ids"], f"{base_dir} tokenizes {b['name']} otherwise"
 
 
+def text_batches(tok, max_len, models, span, **enc_kw):
+    """TEXT_BATCHES tokenized by tok (padded to the longest, the context cut at
+    max_len), each with its answers' token spans, span(enc, i, context, answer),
+    and the logits of every (label, model) of models on it."""
+    batches = []
+    for name, examples in TEXT_BATCHES:
+        qs, cs, ans = [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples]
+        enc = tok(qs, cs, padding=True, truncation="only_second", max_length=max_len, **enc_kw)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        spans = [span(enc, i, cs[i], a) for i, a in enumerate(ans)]
+        if name == "max_length":
+            assert len(ids[0]) == max_len, len(ids[0])
+        e = dict(name=name, questions=qs, contexts=cs, answers=ans, input_ids=ids, attention_mask=mask,
+                 answer_start_positions=[s for s, _ in spans], answer_end_positions=[t for _, t in spans])
+        x = dict(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+        for label, m in models:
+            e[label] = logits_of(m, x)
+        batches.append(e)
+    assert any(0 in row for row in batches[0]["attention_mask"]), "the pair batch must hold padding"
+    return batches
+
+
+def check_adapters(out, cls, base_dir, batches):
+    """Both adapter files (adapter/, adapter_bin/), loaded through
+    PeftModel.from_pretrained onto the base read as cls, give the batches'
+    base_plus_adapter logits."""
+    from peft import PeftModel
+
+    for sub in ("adapter", "adapter_bin"):
+        m = PeftModel.from_pretrained(cls.from_pretrained(base_dir, **EAGER), os.path.join(out, sub)).eval()
+        for b in batches:
+            got = logits_of(m, dict(input_ids=torch.tensor(b["input_ids"]), attention_mask=torch.tensor(b["attention_mask"])))
+            for k in ("start_logits", "end_logits"):
+                d = (torch.tensor(got[k]) - torch.tensor(b["base_plus_adapter"][k])).abs().max().item()
+                assert d <= 1e-5, f"{sub} from disk: {b['name']} {k} differs by {d}"
+
+
 def write_json(obj, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f)
@@ -401,21 +438,8 @@ def make_distilbert(out, vocab_path, seed):
     pm = save_base_and_adapters(out, base_dir, base, cfg, "DistilBertForQuestionAnswering", ["q_lin", "v_lin"], seed)
     merged = copy.deepcopy(pm).merge_and_unload().eval()
 
-    batches = []
-    for name, examples in TEXT_BATCHES:
-        qs, cs, ans = [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples]
-        enc = tok(qs, cs, padding=True, truncation="only_second", max_length=max_len)
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        spans = [answer_span(tok, ids[i], a) for i, a in enumerate(ans)]
-        if name == "max_length":
-            assert len(ids[0]) == max_len, len(ids[0])
-        e = dict(name=name, questions=qs, contexts=cs, answers=ans, input_ids=ids, attention_mask=mask,
-                 answer_start_positions=[s for s, _ in spans], answer_end_positions=[t for _, t in spans])
-        x = dict(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
-        for label, m in (("base", base), ("base_plus_adapter", pm), ("merged", merged)):
-            e[label] = logits_of(m, x)
-        batches.append(e)
-    assert any(0 in row for row in batches[0]["attention_mask"]), "the pair batch must hold padding"
+    batches = text_batches(tok, max_len, (("base", base), ("base_plus_adapter", pm), ("merged", merged)),
+                           lambda enc, i, context, answer: answer_span(tok, enc["input_ids"][i], answer))
     write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32", mode="eval", tolerance_abs=1e-4,
                     model=dict(config="base/config.json", vocab_size=VOCAB_SIZE, dim=32, n_layers=2, n_heads=4,
                                hidden_dim=64, max_position_embeddings=max_len, seed=seed, initializer_range=0.2,
@@ -439,14 +463,7 @@ def make_distilbert(out, vocab_path, seed):
     st = load_file(os.path.join(base_dir, "model.safetensors"))
     pt = torch.load(os.path.join(base_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
     assert sorted(st) == sorted(pt) and all(torch.equal(st[k], pt[k]) for k in st), "model.safetensors != pytorch_model.bin"
-    for sub in ("adapter", "adapter_bin"):
-        m = PeftModel.from_pretrained(DistilBertForQuestionAnswering.from_pretrained(base_dir, **EAGER),
-                                      os.path.join(out, sub)).eval()
-        for b in batches:
-            got = logits_of(m, dict(input_ids=torch.tensor(b["input_ids"]), attention_mask=torch.tensor(b["attention_mask"])))
-            for k in ("start_logits", "end_logits"):
-                d = (torch.tensor(got[k]) - torch.tensor(b["base_plus_adapter"][k])).abs().max().item()
-                assert d <= 1e-5, f"{sub} from disk: {b['name']} {k} differs by {d}"
+    check_adapters(out, DistilBertForQuestionAnswering, base_dir, batches)
 
 
 # ----------------------------------------------------------------------------- RoBERTa
@@ -497,21 +514,8 @@ def make_roberta(out, bpe_dir, seed):
             os.remove(readme)
     merged = copy.deepcopy(pm).merge_and_unload().eval()
 
-    batches = []
-    for name, examples in TEXT_BATCHES:
-        qs, cs, ans = [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples]
-        enc = tok(qs, cs, padding=True, truncation="only_second", max_length=max_len, return_offsets_mapping=True)
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        spans = [answer_span_offsets(enc, i, cs[i], a) for i, a in enumerate(ans)]
-        if name == "max_length":
-            assert len(ids[0]) == max_len, len(ids[0])
-        e = dict(name=name, questions=qs, contexts=cs, answers=ans, input_ids=ids, attention_mask=mask,
-                 answer_start_positions=[s for s, _ in spans], answer_end_positions=[t for _, t in spans])
-        x = dict(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
-        for label, m in (("base", base), ("base_plus_adapter", pm), ("merged", merged)):
-            e[label] = logits_of(m, x)
-        batches.append(e)
-    assert any(0 in row for row in batches[0]["attention_mask"]), "the pair batch must hold padding"
+    batches = text_batches(tok, max_len, (("base", base), ("base_plus_adapter", pm), ("merged", merged)),
+                           answer_span_offsets, return_offsets_mapping=True)
     assert any(1 in row for row in batches[0]["input_ids"]), "the pair batch must be padded with <pad> (1)"
     write_json(dict(format_version=1, produced_with=produced_with(), dtype="float32", mode="eval", tolerance_abs=1e-4,
                     model=dict(config="base/config.json", model_type="roberta", vocab_size=len(tok), hidden_size=32,
@@ -532,14 +536,7 @@ def make_roberta(out, bpe_dir, seed):
     # Read back: the tokenizer files through AutoTokenizer, both adapter files
     # through PeftModel.from_pretrained.
     check_tokenizer(base_dir, batches, max_len)
-    for sub in ("adapter", "adapter_bin"):
-        m = PeftModel.from_pretrained(RobertaForQuestionAnswering.from_pretrained(base_dir, **EAGER),
-                                      os.path.join(out, sub)).eval()
-        for b in batches:
-            got = logits_of(m, dict(input_ids=torch.tensor(b["input_ids"]), attention_mask=torch.tensor(b["attention_mask"])))
-            for k in ("start_logits", "end_logits"):
-                d = (torch.tensor(got[k]) - torch.tensor(b["base_plus_adapter"][k])).abs().max().item()
-                assert d <= 1e-5, f"{sub} from disk: {b['name']} {k} differs by {d}"
+    check_adapters(out, RobertaForQuestionAnswering, base_dir, batches)
 
 
 # ----------------------------------------------------------------------------- tokenizer

@@ -24,13 +24,9 @@ func TempPattern(path string) string { return "." + filepath.Base(path) + ".*.tm
 // renames it over path (mode 0644). When write (or any step) fails, path keeps
 // its old content and the temporary file is removed. Errors name path.
 func WriteFunc(path string, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, TempPattern(path))
+	tmp, err := tempBeside(path, os.CreateTemp)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -57,7 +53,7 @@ func WriteFunc(path string, write func(w io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	SyncDir(dir)
+	SyncDir(filepath.Dir(path))
 	return nil
 }
 
@@ -71,6 +67,22 @@ func WriteReader(path string, r io.Reader) error {
 
 // Write writes b to path as WriteFunc does.
 func Write(path string, b []byte) error { return WriteReader(path, bytes.NewReader(b)) }
+
+// tempBeside creates path's directory if needed, then a temporary file or
+// directory in it named after path (TempPattern) with create: os.CreateTemp
+// or os.MkdirTemp. Errors name path.
+func tempBeside[T any](path string, create func(dir, pattern string) (T, error)) (T, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		var zero T
+		return zero, fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := create(dir, TempPattern(path))
+	if err != nil {
+		return tmp, fmt.Errorf("write %s: %w", path, err)
+	}
+	return tmp, nil
+}
 
 // SyncDir makes renames in dir durable where the platform allows it (a
 // directory fsync); failures are ignored, the files themselves being synced.
@@ -91,12 +103,9 @@ func SyncDir(dir string) {
 func WriteDir(path string, fill func(tmp string) error, carry func(name string) bool) (err error) {
 	path = filepath.Clean(path)
 	parent := filepath.Dir(path)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp, err := os.MkdirTemp(parent, TempPattern(path))
+	tmp, err := tempBeside(path, os.MkdirTemp)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	var moved []string // carried entries, put back if the swap fails
 	defer func() {

@@ -94,37 +94,24 @@ func runHostile(args []string) error {
 	// good sends good requests until stop says so; it returns the latencies
 	// and counts what was lost or wrong.
 	good := func(stop func(i int) bool) (lat []time.Duration, lost, wrong int) {
-		var next atomic.Int64
 		var lmu sync.Mutex
-		var wg sync.WaitGroup
-		for range *c {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if stop(i) {
-						return
-					}
-					k := i % len(ins)
-					t0 := time.Now()
-					got, err := post(client, *base+"/v1/answer", bodies[k], *token)
-					d := time.Since(t0)
-					lmu.Lock()
-					lat = append(lat, d)
-					switch {
-					case err != nil:
-						lost++
-						problem("good request %d (input %d): %v", i, k, err)
-					case !sameAnswer(got, exp[k]):
-						wrong++
-						problem("good request %d (input %d): got %s %s, want %s %s", i, k, got.Adapter, got.Answers, exp[k].Adapter, exp[k].Answers)
-					}
-					lmu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		clients(*c, stop, func(i int) {
+			k := i % len(ins)
+			t0 := time.Now()
+			got, err := post(client, *base+"/v1/answer", bodies[k], *token)
+			d := time.Since(t0)
+			lmu.Lock()
+			defer lmu.Unlock()
+			lat = append(lat, d)
+			switch {
+			case err != nil:
+				lost++
+				problem("good request %d (input %d): %v", i, k, err)
+			case !sameAnswer(got, exp[k]):
+				wrong++
+				problem("good request %d (input %d): got %s %s, want %s %s", i, k, got.Adapter, got.Answers, exp[k].Adapter, exp[k].Answers)
+			}
+		})
 		return lat, lost, wrong
 	}
 

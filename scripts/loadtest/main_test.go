@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,4 +41,22 @@ func TestPct(t *testing.T) {
 	assert.Equal(t, 40.0, pct(lat, 0.99))
 	assert.Equal(t, 0.0, pct(nil, 0.5))
 	assert.Equal(t, 40*time.Millisecond, lat[0], "the input is not reordered")
+}
+
+// TestClients: every request number below the stop is made exactly once,
+// whatever the number of clients.
+func TestClients(t *testing.T) {
+	for _, c := range []int{1, 4} {
+		var mu sync.Mutex
+		seen := map[int]int{}
+		clients(c, func(i int) bool { return i >= 100 }, func(i int) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[i]++
+		})
+		assert.Len(t, seen, 100, "%d clients", c)
+		for i := range 100 {
+			assert.Equal(t, 1, seen[i], "%d clients: request %d", c, i)
+		}
+	}
 }

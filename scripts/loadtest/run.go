@@ -96,7 +96,7 @@ func runLoad(args []string) error {
 	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{MaxIdleConnsPerHost: *c, MaxConnsPerHost: *c}}
 	rep := report{Requests: *n, Clients: *c, Distinct: len(ins), RSSKiB: map[string]int64{}}
 	lat := make([]time.Duration, *n)
-	var next, done atomic.Int64
+	var done atomic.Int64
 	var mu sync.Mutex
 	fail := func(mismatch bool, format string, a ...any) {
 		mu.Lock()
@@ -111,43 +111,31 @@ func runLoad(args []string) error {
 		}
 	}
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range *c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= *n {
-					return
-				}
-				k := i % len(ins)
-				t0 := time.Now()
-				got, err := post(client, *url+"/v1/answer", bodies[k], "")
-				lat[i] = time.Since(t0)
-				switch {
-				case err != nil:
-					fail(false, "request %d (input %d): %v", i, k, err)
-				case exp != nil && !sameAnswer(got, exp[k]):
-					if *tol > 0 && nearAnswer(got, exp[k], *tol) {
-						mu.Lock()
-						rep.NearMisses++
-						mu.Unlock()
-					}
-					fail(true, "request %d (input %d): got adapter %q answers %s, want adapter %q answers %s", i, k, got.Adapter, got.Answers, exp[k].Adapter, exp[k].Answers)
-				}
-				if f, ok := marks[done.Add(1)]; ok && *pid > 0 {
-					rss, err := vmRSS(*pid)
-					mu.Lock()
-					if err == nil {
-						rep.RSSKiB[f] = rss
-					}
-					mu.Unlock()
-				}
+	clients(*c, func(i int) bool { return i >= *n }, func(i int) {
+		k := i % len(ins)
+		t0 := time.Now()
+		got, err := post(client, *url+"/v1/answer", bodies[k], "")
+		lat[i] = time.Since(t0)
+		switch {
+		case err != nil:
+			fail(false, "request %d (input %d): %v", i, k, err)
+		case exp != nil && !sameAnswer(got, exp[k]):
+			if *tol > 0 && nearAnswer(got, exp[k], *tol) {
+				mu.Lock()
+				rep.NearMisses++
+				mu.Unlock()
 			}
-		}()
-	}
-	wg.Wait()
+			fail(true, "request %d (input %d): got adapter %q answers %s, want adapter %q answers %s", i, k, got.Adapter, got.Answers, exp[k].Adapter, exp[k].Answers)
+		}
+		if f, ok := marks[done.Add(1)]; ok && *pid > 0 {
+			rss, err := vmRSS(*pid)
+			mu.Lock()
+			if err == nil {
+				rep.RSSKiB[f] = rss
+			}
+			mu.Unlock()
+		}
+	})
 	elapsed := time.Since(start)
 	slices.Sort(lat)
 	ms := func(q float64) float64 {
@@ -178,6 +166,28 @@ func runLoad(args []string) error {
 		return fmt.Errorf("%d errors and %d mismatches", rep.Errors, rep.Mismatches)
 	}
 	return nil
+}
+
+// clients runs c concurrent clients that take the request numbers 0, 1, 2,
+// ... in turn and make request i with do, until stop reports true for the
+// number a client takes; it returns when every client has stopped.
+func clients(c int, stop func(i int) bool, do func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if stop(i) {
+					return
+				}
+				do(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 type answerResponse struct {

@@ -137,11 +137,7 @@ func runLoad(args []string) error {
 		}
 	})
 	elapsed := time.Since(start)
-	slices.Sort(lat)
-	ms := func(q float64) float64 {
-		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
-	}
-	rep.P50MS, rep.P90MS, rep.P99MS, rep.MaxMS = ms(.50), ms(.90), ms(.99), float64(lat[len(lat)-1].Microseconds())/1000
+	rep.P50MS, rep.P90MS, rep.P99MS, rep.MaxMS = pct(lat, .50), pct(lat, .90), pct(lat, .99), float64(slices.Max(lat).Microseconds())/1000
 	rep.Seconds = elapsed.Seconds()
 	rep.ReqPerSec = float64(*n) / elapsed.Seconds()
 	fmt.Printf("%d requests, %d clients, %d distinct inputs: %d errors, %d mismatches\n", rep.Requests, rep.Clients, rep.Distinct, rep.Errors, rep.Mismatches)

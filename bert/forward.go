@@ -96,7 +96,12 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	} else {
 		pos = ts.MustArange(ts.IntScalar(b.InputIDs.MustSize()[1]), gotch.Int64, m.Device)
 	}
-	x := ts.MustEmbedding(m.WordEmb, b.InputIDs, -1, false, false)
+	var x *ts.Tensor
+	if m.qWord != nil {
+		x = m.qWord.Forward(b.InputIDs)
+	} else {
+		x = ts.MustEmbedding(m.WordEmb, b.InputIDs, -1, false, false)
+	}
 	pe := ts.MustEmbedding(m.PosEmb, pos, -1, false, false)
 	pos.MustDrop()
 	x = x.MustAdd(pe, true)

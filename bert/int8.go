@@ -15,10 +15,13 @@ import (
 // feed-forward layers) is quantized to int8 per output row and prepacked once
 // (torch.QLinear), and its float32 copy freed; each forward quantizes the
 // activations going into those linears, to 8 bits on a CPU with avx512_vnni
-// and 7 elsewhere (torch.Int8ActivationBits; torch.ao always uses 7). The embeddings, LayerNorms, attention
-// matmuls, biases and the qa_outputs head stay float32, and a LoRA layer over
-// an int8 linear adds its update in float32. Merge an adapter before
-// quantizing to have the merged weight quantized.
+// and 7 elsewhere (torch.Int8ActivationBits; torch.ao always uses 7). The
+// word embeddings, a third of a base model's weights, are stored in 8 bits
+// per row as float_qparams_weight_only_qconfig stores them
+// (torch.QEmbedding). The position and type embeddings, LayerNorms,
+// attention matmuls, biases and the qa_outputs head stay float32, and a LoRA
+// layer over an int8 linear adds its update in float32. Merge an adapter
+// before quantizing to have the merged weight quantized.
 //
 // It needs a float32 model on the CPU and a LibTorch with fbgemm
 // (torch.Int8Available). It is all-or-nothing: on an error the model is as it
@@ -41,6 +44,10 @@ func (m *Model) QuantizeBits(bits int) error {
 	if bits == 0 {
 		bits = torch.HostCPU().Int8ActivationBits
 	}
+	word, err := m.quantizeWordEmb()
+	if err != nil {
+		return err
+	}
 	qs := make([]*torch.QLinear, len(m.linears))
 	for i, nl := range m.linears {
 		q, err := torch.NewQLinear(nl.l.Weight, nl.l.Bias, bits)
@@ -48,10 +55,12 @@ func (m *Model) QuantizeBits(bits int) error {
 			for _, done := range qs[:i] {
 				done.Drop()
 			}
+			word.Drop()
 			return fmt.Errorf("int8: quantizing %s: %w", nl.name, err)
 		}
 		qs[i] = q
 	}
+	m.adoptWordEmb(word)
 	for i, nl := range m.linears {
 		m.adopt(nl.l, qs[i])
 	}
@@ -78,22 +87,53 @@ func canQuantize(dev gotch.Device, dtype gotch.DType) error {
 func (m *Model) adopt(l *Linear, q *torch.QLinear) {
 	l.q = q
 	m.qParams += q.Out * q.In
-	if m.freed == nil {
-		m.freed = map[*ts.Tensor]bool{}
-	}
-	m.freed[l.Weight] = true
-	l.Weight.MustDrop()
+	m.free(l.Weight)
 	l.Weight = nil
 }
 
+// quantizeWordEmb packs the word embeddings in 8 bits.
+func (m *Model) quantizeWordEmb() (*torch.QEmbedding, error) {
+	q, err := torch.NewQEmbedding(m.WordEmb)
+	if err != nil {
+		return nil, fmt.Errorf("int8: quantizing the word embeddings: %w", err)
+	}
+	return q, nil
+}
+
+// adoptWordEmb makes q the word embeddings and frees the float32 table.
+func (m *Model) adoptWordEmb(q *torch.QEmbedding) {
+	m.qWord = q
+	m.qParams += q.Rows * q.Dim
+	m.free(m.WordEmb)
+	m.WordEmb = nil
+}
+
+// free drops a float32 parameter that an int8 one replaces; finishInt8
+// removes it from the parameters.
+func (m *Model) free(t *ts.Tensor) {
+	if m.freed == nil {
+		m.freed = map[*ts.Tensor]bool{}
+	}
+	m.freed[t] = true
+	t.MustDrop()
+}
+
 // filled is told that parameter i now holds its values. In a model made int8
-// by New, an encoder linear is quantized as soon as its bias, which follows
-// its weight, is filled.
+// by New, the word embeddings are quantized as soon as they are filled, and
+// an encoder linear as soon as its bias, which follows its weight, is.
 func (m *Model) filled(i int) error {
 	if m.pendingBits == 0 {
 		return nil
 	}
 	p := m.params[i]
+	if p.Tensor == m.WordEmb {
+		q, err := m.quantizeWordEmb()
+		if err != nil {
+			return err
+		}
+		m.adoptWordEmb(q)
+		return nil
+	}
 	for _, nl := range m.linears {
 		if nl.l.Bias != p.Tensor {
 			continue
@@ -118,7 +158,7 @@ func (m *Model) finishInt8() {
 		}
 	}
 	m.params, m.freed = kept, nil
-	if m.pendingBits == 0 {
+	if m.pendingBits == 0 || m.qWord == nil {
 		return
 	}
 	for _, nl := range m.linears {

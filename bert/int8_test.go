@@ -63,7 +63,8 @@ func TestQuantize(t *testing.T) {
 			require.NoError(t, m.Quantize())
 			assert.True(t, m.Int8())
 			assert.Equal(t, n, m.NumParams(), "the int8 weights still count")
-			assert.Len(t, m.Params(), params-6*2, "six linear weights per layer left the float32 parameters")
+			assert.Len(t, m.Params(), params-6*2-1, "six linear weights per layer and the word embeddings left the float32 parameters")
+			assert.Nil(t, m.WordEmb, "the word embeddings are int8")
 			for name, slot := range m.Modules() {
 				l := (*slot).(*bert.Linear)
 				out, inDim := l.Dims()

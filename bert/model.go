@@ -86,9 +86,10 @@ type Model struct {
 
 	params  []Param
 	modules map[string]*Module
-	linears []namedLinear // the encoder's linears, which Quantize quantizes
-	int8    bool          // Quantize ran
-	qParams int64         // the values of the int8 weights, for NumParams
+	linears []namedLinear     // the encoder's linears, which Quantize quantizes
+	qWord   *torch.QEmbedding // the word embeddings in 8 bits, after Quantize (WordEmb is nil then)
+	int8    bool              // Quantize ran
+	qParams int64             // the values of the int8 weights, for NumParams
 	// pendingBits, when not 0, makes Init and FromWeights quantize each
 	// encoder linear (with activations of these bits) as soon as its weight
 	// and bias are filled, so the float32 weights never all exist at once.
@@ -133,10 +134,10 @@ func namesFor(modelType string) names {
 // autocast; the LayerNorms are 0.03% of the weights). Load or Init fills the values.
 //
 // With dtype gotch.Int8 (CPU only) the base is float32 and the encoder's
-// linears become int8 as Init or Load fills them, one at a time, with the
-// host CPU's activation bits (Model.Quantize says what int8 is): their
-// float32 weights are allocated but never all filled, so they take no memory
-// at once. Until then the model must not run.
+// linears and the word embeddings become int8 as Init or Load fills them,
+// one at a time, with the host CPU's activation bits (Model.Quantize says
+// what int8 is): their float32 tensors are allocated but never all filled,
+// so they take no memory at once. Until then the model must not run.
 func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -155,25 +156,25 @@ func New(cfg Config, dev gotch.Device, dtype gotch.DType) (*Model, error) {
 		m.params = append(m.params, Param{Name: name, Tensor: t})
 		return t
 	}
-	linearWeight := param
+	quantized := param // what int8 replaces: the encoder's linear weights and the word embeddings
 	if pendingBits != 0 {
 		// Allocated, not written: the pages are not resident until Init or
-		// Load fills the weight, and it is freed right after quantizing.
-		linearWeight = func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
+		// Load fills the tensor, and it is freed right after quantizing.
+		quantized = func(name string, dt gotch.DType, shape ...int64) *ts.Tensor {
 			t := ts.MustEmpty(shape, dt, dev)
 			m.params = append(m.params, Param{Name: name, Tensor: t})
 			return t
 		}
 	}
 	linear := func(name string, out, in int64) *Linear {
-		l := &Linear{Weight: linearWeight(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
+		l := &Linear{Weight: quantized(name+".weight", dtype, out, in), Bias: param(name+".bias", dtype, out)}
 		m.linears = append(m.linears, namedLinear{name, l})
 		return l
 	}
 	norm := func(name string) *LayerNorm {
 		return &LayerNorm{Weight: param(name+".weight", gotch.Float, cfg.Dim), Bias: param(name+".bias", gotch.Float, cfg.Dim), Eps: cfg.LayerNormEps}
 	}
-	m.WordEmb = param(n.word+".weight", dtype, cfg.VocabSize, cfg.Dim)
+	m.WordEmb = quantized(n.word+".weight", dtype, cfg.VocabSize, cfg.Dim)
 	m.PosEmb = param(n.pos+".weight", dtype, cfg.MaxPositions, cfg.Dim)
 	if cfg.TypeVocabSize > 0 {
 		m.TypeEmb = param(n.typ+".weight", dtype, cfg.TypeVocabSize, cfg.Dim)
@@ -236,6 +237,10 @@ func (m *Model) Drop() {
 			nl.l.q = nil
 		}
 	}
+	if m.qWord != nil {
+		m.qWord.Drop()
+		m.qWord = nil
+	}
 	m.params = nil
 }
 
@@ -255,14 +260,16 @@ func (m *Model) Init() {
 			default:
 				p.Tensor.MustNormal_(0, m.Config.InitRange)
 			}
+			if p.Tensor == m.WordEmb {
+				pad := m.WordEmb.MustSelect(0, m.Config.PadTokenID, false)
+				pad.MustZero_()
+				pad.MustDrop()
+			}
 			if err := m.filled(i); err != nil {
 				panic(&ts.LoraqaError{Err: err})
 			}
 		}
 		m.finishInt8()
-		pad := m.WordEmb.MustSelect(0, m.Config.PadTokenID, false)
-		pad.MustZero_()
-		pad.MustDrop()
 		if m.Config.PaddedPositions() { // RoBERTa's position table has a padding row too
 			pad := m.PosEmb.MustSelect(0, m.Config.PadTokenID, false)
 			pad.MustZero_()

@@ -14,8 +14,8 @@ import (
 
 // TestEngineInt8SameSpans: an engine whose base is int8 (the adapter over the
 // int8 linears, or merged and then quantized) answers every sample query
-// with the span fp32 gives (or, where fp32's best two spans tie within 0.01,
-// one of fp32's best three), at a score within 0.01 of fp32's; an adapter
+// with the span fp32 gives (or, where fp32's best spans tie within 0.01, one
+// of those), at a score within 0.01 of fp32's; an adapter
 // loaded at run time runs over the int8 base too; Close frees the packed
 // weights with the rest.
 func TestEngineInt8SameSpans(t *testing.T) {
@@ -25,7 +25,7 @@ func TestEngineInt8SameSpans(t *testing.T) {
 	ctx := context.Background()
 	fp32 := tinyEngine(t, nil)
 	batch := topK(tinyQueries, 3)
-	want, err := fp32.AnswerBatch(ctx, batch)
+	want, err := fp32.AnswerBatch(ctx, topK(tinyQueries, 10))
 	require.NoError(t, err)
 	for _, merge := range []bool{false, true} {
 		name := map[bool]string{false: "adapter over int8", true: "merged, then int8"}[merge]
@@ -43,13 +43,14 @@ func TestEngineInt8SameSpans(t *testing.T) {
 				assert.NotEqual(t, w[0].Score, g.Score, "query %d: the int8 run moves the scores", i)
 				t.Logf("query %d: int8 %q %.4f; fp32 %q %.4f, then %q %.4f", i, g.Answer, g.Score, w[0].Answer, w[0].Score, w[1].Answer, w[1].Score)
 				// The fixture's weights are random: its spans' probabilities
-				// are flat (0.05–0.11), and where fp32's best two are closer
-				// than int8 moves a score, int8 may pick the other one.
+				// are flat (0.05–0.11), and where fp32's best ones are closer
+				// than int8 moves a score, int8 may pick another of them.
+				ties := slices.IndexFunc(w, func(a Answer) bool { return w[0].Score-a.Score > 0.01 })
 				at := slices.IndexFunc(w, func(a Answer) bool { return a.Start == g.Start && a.End == g.End })
-				if w[0].Score-w[1].Score > 0.01 {
+				if ties == 1 {
 					assert.Equal(t, 0, at, "query %d: the same span", i)
 				} else {
-					assert.GreaterOrEqual(t, at, 0, "query %d: a near tie in fp32; int8's span is one of fp32's best three", i)
+					assert.True(t, at >= 0 && (ties < 0 || at < ties), "query %d: int8's span is one of fp32's %d near ties (at %d)", i, ties, at)
 				}
 			}
 			if !merge {

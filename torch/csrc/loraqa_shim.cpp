@@ -399,7 +399,8 @@ int loraqa_empty_cuda_cache() {
 namespace {
 
 // qlinear is what a handle points to: the packed weight (an IValue holding
-// LibTorch's LinearPackedParamsBase custom-class object).
+// LibTorch's LinearPackedParamsBase custom-class object, or an embedding's
+// EmbeddingPackedParamsBase).
 struct qlinear {
   c10::IValue packed;
   bool reduceRange;  // 7-bit activations (else 8)
@@ -526,5 +527,82 @@ void loraqa_qlinear_free(void* h) {
 
 // loraqa_qlinear_live is the number of handles not yet freed.
 int64_t loraqa_qlinear_live() { return liveQLinears.load(); }
+
+}  // extern "C"
+
+// ---- int8: weight-only quantized embeddings ---------------------------------
+//
+// torch.ao's nn.quantized.Embedding, as quantize_dynamic makes it with
+// float_qparams_weight_only_qconfig: each row of the table quantized to quint8
+// with its own float scale and zero point (PerChannelMinMaxObserver,
+// per_channel_affine_float_qparams: scale (max - min) / 255, 1 where that is
+// below float32's eps, zero point -min / scale), packed by
+// quantized::embedding_bag_prepack; a lookup is quantized::embedding_byte,
+// which returns float32 rows. A quarter of the float32 table's memory.
+
+namespace {
+
+const c10::OperatorHandle& embeddingPrepackOp() {
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_prepack", "");
+  return op;
+}
+
+const c10::OperatorHandle& embeddingByteOp() {
+  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_byte", "");
+  return op;
+}
+
+}  // namespace
+
+extern "C" {
+
+// loraqa_qembedding_prepack quantizes table (float32 [rows, dim], CPU) row by
+// row to quint8 and packs it; *out gets the handle (loraqa_qlinear_free
+// releases it, as the packed linears').
+char* loraqa_qembedding_prepack(void* table, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  std::string err = fbgemmEngine();
+  if (!err.empty()) return fail(err.c_str());
+  const at::Tensor& w = T(table);
+  TORCH_CHECK(w.dim() == 2, "int8 embedding: the table must be [rows, dim], got ", w.sizes());
+  TORCH_CHECK(w.device().is_cpu(), "int8 embedding: the table must be on the CPU, got ", w.device());
+  at::Tensor wf = w.to(at::kFloat).contiguous();
+  auto mm = at::aminmax(wf, 1);
+  const at::Tensor& mn = std::get<0>(mm);
+  const at::Tensor& mx = std::get<1>(mm);
+  at::Tensor scale = (mx - mn) / 255.0;
+  scale = at::where(scale > std::numeric_limits<float>::epsilon(), scale, at::ones_like(scale));
+  at::Tensor zp = (mn * -1) / scale;
+  at::Tensor qw = at::quantize_per_channel(wf, scale, zp, 0, at::kQUInt8);
+  std::vector<c10::IValue> stack;
+  stack.emplace_back(qw);
+  embeddingPrepackOp().callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1, "quantized::embedding_bag_prepack returned ", stack.size(), " values");
+  auto* q = new qlinear{std::move(stack[0]), false};
+  liveQLinears++;
+  *out = q;
+  LORAQA_CATCH
+}
+
+// loraqa_qembedding_forward is quantized::embedding_byte(packed, ids): ids
+// int64 on the CPU, the result float32 [ids..., dim].
+char* loraqa_qembedding_forward(void* h, void* ids, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  const at::Tensor& in = T(ids);
+  TORCH_CHECK(in.scalar_type() == at::kLong || in.scalar_type() == at::kInt,
+              "int8 embedding: the ids must be int64 or int32, got ", in.scalar_type());
+  std::vector<c10::IValue> stack;
+  stack.reserve(3);
+  stack.emplace_back(static_cast<qlinear*>(h)->packed);
+  stack.emplace_back(in.contiguous());
+  stack.emplace_back(false);  // pruned_weights
+  embeddingByteOp().callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "quantized::embedding_byte returned no tensor");
+  *out = handle(stack[0].toTensor());
+  LORAQA_CATCH
+}
 
 }  // extern "C"

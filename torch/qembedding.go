@@ -1,0 +1,67 @@
+package torch
+
+/*
+#include <stdlib.h>
+extern char* loraqa_qembedding_prepack(void* table, void** out);
+extern char* loraqa_qembedding_forward(void* h, void* ids, void** out);
+extern void loraqa_qlinear_free(void* h);
+*/
+import "C"
+
+import (
+	"errors"
+	"runtime"
+	"unsafe"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// QEmbedding is an embedding table stored in 8 bits, as torch.ao's
+// nn.quantized.Embedding (quantize_dynamic with
+// float_qparams_weight_only_qconfig) stores it: each row quantized to quint8
+// with its own float scale and zero point, packed for fbgemm; a lookup
+// returns float32 rows (quantized::embedding_byte). A quarter of the float32
+// table's memory. It lives in C memory: Drop frees it, and LiveTensors counts
+// it until then. CPU only.
+type QEmbedding struct {
+	h         unsafe.Pointer
+	Rows, Dim int64
+}
+
+// NewQEmbedding quantizes table (float32 [rows, dim], on the CPU) and packs
+// it; the table may be freed afterwards.
+func NewQEmbedding(table *ts.Tensor) (*QEmbedding, error) {
+	if err := Int8Available(); err != nil {
+		return nil, err
+	}
+	var h unsafe.Pointer
+	err := Catch(func() { shimErr(C.loraqa_qembedding_prepack(table.Ctensor(), &h)) })
+	runtime.KeepAlive(table)
+	if err != nil {
+		return nil, err
+	}
+	size := table.MustSize()
+	return &QEmbedding{h: h, Rows: size[0], Dim: size[1]}, nil
+}
+
+// Forward looks up ids (int64, any shape) and returns float32 [ids..., Dim],
+// the caller's. Like gotch's operations it panics with a LibTorch failure
+// (Catch returns it as an *Error), and after Drop.
+func (q *QEmbedding) Forward(ids *ts.Tensor) *ts.Tensor {
+	if q.h == nil {
+		panic(&ts.LoraqaError{Err: errors.New("int8 embedding used after Drop")})
+	}
+	var out unsafe.Pointer
+	shimErr(C.loraqa_qembedding_forward(q.h, ids.Ctensor(), &out))
+	runtime.KeepAlive(ids)
+	return ts.FromCtensor(out)
+}
+
+// Drop frees the packed table; a second Drop does nothing.
+func (q *QEmbedding) Drop() {
+	if q.h == nil {
+		return
+	}
+	C.loraqa_qlinear_free(q.h)
+	q.h = nil
+}

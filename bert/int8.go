@@ -44,7 +44,7 @@ func (m *Model) QuantizeBits(bits int) error {
 	if bits == 0 {
 		bits = torch.HostCPU().Int8ActivationBits
 	}
-	word, err := m.quantizeWordEmb()
+	word, err := m.quantizeWordEmb(false)
 	if err != nil {
 		return err
 	}
@@ -87,15 +87,28 @@ func canQuantize(dev gotch.Device, dtype gotch.DType) error {
 func (m *Model) adopt(l *Linear, q *torch.QLinear) {
 	l.q = q
 	m.qParams += q.Out * q.In
-	m.free(l.Weight)
+	m.markFreed(l.Weight)
+	l.Weight.MustDrop()
 	l.Weight = nil
 }
 
-// quantizeWordEmb packs the word embeddings in 8 bits.
-func (m *Model) quantizeWordEmb() (*torch.QEmbedding, error) {
-	q, err := torch.NewQEmbedding(m.WordEmb)
+// quantizeWordEmb packs the word embeddings in 8 bits. With consume it
+// frees the float32 table as soon as its quantized copy exists (the lower
+// peak a model made int8 by New wants) and adopts the packed one; without,
+// adoptWordEmb does both later.
+func (m *Model) quantizeWordEmb(consume bool) (*torch.QEmbedding, error) {
+	table := m.WordEmb
+	if consume {
+		m.markFreed(table)
+		m.WordEmb = nil
+	}
+	q, err := torch.NewQEmbedding(table, consume)
 	if err != nil {
 		return nil, fmt.Errorf("int8: quantizing the word embeddings: %w", err)
+	}
+	if consume {
+		m.qWord = q
+		m.qParams += q.Rows * q.Dim
 	}
 	return q, nil
 }
@@ -104,18 +117,18 @@ func (m *Model) quantizeWordEmb() (*torch.QEmbedding, error) {
 func (m *Model) adoptWordEmb(q *torch.QEmbedding) {
 	m.qWord = q
 	m.qParams += q.Rows * q.Dim
-	m.free(m.WordEmb)
+	m.markFreed(m.WordEmb)
+	m.WordEmb.MustDrop()
 	m.WordEmb = nil
 }
 
-// free drops a float32 parameter that an int8 one replaces; finishInt8
-// removes it from the parameters.
-func (m *Model) free(t *ts.Tensor) {
+// markFreed records that a float32 parameter an int8 one replaces is (or is
+// about to be) dropped; finishInt8 removes it from the parameters.
+func (m *Model) markFreed(t *ts.Tensor) {
 	if m.freed == nil {
 		m.freed = map[*ts.Tensor]bool{}
 	}
 	m.freed[t] = true
-	t.MustDrop()
 }
 
 // filled is told that parameter i now holds its values. In a model made int8
@@ -127,12 +140,8 @@ func (m *Model) filled(i int) error {
 	}
 	p := m.params[i]
 	if p.Tensor == m.WordEmb {
-		q, err := m.quantizeWordEmb()
-		if err != nil {
-			return err
-		}
-		m.adoptWordEmb(q)
-		return nil
+		_, err := m.quantizeWordEmb(true)
+		return err
 	}
 	for _, nl := range m.linears {
 		if nl.l.Bias != p.Tensor {

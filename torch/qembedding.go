@@ -2,7 +2,8 @@ package torch
 
 /*
 #include <stdlib.h>
-extern char* loraqa_qembedding_prepack(void* table, void** out);
+extern char* loraqa_qembedding_quantize(void* table, void** out);
+extern char* loraqa_qembedding_pack(void* qtable, void** out);
 extern char* loraqa_qembedding_forward(void* h, void* ids, void** out);
 extern void loraqa_qlinear_free(void* h);
 */
@@ -29,18 +30,32 @@ type QEmbedding struct {
 }
 
 // NewQEmbedding quantizes table (float32 [rows, dim], on the CPU) and packs
-// it; the table may be freed afterwards.
-func NewQEmbedding(table *ts.Tensor) (*QEmbedding, error) {
+// it. With consume it drops the table as soon as the quantized copy exists,
+// before packing, which lowers the peak memory by the table's size (also on
+// an error); without, the caller keeps the table and may free it afterwards.
+func NewQEmbedding(table *ts.Tensor, consume bool) (*QEmbedding, error) {
 	if err := Int8Available(); err != nil {
-		return nil, err
-	}
-	var h unsafe.Pointer
-	err := Catch(func() { shimErr(C.loraqa_qembedding_prepack(table.Ctensor(), &h)) })
-	runtime.KeepAlive(table)
-	if err != nil {
+		if consume {
+			table.MustDrop()
+		}
 		return nil, err
 	}
 	size := table.MustSize()
+	var qt, h unsafe.Pointer
+	err := Catch(func() { shimErr(C.loraqa_qembedding_quantize(table.Ctensor(), &qt)) })
+	runtime.KeepAlive(table)
+	if consume {
+		table.MustDrop()
+	}
+	if err != nil {
+		return nil, err
+	}
+	q := ts.FromCtensor(qt)
+	err = Catch(func() { shimErr(C.loraqa_qembedding_pack(q.Ctensor(), &h)) })
+	q.MustDrop()
+	if err != nil {
+		return nil, err
+	}
 	return &QEmbedding{h: h, Rows: size[0], Dim: size[1]}, nil
 }
 

@@ -144,6 +144,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	defer m.Drop()
 	m.Init()
+	if m.Int8() {
+		torch.ReleaseMemory() // the float32 weights freed while quantizing, as engine.Load does
+	}
 	a, err := peft.Inject(m, peft.DefaultConfig())
 	if err != nil {
 		return err

@@ -557,10 +557,10 @@ const c10::OperatorHandle& embeddingByteOp() {
 
 extern "C" {
 
-// loraqa_qembedding_prepack quantizes table (float32 [rows, dim], CPU) row by
-// row to quint8 and packs it; *out gets the handle (loraqa_qlinear_free
-// releases it, as the packed linears').
-char* loraqa_qembedding_prepack(void* table, void** out) {
+// loraqa_qembedding_quantize quantizes table (float32 [rows, dim], CPU) row
+// by row to quint8; *out gets the quantized tensor, a tensor handle, which
+// loraqa_qembedding_pack packs.
+char* loraqa_qembedding_quantize(void* table, void** out) {
   LORAQA_TRY
   at::NoGradGuard ng;
   std::string err = fbgemmEngine();
@@ -575,9 +575,18 @@ char* loraqa_qembedding_prepack(void* table, void** out) {
   at::Tensor scale = (mx - mn) / 255.0;
   scale = at::where(scale > std::numeric_limits<float>::epsilon(), scale, at::ones_like(scale));
   at::Tensor zp = (mn * -1) / scale;
-  at::Tensor qw = at::quantize_per_channel(wf, scale, zp, 0, at::kQUInt8);
+  *out = handle(at::quantize_per_channel(wf, scale, zp, 0, at::kQUInt8));
+  LORAQA_CATCH
+}
+
+// loraqa_qembedding_pack packs a table loraqa_qembedding_quantize made for
+// fbgemm; *out gets the handle (loraqa_qlinear_free releases it, as the
+// packed linears').
+char* loraqa_qembedding_pack(void* qtable, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
   std::vector<c10::IValue> stack;
-  stack.emplace_back(qw);
+  stack.emplace_back(T(qtable));
   embeddingPrepackOp().callBoxed(&stack);
   TORCH_CHECK(stack.size() == 1, "quantized::embedding_bag_prepack returned ", stack.size(), " values");
   auto* q = new qlinear{std::move(stack[0]), false};

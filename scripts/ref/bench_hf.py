@@ -12,8 +12,10 @@ The counterpart of `loraqa bench train|infer` (scripts/bench_compare.sh runs bot
   --dtype bf16   forward (and with it the loss) under torch.autocast(<device type>, bfloat16);
                  the weights, gradients and optimizer stay fp32, as HF's Trainer does with --bf16
   --dtype int8   infer on the CPU: the base's linears (LoRA's base_layer, k_lin, out_lin, lin1, lin2)
-                 through torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig on
-                 the fbgemm engine; LoRA A/B and qa_outputs stay fp32 (loraqa's --dtype int8)
+                 through torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig, and
+                 the word embeddings with float_qparams_weight_only_qconfig, on the fbgemm engine;
+                 LoRA A/B and qa_outputs stay fp32 (loraqa's --dtype int8; torch.ao's activations
+                 get 7 bits, loraqa's 8 where the CPU has avx512_vnni)
   --device cuda  on the GPU (cuda or cuda:N): torch.cuda.synchronize() before each step's clock
                  starts and before it stops; the JSON adds the device memory allocated after each
                  step (device_mem_mb, MiB) and the peak (device_peak_mem_mb, torch.cuda.max_memory_allocated)
@@ -196,13 +198,18 @@ def run_train(torch, a):
 
 def quantize_base(torch, model):
     """loraqa's --dtype int8: every linear of the frozen base dynamically quantized (int8 weights
-    per output row, activations per call), the LoRA weights and the QA head left in fp32."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    per output row, activations per call) and the word embeddings stored in 8 bits per row, the
+    LoRA weights and the QA head left in fp32."""
+    from torch.ao.quantization import (float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig,
+                                       quantize_dynamic)
 
     torch.backends.quantized.engine = "fbgemm"
     spec = {name: per_channel_dynamic_qconfig for name, mod in model.named_modules()
             if isinstance(mod, torch.nn.Linear) and "lora_" not in name and "qa_outputs" not in name}
-    return quantize_dynamic(model, spec, dtype=torch.qint8), len(spec)
+    linears = len(spec)
+    spec.update({name: float_qparams_weight_only_qconfig for name, mod in model.named_modules()
+                 if isinstance(mod, torch.nn.Embedding) and name.endswith("word_embeddings")})
+    return quantize_dynamic(model, spec, dtype=torch.qint8), linears
 
 
 def run_infer(torch, a):

@@ -122,8 +122,19 @@ func (m *Model) adoptWordEmb(q *torch.QEmbedding) {
 	m.WordEmb = nil
 }
 
+// pruneFreed removes the parameters markFreed recorded.
+func (m *Model) pruneFreed() {
+	kept := m.params[:0]
+	for _, p := range m.params {
+		if !m.freed[p.Tensor] {
+			kept = append(kept, p)
+		}
+	}
+	m.params, m.freed = kept, nil
+}
+
 // markFreed records that a float32 parameter an int8 one replaces is (or is
-// about to be) dropped; finishInt8 removes it from the parameters.
+// about to be) dropped; pruneFreed removes it from the parameters.
 func (m *Model) markFreed(t *ts.Tensor) {
 	if m.freed == nil {
 		m.freed = map[*ts.Tensor]bool{}
@@ -160,13 +171,7 @@ func (m *Model) filled(i int) error {
 // finishInt8 removes the freed float32 weights from the parameters and, in a
 // model made int8 by New, marks it int8 once every linear is.
 func (m *Model) finishInt8() {
-	kept := m.params[:0]
-	for _, p := range m.params {
-		if !m.freed[p.Tensor] {
-			kept = append(kept, p)
-		}
-	}
-	m.params, m.freed = kept, nil
+	m.pruneFreed()
 	if m.pendingBits == 0 || m.qWord == nil {
 		return
 	}

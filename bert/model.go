@@ -22,12 +22,17 @@ type Module interface {
 type Linear struct {
 	Weight, Bias *ts.Tensor
 	q            *torch.QLinear
+	packed       *ts.Tensor // the weight in oneDNN's layout (Model.Pack)
+	out, in      int64      // the weight's shape, once Weight is gone
 }
 
 // Forward computes x·Wᵀ + b; the caller owns the result.
 func (l *Linear) Forward(x *ts.Tensor, _ bool) *ts.Tensor {
-	if l.q != nil {
+	switch {
+	case l.q != nil:
 		return l.q.Forward(x)
+	case l.packed != nil:
+		return torch.PackedLinear(x, l.packed, l.Bias)
 	}
 	return ts.MustLinear(x, l.Weight, l.Bias)
 }
@@ -35,10 +40,17 @@ func (l *Linear) Forward(x *ts.Tensor, _ bool) *ts.Tensor {
 // Int8 reports whether the weight is int8 (Model.Quantize); Weight is nil then.
 func (l *Linear) Int8() bool { return l.q != nil }
 
+// Packed reports whether the weight is packed for inference (Model.Pack);
+// Weight is nil then.
+func (l *Linear) Packed() bool { return l.packed != nil }
+
 // Dims are the weight's shape, [out, in], whatever its dtype.
 func (l *Linear) Dims() (out, in int64) {
-	if l.q != nil {
+	switch {
+	case l.q != nil:
 		return l.q.Out, l.q.In
+	case l.packed != nil:
+		return l.out, l.in
 	}
 	size := l.Weight.MustSize()
 	return size[0], size[1]
@@ -89,7 +101,7 @@ type Model struct {
 	linears []namedLinear     // the encoder's linears, which Quantize quantizes
 	qWord   *torch.QEmbedding // the word embeddings in 8 bits, after Quantize (WordEmb is nil then)
 	int8    bool              // Quantize ran
-	qParams int64             // the values of the int8 weights, for NumParams
+	qParams int64             // the values of the int8 and packed weights, for NumParams
 	// pendingBits, when not 0, makes Init and FromWeights quantize each
 	// encoder linear (with activations of these bits) as soon as its weight
 	// and bias are filled, so the float32 weights never all exist at once.
@@ -240,6 +252,12 @@ func (m *Model) Drop() {
 	if m.qWord != nil {
 		m.qWord.Drop()
 		m.qWord = nil
+	}
+	for _, nl := range m.linears {
+		if nl.l.packed != nil {
+			nl.l.packed.MustDrop()
+			nl.l.packed = nil
+		}
 	}
 	m.params = nil
 }

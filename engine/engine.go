@@ -321,6 +321,15 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 		}
 		torch.ReleaseMemory()
 	}
+	if dt == gotch.BFloat16 && !dev.IsCuda() && torch.PackedLinearAvailable() == nil {
+		// Serving only runs forwards: the bf16 weights are packed for oneDNN
+		// once instead of on every call (bert.Model.Pack).
+		if err := m.Pack(); err != nil {
+			close(e.workerDone)
+			e.free()
+			return nil, err
+		}
+	}
 	go e.work()
 	return e, nil
 }

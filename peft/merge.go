@@ -74,6 +74,9 @@ func (a *Adapter) Merge() error {
 		if !l.Merged && l.Base.Int8() {
 			return fmt.Errorf("merge %s: the base linear is int8; merge into the float32 base, then quantize it (bert.Model.Quantize)", name)
 		}
+		if !l.Merged && l.Base.Packed() {
+			return fmt.Errorf("merge %s: the base linear is packed for inference; merge before packing it (bert.Model.Pack)", name)
+		}
 	}
 	ms := map[string]mergedLayer{}
 	var err error
@@ -137,6 +140,9 @@ func (a *Adapter) unmergeOne(l *Linear) error {
 	if l.Base.Int8() {
 		return fmt.Errorf("the merged weight was quantized to int8: the update cannot be taken out (reload the base)")
 	}
+	if l.Base.Packed() {
+		return fmt.Errorf("the merged weight was packed for inference: the update cannot be taken out (reload the base)")
+	}
 	var err error
 	torch.NoGrad(func() {
 		d, e := l.delta()
@@ -171,8 +177,8 @@ func (a *Adapter) ExportMerged(dir, tokenizerDir string) error {
 		return err
 	}
 	m := a.model
-	if m.Int8() {
-		return fmt.Errorf("export merged model: the base is int8; export from a float32 one")
+	if m.Int8() || m.Packed() {
+		return fmt.Errorf("export merged model: the base is int8 or packed for inference; export from a float32 one")
 	}
 	var tensors []safetensors.Tensor
 	var err error

@@ -21,8 +21,10 @@
 # and the peak RSS of every run, <= 0.8x. Ratios are loraqa / the best reference on each
 # metric (the higher throughput, the lower latency, the lower RSS).
 # The ONNX Runtime anchor (in the default RUNS unless ORT=0; a table of their own): inference of the merged
-# model (loraqa bench infer --merged; the same shape, random weights) in loraqa --dtype fp32, bf16
-# and int8 against scripts/ref/bench_ort.py in .venv-ref: ONNX Runtime plain (ORT_ENABLE_ALL),
+# model (loraqa bench infer --merged; the same shape, random weights) in loraqa --dtype fp32 and bf16,
+# and int8 with the adapter over the int8 base (the int8 that holds #29's accuracy bound; quantizing
+# the merged weights does not; ORT_INT8_MERGED=1 merges it too)
+# against scripts/ref/bench_ort.py in .venv-ref: ONNX Runtime plain (ORT_ENABLE_ALL),
 # fused (onnxruntime.transformers.optimizer), int8 (quantize_dynamic, per-channel QInt8) and the
 # same model's PyTorch forward ("hf"), all with THREADS threads; the ratio is the best loraqa
 # dtype / the best ORT variant (and fp32 / fp32, int8 / int8). Runs:
@@ -70,7 +72,7 @@ ORT_CACHE=${ORT_CACHE:-$OUT/ort-cache}
 TOKENIZER=${TOKENIZER:-${LORAQA_TESTDATA:-.build/testdata}/tokenizer}  # bert-base-uncased's vocabulary (make reference)
 QUERY_TITLE=${QUERY_TITLE:-Arbor Lumen Holdings}
 QUERY_FILE=examples/sample-filings.json
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false ORT_INT8_MERGED=${ORT_INT8_MERGED:-0}
 case $ORT_SHAPE in tiny|small|distilbert-base) ;; *) echo "bench_compare: error: ORT_SHAPE=$ORT_SHAPE: tiny, small or distilbert-base" >&2; exit 1 ;; esac
 
 die() { echo "bench_compare: error: $*" >&2; exit 1; }
@@ -192,7 +194,9 @@ ort_side() {
   local dt v
   if has_impl loraqa; then
     for dt in $ORT_DTYPES; do
-      one "$run" "loraqa-$dt" bin/loraqa bench infer --merged --shape "$ORT_SHAPE" --dtype "$dt" "${common[@]}"
+      local merged=--merged
+      [ "$dt" = int8 ] && [ "${ORT_INT8_MERGED:-0}" != 1 ] && merged=--merged=false
+      one "$run" "loraqa-$dt" bin/loraqa bench infer "$merged" --shape "$ORT_SHAPE" --dtype "$dt" "${common[@]}"
     done
   fi
   if has_impl ort; then
@@ -357,8 +361,9 @@ if ORT_RUNS:
     sides = [i for i in LQ + ["ort-torch"] + OV if any(res[r].get(i) for r in ORT_RUNS)]
     print()
     print("ONNX Runtime anchor: the merged model (random weights, the same shape on each side), "
-          "loraqa bench infer --merged against scripts/ref/bench_ort.py; ratios < 1 on latency and "
-          "RSS, > 1 on throughput favour loraqa")
+          "loraqa bench infer --merged (int8: " + ("merged" if os.environ.get("ORT_INT8_MERGED") == "1" else
+                                                  "the adapter over the int8 base, not merged") +
+          ") against scripts/ref/bench_ort.py; ratios < 1 on latency and RSS, > 1 on throughput favour loraqa")
     every = [res[r].get(i) for r in ORT_RUNS for i in OV + ["ort-torch"]]
     first = lambda key: next((d for d in every if d and d.get(key)), None)  # noqa: E731
     d = first("onnxruntime")

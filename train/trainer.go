@@ -184,6 +184,9 @@ func (t *Trainer) init() error {
 	if t.Model.Int8() {
 		return errInt8Train
 	}
+	if t.Model.Packed() {
+		return errors.New("the base's linears are packed for inference (bert.Model.Pack) and have no backward; train on an unpacked model")
+	}
 	b, err := data.NewBatcher(t.Train, data.BatchOptions{BatchSize: o.BatchSize, Shuffle: true, Seed: uint64(o.Seed), BucketBatches: o.BucketBatches, PadID: t.Model.Config.PadTokenID})
 	if err != nil {
 		return err

@@ -232,6 +232,11 @@ func runBench(ctx context.Context, args []string) error {
 			}
 			torch.ReleaseMemory()
 		}
+		if dt == gotch.BFloat16 && !d.IsCuda() && torch.PackedLinearAvailable() == nil {
+			if err := m.Pack(); err != nil { // as engine.Load does
+				return err
+			}
+		}
 		b := randomBatch(r, *batch, *seq, cfg.VocabSize)
 		in := bert.Batch{InputIDs: torch.FromInt64(b.InputIDs, b.Shape(), d), AttentionMask: torch.FromInt64(b.AttentionMask, b.Shape(), d)}
 		defer in.InputIDs.MustDrop()

@@ -615,3 +615,86 @@ char* loraqa_qembedding_forward(void* h, void* ids, void** out) {
 }
 
 }  // extern "C"
+
+// ---- prepacked oneDNN linears ----------------------------------------------
+//
+// What torch.compile's CPU backend does with a frozen linear: the weight
+// reordered once into oneDNN's blocked layout (mkldnn::_reorder_linear_weight)
+// and every call mkldnn::_linear_pointwise on it, instead of at::linear
+// packing the weight again on each call. Reached through the dispatcher, so
+// a LibTorch without these ops (Debian's 1.13) compiles the shim and says so
+// at run time.
+
+namespace {
+
+const c10::OperatorHandle* mkldnnOp(const char* name) {
+  auto op = c10::Dispatcher::singleton().findSchema({name, ""});
+  if (!op) return nullptr;
+  static std::vector<std::unique_ptr<c10::OperatorHandle>> keep;
+  keep.push_back(std::make_unique<c10::OperatorHandle>(*op));
+  return keep.back().get();
+}
+
+const c10::OperatorHandle* reorderLinearOp() {
+  static const c10::OperatorHandle* op = mkldnnOp("mkldnn::_reorder_linear_weight");
+  return op;
+}
+
+const c10::OperatorHandle* linearPointwiseOp() {
+  static const c10::OperatorHandle* op = mkldnnOp("mkldnn::_linear_pointwise");
+  return op;
+}
+
+}  // namespace
+
+extern "C" {
+
+// loraqa_packed_linear_check returns NULL when this LibTorch can prepack
+// linears for oneDNN, or why not.
+char* loraqa_packed_linear_check() {
+  LORAQA_TRY
+  if (!at::globalContext().userEnabledMkldnn() || !at::hasMKLDNN())
+    return fail("prepacked linears need LibTorch with oneDNN (mkldnn), which this LibTorch " TORCH_VERSION " lacks or has off");
+  if (!reorderLinearOp() || !linearPointwiseOp())
+    return fail("prepacked linears need mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise, which LibTorch " TORCH_VERSION " lacks");
+  LORAQA_CATCH
+}
+
+// loraqa_packed_linear_prepack reorders weight ([out, in], CPU, float32 or
+// bfloat16) into oneDNN's layout; *out gets the packed tensor's handle.
+char* loraqa_packed_linear_prepack(void* weight, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  TORCH_CHECK(reorderLinearOp(), "mkldnn::_reorder_linear_weight is missing");
+  const at::Tensor& w = T(weight);
+  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "prepacked linear: the weight must be [out, in] on the CPU, got ", w.sizes(), " on ", w.device());
+  std::vector<c10::IValue> stack;
+  stack.emplace_back(w.contiguous());
+  stack.emplace_back(c10::IValue());  // batch_size: any
+  reorderLinearOp()->callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "mkldnn::_reorder_linear_weight returned no tensor");
+  *out = handle(stack[0].toTensor());
+  LORAQA_CATCH
+}
+
+// loraqa_packed_linear_forward is x·Wᵀ + b through a packed weight: x [.., in]
+// in the weight's dtype, bias [out] or NULL.
+char* loraqa_packed_linear_forward(void* x, void* packed, void* bias, void** out) {
+  LORAQA_TRY
+  at::NoGradGuard ng;
+  TORCH_CHECK(linearPointwiseOp(), "mkldnn::_linear_pointwise is missing");
+  std::vector<c10::IValue> stack;
+  stack.reserve(6);
+  stack.emplace_back(T(x));
+  stack.emplace_back(T(packed));
+  if (bias) stack.emplace_back(T(bias)); else stack.emplace_back(c10::IValue());
+  stack.emplace_back(std::string("none"));
+  stack.emplace_back(c10::List<c10::optional<at::Scalar>>());
+  stack.emplace_back(std::string(""));
+  linearPointwiseOp()->callBoxed(&stack);
+  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "mkldnn::_linear_pointwise returned no tensor");
+  *out = handle(stack[0].toTensor());
+  LORAQA_CATCH
+}
+
+}  // extern "C"

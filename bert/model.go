@@ -17,8 +17,9 @@ type Module interface {
 }
 
 // Linear is y = x·Wᵀ + b with HF's [out, in] weight layout. Model.Quantize
-// replaces the weight of the encoder's linears by an int8 one (torch.QLinear):
-// Weight is nil then, and Int8 reports it.
+// replaces the weight of the encoder's linears by an int8 one (torch.QLinear),
+// Model.Pack by one in oneDNN's layout: Weight is nil then, and Int8 or
+// Packed reports it.
 type Linear struct {
 	Weight, Bias *ts.Tensor
 	q            *torch.QLinear

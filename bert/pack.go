@@ -11,19 +11,16 @@ import (
 // Pack readies a bf16 model on the CPU for inference the way torch.compile
 // readies a frozen linear: the weight of every encoder linear is reordered
 // once into oneDNN's blocked layout (torch.PackLinearWeight) and the bf16
-// original freed, so no forward packs it again (0.63–0.70× at::linear's
-// time at distilbert-base's shapes on an AMX CPU; docs/benchmarks.md). The
-// output is what at::linear gives, both being oneDNN's bf16 GEMM.
+// original freed, so no forward packs it again (docs/benchmarks.md has the
+// gain). The output is what at::linear gives, both being oneDNN's bf16 GEMM.
 //
 // Merge an adapter before packing: a packed model has no weights to merge
 // into, export or train (peft refuses), though LoRA layers run over it. It
 // is for good, and packs one linear at a time: after an error some are
 // packed, which changes no output, and Pack may be called again.
-// float32 is left as it is: there MKL's GEMM is within 2–17% of the packed
-// one.
+// float32 is left as it is: there MKL's GEMM comes close to the packed one.
 func (m *Model) Pack() error {
-	switch {
-	case m.Device.IsCuda() || m.DType != gotch.BFloat16 || m.int8 || m.pendingBits != 0:
+	if m.Device.IsCuda() || m.DType != gotch.BFloat16 || m.int8 || m.pendingBits != 0 {
 		what := torch.DTypeName(m.DType) + " on " + torch.DeviceName(m.Device)
 		if m.int8 || m.pendingBits != 0 {
 			what = "int8"

@@ -67,9 +67,9 @@ func ParseCPUInfo(text string) CPUPrecision {
 // activations on a CPU with or without avx512_vnni. fbgemm's AVX2 and
 // AVX-512 kernels sum pairs of uint8·int8 products in int16, which 8-bit
 // activations could saturate, so elsewhere they get 7 bits, as torch.ao
-// (reduce_range) and ONNX Runtime on such CPUs give them; with avx512_vnni
-// fbgemm sums in int32 and 8 bits halve the rounding error (TAT-QA exact
-// match: -0.89 against fp32 instead of -2.96, docs/benchmarks.md).
+// (reduce_range) gives them; with avx512_vnni fbgemm sums in int32 and 8
+// bits halve the rounding error, which keeps exact match near fp32's
+// (docs/benchmarks.md).
 func Int8ActivationBits(avx512VNNI bool) int {
 	if avx512VNNI {
 		return 8

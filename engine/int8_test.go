@@ -37,32 +37,12 @@ func TestEngineInt8SameSpans(t *testing.T) {
 			assert.Equal(t, merge, e.Merged())
 			got, err := e.AnswerBatch(ctx, batch)
 			require.NoError(t, err)
+			likeFP32(t, want, got, 0.01, "int8")
 			for i := range tinyQueries {
-				w, g := want[i].Answers, got[i].Answers[0]
-				assert.InDelta(t, w[0].Score, g.Score, 0.01, "query %d", i)
-				assert.NotEqual(t, w[0].Score, g.Score, "query %d: the int8 run moves the scores", i)
-				t.Logf("query %d: int8 %q %.4f; fp32 %q %.4f, then %q %.4f", i, g.Answer, g.Score, w[0].Answer, w[0].Score, w[1].Answer, w[1].Score)
-				// The fixture's weights are random: its spans' probabilities
-				// are flat (0.05–0.11), and where fp32's best ones are closer
-				// than int8 moves a score, int8 may pick another of them.
-				ties := slices.IndexFunc(w, func(a Answer) bool { return w[0].Score-a.Score > 0.01 })
-				at := slices.IndexFunc(w, func(a Answer) bool { return a.Start == g.Start && a.End == g.End })
-				if ties == 1 {
-					assert.Equal(t, 0, at, "query %d: the same span", i)
-				} else {
-					assert.True(t, at >= 0 && (ties < 0 || at < ties), "query %d: int8's span is one of fp32's %d near ties (at %d)", i, ties, at)
-				}
+				assert.NotEqual(t, want[i].Answers[0].Score, got[i].Answers[0].Score, "query %d: the int8 run moves the scores", i)
 			}
 			if !merge {
-				_, other := tinyDirs(t)
-				_, err := e.LoadAdapter(ctx, "other", other)
-				require.NoError(t, err)
-				q := tinyQueries[0]
-				q.Adapter = "other"
-				r, err := e.Answer(ctx, q)
-				require.NoError(t, err)
-				assert.Equal(t, got[0].Answers[0], r.Answers[0], "the same adapter loaded at run time")
-				require.NoError(t, e.UnloadAdapter(ctx, "other"))
+				sameAtRunTime(t, e, got[0])
 			}
 			e.Close()
 			assert.Equal(t, live, torch.LiveTensors(), "Close frees the tensors and the packed int8 weights")
@@ -77,4 +57,41 @@ func TestEngineInt8Refused(t *testing.T) {
 	o.Adapters = []NamedAdapter{{Name: "fix", Dir: adapter}}
 	_, err := Load(context.Background(), o)
 	assert.ErrorContains(t, err, "dtype int8 runs on the CPU only")
+}
+
+// likeFP32 checks that got (each query's best answer, in a run of lower
+// precision, what) is the span fp32 gives in want (each query's top ten),
+// at a score within tol of fp32's. The fixture's weights are random: its
+// spans' probabilities are flat (0.05–0.11), and where fp32's best ones are
+// closer than tol, the other run may pick another of them.
+func likeFP32(t *testing.T, want, got []Result, tol float64, what string) {
+	t.Helper()
+	for i := range want {
+		w, g := want[i].Answers, got[i].Answers[0]
+		assert.InDelta(t, w[0].Score, g.Score, tol, "query %d", i)
+		t.Logf("query %d: %s %q %.4f; fp32 %q %.4f, then %q %.4f", i, what, g.Answer, g.Score, w[0].Answer, w[0].Score, w[1].Answer, w[1].Score)
+		ties := slices.IndexFunc(w, func(a Answer) bool { return w[0].Score-a.Score > tol })
+		at := slices.IndexFunc(w, func(a Answer) bool { return a.Start == g.Start && a.End == g.End })
+		if ties == 1 {
+			assert.Equal(t, 0, at, "query %d: the same span", i)
+		} else {
+			assert.True(t, at >= 0 && (ties < 0 || at < ties), "query %d: %s's span is one of fp32's %d near ties (at %d)", i, what, ties, at)
+		}
+	}
+}
+
+// sameAtRunTime loads the fixture's adapter again at run time as "other"
+// and checks that the first sample query answers through it as got does.
+func sameAtRunTime(t *testing.T, e *Engine, got Result) {
+	t.Helper()
+	ctx := context.Background()
+	_, other := tinyDirs(t)
+	_, err := e.LoadAdapter(ctx, "other", other)
+	require.NoError(t, err)
+	q := tinyQueries[0]
+	q.Adapter = "other"
+	r, err := e.Answer(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, got.Answers[0], r.Answers[0], "the same adapter loaded at run time")
+	require.NoError(t, e.UnloadAdapter(ctx, "other"))
 }

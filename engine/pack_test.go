@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,23 +31,9 @@ func TestEngineBF16Packed(t *testing.T) {
 			require.True(t, e.model.Packed())
 			got, err := e.AnswerBatch(ctx, topK(tinyQueries, 3))
 			require.NoError(t, err)
-			for i := range tinyQueries {
-				w, g := want[i].Answers, got[i].Answers[0]
-				assert.InDelta(t, w[0].Score, g.Score, 0.02, "query %d", i)
-				ties := slices.IndexFunc(w, func(a Answer) bool { return w[0].Score-a.Score > 0.02 })
-				at := slices.IndexFunc(w, func(a Answer) bool { return a.Start == g.Start && a.End == g.End })
-				assert.True(t, at >= 0 && (ties < 0 || at < ties), "query %d: bf16's span %q is one of fp32's %d near ties (at %d)", i, g.Answer, ties, at)
-			}
+			likeFP32(t, want, got, 0.02, "bf16")
 			if !merge {
-				_, other := tinyDirs(t)
-				_, err := e.LoadAdapter(ctx, "other", other)
-				require.NoError(t, err)
-				q := tinyQueries[0]
-				q.Adapter = "other"
-				r, err := e.Answer(ctx, q)
-				require.NoError(t, err)
-				assert.Equal(t, got[0].Answers[0], r.Answers[0], "the same adapter loaded at run time")
-				require.NoError(t, e.UnloadAdapter(ctx, "other"))
+				sameAtRunTime(t, e, got[0])
 			}
 			e.Close()
 			assert.Equal(t, live, torch.LiveTensors(), "Close frees the tensors and the packed weights")

@@ -29,11 +29,7 @@ func TestInt8Adapters(t *testing.T) {
 	require.NoError(t, err)
 	live := torch.LiveTensors()
 	check := func(m *bert.Model, pick func(verify.Batch) *verify.Logits, what string) {
-		for _, b := range exp.Batches {
-			s, e := logits(t, m, b)
-			assert.Less(t, maxDiff(s, pick(b).Start), verify.Int8Tolerance, "%s %s", what, b.Name)
-			assert.Less(t, maxDiff(e, pick(b).End), verify.Int8Tolerance, "%s %s", what, b.Name)
-		}
+		checkLogits(t, m, exp, pick, verify.Int8Tolerance, what)
 	}
 
 	m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.Int8})
@@ -87,4 +83,15 @@ func TestInt8Adapters(t *testing.T) {
 	a.Drop()
 	m.Drop()
 	assert.Equal(t, live, torch.LiveTensors(), "no tensor or packed weight outlives the test")
+}
+
+// checkLogits checks m's logits on every batch of exp against the ones pick
+// chooses, to tol.
+func checkLogits(t *testing.T, m *bert.Model, exp *verify.Expected, pick func(verify.Batch) *verify.Logits, tol float64, what string) {
+	t.Helper()
+	for _, b := range exp.Batches {
+		s, e := logits(t, m, b)
+		assert.Less(t, maxDiff(s, pick(b).Start), tol, "%s %s", what, b.Name)
+		assert.Less(t, maxDiff(e, pick(b).End), tol, "%s %s", what, b.Name)
+	}
 }

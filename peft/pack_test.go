@@ -28,11 +28,7 @@ func TestPackedAdapters(t *testing.T) {
 	require.NoError(t, err)
 	live := torch.LiveTensors()
 	check := func(m *bert.Model, pick func(verify.Batch) *verify.Logits, what string) {
-		for _, b := range exp.Batches {
-			s, e := logits(t, m, b)
-			assert.Less(t, maxDiff(s, pick(b).Start), verify.HalfTolerance[gotch.BFloat16], "%s %s", what, b.Name)
-			assert.Less(t, maxDiff(e, pick(b).End), verify.HalfTolerance[gotch.BFloat16], "%s %s", what, b.Name)
-		}
+		checkLogits(t, m, exp, pick, verify.HalfTolerance[gotch.BFloat16], what)
 	}
 	load := func() *bert.Model {
 		m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.BFloat16})

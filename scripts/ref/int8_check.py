@@ -17,7 +17,7 @@ stdin, one of:
 stdout: {"y": [flat], "y_fp32": [flat], "scales": [out], "qweight": [[out x in] int8]}  (linear)
         {"y": [flat], "y_fp32": [flat]}                                            (embedding)
         {"batches": [{"start": [[..]], "end": [[..]]}]}                            (model)
-        and "torch", "engine" in both
+        and "torch", "engine" in each
 """
 import json
 import sys
@@ -28,7 +28,7 @@ from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel
 
 
 def quantize(model, reduce_range=True, embedding=None):
-    """model's linears quantized; and the nn.Embedding named embedding ("" for model itself)."""
+    """model with its linears quantized, and the nn.Embedding at the module path embedding too."""
     spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
     if embedding is not None:
         spec[embedding] = float_qparams_weight_only_qconfig

@@ -15,6 +15,7 @@ package main
 import (
 	"archive/zip"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/loraqa/loraqa/internal/atomicfile"
 )
@@ -210,7 +212,19 @@ func readMetadata(whl string) (string, error) {
 	return unzipSelect(whl, "", func(string) bool { return false }, "METADATA")
 }
 
-func unpackPyPI(version, flavour, root string, install bool) error {
+func unpackPyPI(version, flavour, root string, install bool) (err error) {
+	tmp := root + ".tmp"
+	// A failed unpack (a full disk, most often) leaves nothing half-written behind.
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+			if errors.Is(err, syscall.ENOSPC) {
+				need := map[string]string{"cpu": "0.6 GB", "cuda": "4.5 GB"}[flavour]
+				err = fmt.Errorf("%w (the %s flavour unpacks about %s under %s, beside its wheels in %s; free some space and run again)",
+					err, flavour, need, filepath.Dir(root), cacheDir())
+			}
+		}
+	}()
 	cache := filepath.Join(cacheDir(), "torch-"+version)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
@@ -225,7 +239,6 @@ func unpackPyPI(version, flavour, root string, install bool) error {
 			return fmt.Errorf("pip gave no torch-%s wheel in %s", version, cache)
 		}
 	}
-	tmp := root + ".tmp"
 	os.RemoveAll(tmp)
 	logf("unpacking %s (%s flavour)", filepath.Base(whl), flavour)
 	// The cpu flavour keeps LibTorch's CPU libraries and the OpenMP runtime they

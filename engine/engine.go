@@ -98,6 +98,7 @@ type Observer interface {
 	Forward(adapter string, windows, queries int) // one forward pass over windows of queries
 	CycleEnd(d time.Duration)                     // the batch is answered
 	AdapterSwitch()                               // an adapter was attached or detached
+	MemoryReleased()                              // idle for Options.ReleaseIdle: freed memory went back to the OS
 }
 
 // Options say what to load and how the worker batches.
@@ -147,21 +148,28 @@ type Options struct {
 	// SeparateAdapters, with Fuse, gives each adapter's queries forwards of
 	// their own, as the worker did before mixed batches (to compare them).
 	SeparateAdapters bool
-	Queue            int                           // queries waiting for the worker before ErrBusy
-	Threads          int                           // LibTorch intra-op threads of the worker; 0 leaves the default
-	Logf             func(format string, a ...any) // notices while loading; nil: none
-	Observer         Observer                      // hears the model worker; nil: none
+	// ReleaseIdle is how long the model worker waits without a query
+	// before it hands the memory freed since its last cycle back to the OS
+	// (torch.ReleaseMemory: glibc's malloc_trim and the Go heap). While
+	// queries keep coming malloc reuses that memory, which is fast; once
+	// they stop the process shrinks to what it holds. 0: never.
+	ReleaseIdle time.Duration
+	Queue       int                           // queries waiting for the worker before ErrBusy
+	Threads     int                           // LibTorch intra-op threads of the worker; 0 leaves the default
+	Logf        func(format string, a ...any) // notices while loading; nil: none
+	Observer    Observer                      // hears the model worker; nil: none
 }
 
 // DefaultOptions: the adapter's windows, batch 32 windows per forward, 32
-// queries per cycle gathered for at most 5 ms, 256 queued queries, fp32 on
-// the best device.
+// queries per cycle gathered for at most 5 ms, 256 queued queries, freed
+// memory released after 2 s without queries, fp32 on the best device.
 func DefaultOptions() Options {
 	f := data.DefaultFeatureOptions()
 	f.MaxSeqLength, f.DocStride = 0, 0
 	return Options{
 		Features: f, Post: data.DefaultPostprocessOptions(), BatchSize: 32,
 		MaxBatch: 32, BatchWindow: 5 * time.Millisecond, Queue: 256,
+		ReleaseIdle: 2 * time.Second,
 	}
 }
 
@@ -251,6 +259,7 @@ func (nopObserver) CycleStart(int)           {}
 func (nopObserver) Forward(string, int, int) {}
 func (nopObserver) CycleEnd(time.Duration)   {}
 func (nopObserver) AdapterSwitch()           {}
+func (nopObserver) MemoryReleased()          {}
 
 // Load loads the base model once, every adapter over it, and starts the
 // model worker. Close frees them.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -258,6 +259,43 @@ func TestEngineConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// releaseCounter counts the worker's idle memory releases.
+type releaseCounter struct {
+	nopObserver
+	n atomic.Int64
+}
+
+func (c *releaseCounter) MemoryReleased() { c.n.Add(1) }
+
+// TestEngineReleasesMemoryWhenIdle: the worker releases freed memory once
+// after each spell of work, when ReleaseIdle passes without a query, never
+// while idle from the start or twice for one spell, and never with
+// ReleaseIdle 0; answers after a release are the same.
+func TestEngineReleasesMemoryWhenIdle(t *testing.T) {
+	ctx := context.Background()
+	const idle = 30 * time.Millisecond
+	obs := &releaseCounter{}
+	e := tinyEngine(t, func(o *Options) { o.ReleaseIdle, o.Observer = idle, obs })
+	time.Sleep(5 * idle)
+	assert.Zero(t, obs.n.Load(), "nothing to release before the first query")
+	want, err := e.Answer(ctx, tinyQueries[0])
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return obs.n.Load() == 1 }, 5*time.Second, idle/3, "released after the query")
+	time.Sleep(5 * idle)
+	assert.EqualValues(t, 1, obs.n.Load(), "one release per spell of work")
+	got, err := e.Answer(ctx, tinyQueries[0])
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the same answer after a release")
+	require.Eventually(t, func() bool { return obs.n.Load() == 2 }, 5*time.Second, idle/3, "released after the next query")
+
+	never := &releaseCounter{}
+	e = tinyEngine(t, func(o *Options) { o.ReleaseIdle, o.Observer = 0, never })
+	_, err = e.Answer(ctx, tinyQueries[0])
+	require.NoError(t, err)
+	time.Sleep(5 * idle)
+	assert.Zero(t, never.n.Load(), "ReleaseIdle 0: never")
 }
 
 // TestPredictLibTorchFailure: a LibTorch failure inside predict (and eval,

@@ -111,11 +111,24 @@ func (e *Engine) work() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetThreads(e.opt.Threads)
+	worked := false // a cycle ran since the memory was last released
 	for {
-		first, ok := e.take(nil)
-		if !ok {
+		var first *job
+		var ok bool
+		if worked && e.opt.ReleaseIdle > 0 {
+			timer := time.NewTimer(e.opt.ReleaseIdle)
+			first, ok = e.take(timer)
+			timer.Stop()
+			if !ok { // idle (or closed: the next take says so)
+				torch.ReleaseMemory()
+				worked = false
+				e.obs.MemoryReleased()
+				continue
+			}
+		} else if first, ok = e.take(nil); !ok {
 			return
 		}
+		worked = true
 		if first.ctrl != nil {
 			first.ctrl()
 			continue

@@ -46,14 +46,13 @@ func tinyServerOptions(t *testing.T, adapters ...NamedAdapter) testOptions {
 	return o
 }
 
-// loadServer loads an engine as loraqa serve does (serving settings, the
-// server's metrics observing its worker) and makes a server over it.
+// loadServer loads an engine as loraqa serve does (the server's metrics
+// observing its worker) and makes a server over it.
 func loadServer(ctx context.Context, o testOptions) (*Server, error) {
 	if o.Server.Metrics == nil {
 		o.Server.Metrics = NewMetrics()
 	}
 	eo := o.Options
-	engine.Tune(true, nil)
 	eo.Observer = o.Server.Metrics
 	e, err := engine.Load(ctx, eo)
 	if err != nil {

@@ -66,6 +66,7 @@ type Metrics struct {
 	forward   *histogram        // seconds per worker cycle
 	queries   map[string]uint64 // by adapter
 	switches  uint64            // adapter attach/detach switches
+	releases  uint64            // idle releases of freed memory
 	startTime time.Time
 }
 
@@ -163,6 +164,8 @@ func (m *Metrics) write(w io.Writer, g gauges) {
 	}
 	help(&b, "loraqa_adapter_switches_total", "counter", "Times the worker detached one adapter and attached another.")
 	fmt.Fprintf(&b, "loraqa_adapter_switches_total %d\n", m.switches)
+	help(&b, "loraqa_memory_releases_total", "counter", "Times the idle model worker handed freed memory back to the OS.")
+	fmt.Fprintf(&b, "loraqa_memory_releases_total %d\n", m.releases)
 	start := m.startTime
 	m.mu.Unlock()
 
@@ -228,3 +231,11 @@ func (m *Metrics) CycleEnd(d time.Duration) { m.cycleEnd(d) }
 
 // AdapterSwitch is engine.Observer's: an adapter was attached or detached.
 func (m *Metrics) AdapterSwitch() { m.adapterSwitch() }
+
+// MemoryReleased is engine.Observer's: the idle worker handed freed memory
+// back to the OS.
+func (m *Metrics) MemoryReleased() {
+	m.mu.Lock()
+	m.releases++
+	m.mu.Unlock()
+}

@@ -120,9 +120,8 @@ type Server struct {
 
 // New makes a server that answers with e. The engine stays the caller's:
 // Run drains its queue when it stops, and the caller closes it after.
-// For a long-running server call engine.Tune(true, ...) before loading
-// the engine, and load it with Observer set to opt.Metrics for the
-// worker's metrics.
+// Load the engine with Observer set to opt.Metrics for the worker's
+// metrics.
 func New(e *engine.Engine, opt Options) (*Server, error) {
 	if e == nil {
 		return nil, errors.New("serve: New needs an engine (engine.Load)")

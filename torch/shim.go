@@ -12,13 +12,6 @@ static void loraqa_malloc_trim(void) {
 	malloc_trim(0);
 #endif
 }
-static int loraqa_mmap_threshold(int bytes) {
-#ifdef __GLIBC__
-	return mallopt(M_MMAP_THRESHOLD, bytes);
-#else
-	return 0;
-#endif
-}
 */
 import "C"
 
@@ -41,17 +34,9 @@ func gradSetEnabled(on bool) bool {
 // ReleaseMemory hands memory that is free but still held back to the OS: the Go
 // heap's (debug.FreeOSMemory) and glibc malloc's (malloc_trim), where freed
 // LibTorch tensors below the mmap threshold stay otherwise. It costs a GC
-// cycle; call it after freeing a lot at once (an adapter unloaded), not per request.
+// cycle; call it after freeing a lot at once (an adapter unloaded, an idle
+// server's activations), not per request.
 func ReleaseMemory() {
 	debug.FreeOSMemory()
 	C.loraqa_malloc_trim()
-}
-
-// SetMmapThreshold sets glibc malloc's mmap threshold: blocks of at least
-// bytes are mapped on their own and go back to the OS when freed (as
-// MALLOC_MMAP_THRESHOLD_ in the environment does, and it turns off glibc's
-// dynamic threshold). It reports whether the C library took it (false
-// without glibc).
-func SetMmapThreshold(bytes int) bool {
-	return C.loraqa_mmap_threshold(C.int(bytes)) == 1
 }

@@ -195,6 +195,7 @@ func (c *cycleCounter) CycleStart(n int) {
 }
 func (c *cycleCounter) CycleEnd(time.Duration)   {}
 func (c *cycleCounter) Forward(string, int, int) {}
+func (c *cycleCounter) MemoryReleased()          {}
 func (c *cycleCounter) AdapterSwitch() {
 	c.mu.Lock()
 	c.switches++

@@ -54,37 +54,23 @@ func main() {
 	os.Exit(mainExit())
 }
 
-// tuneRuntime re-executes the binary once with runtime settings that LibTorch
-// and glibc read when they load (before main runs, so setting them later
-// would be too late), unless the user set them:
-//   - with Debian's LibTorch (OpenBLAS), OMP_WAIT_POLICY=PASSIVE: LibTorch's
-//     OpenMP threads otherwise spin between parallel regions and starve
-//     OpenBLAS's threads (docs/benchmarks.md). PyPI's
-//     LibTorch does its BLAS on the same OpenMP threads (MKL), so GOMP's
-//     default policy stays;
-//   - for serve, MALLOC_MMAP_THRESHOLD_=1 MiB: activations then go back to the
-//     OS when freed, which keeps a long-running server's RSS flat. It costs
-//     latency (docs/benchmarks.md), so predict, eval and bench keep the default.
-//
-// A program that imports package engine gets what can be set in-process
-// from engine.Tune (the mmap threshold, through mallopt); the wait policy
-// only from its environment.
+// tuneRuntime re-executes the binary once with OMP_WAIT_POLICY=PASSIVE when
+// it links Debian's LibTorch (OpenBLAS) and the user set no policy: libgomp
+// reads it when it loads, before main runs, and LibTorch's OpenMP threads
+// otherwise spin between parallel regions and starve OpenBLAS's threads
+// (docs/benchmarks.md). PyPI's LibTorch does its BLAS on the same OpenMP
+// threads (MKL), so GOMP's default policy stays. A program that imports
+// package engine gets the policy only from its environment (engine.Tune
+// warns when it is missing).
 func tuneRuntime() {
-	var add []string
-	if _, set := os.LookupEnv("OMP_WAIT_POLICY"); !set && torch.Source() == "debian" {
-		add = append(add, "OMP_WAIT_POLICY=PASSIVE")
-	}
-	if _, set := os.LookupEnv("MALLOC_MMAP_THRESHOLD_"); !set && len(os.Args) > 1 && os.Args[1] == "serve" {
-		add = append(add, "MALLOC_MMAP_THRESHOLD_=1048576")
-	}
-	if len(add) == 0 {
+	if _, set := os.LookupEnv("OMP_WAIT_POLICY"); set || torch.Source() != "debian" {
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	_ = syscall.Exec(exe, os.Args, append(os.Environ(), add...)) // returns only on failure: go on as we are
+	_ = syscall.Exec(exe, os.Args, append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE")) // returns only on failure: go on as we are
 }
 
 func mainExit() (code int) {

@@ -68,7 +68,7 @@ func (p *predictorFlags) load(ctx context.Context, anyUnanswerable bool) (*engin
 	if err != nil {
 		return nil, err
 	}
-	engine.Tune(false, logf)
+	engine.Tune(logf)
 	o := engine.DefaultOptions()
 	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, dev, dt, p.merge, hubOptions(), logf
 	if p.adapter != "" {

@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string) error {
 	queue := fs.Int("queue", ed.Queue, "queries waiting for the worker before answering 429")
 	timeout := fs.Duration("timeout", d.Timeout, "per-request time limit, queueing included (504 beyond)")
 	threads := fs.Int("threads", 0, "LibTorch threads of the model worker (0: LibTorch's default)")
+	releaseIdle := fs.Duration("release-idle", ed.ReleaseIdle, "hand freed memory back to the OS after this long without queries (0: never)")
 	authFile := fs.String("auth-token-file", os.Getenv("LORAQA_AUTH_TOKEN_FILE"), "file of bearer tokens, one per line, that the answer routes need (env LORAQA_AUTH_TOKEN_FILE)")
 	adminFile := fs.String("admin-token-file", os.Getenv("LORAQA_ADMIN_TOKEN_FILE"), "file of admin bearer tokens, needed to load and unload adapters (env LORAQA_ADMIN_TOKEN_FILE; none: adapters cannot change)")
 	metricsAuth := fs.Bool("metrics-auth", false, "/metrics needs a bearer token too")
@@ -55,6 +56,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *releaseIdle < 0 {
+		return usagef("--release-idle %v: want a duration of 0 (never) or more", *releaseIdle)
 	}
 	if len(adapters) == 0 && *model == "" {
 		return usagef("give --adapter NAME=DIR (repeatable) or --model (a QA model)")
@@ -103,6 +107,7 @@ func runServe(ctx context.Context, args []string) error {
 	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, dev, dt, *merge, hubOptions(), logf
 	eo.Features.MaxSeqLength, eo.Features.DocStride = *maxSeq, *stride
 	eo.MaxBatch, eo.BatchWindow, eo.Fuse, eo.Queue, eo.Threads = *maxBatch, *window, *fuse, *queue, *threads
+	eo.ReleaseIdle = *releaseIdle
 	eo.Observer = o.Metrics
 	if err := squad2.apply(&eo, false); err != nil {
 		return err
@@ -122,7 +127,7 @@ func runServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("serve: --adapter-root %s is not a directory", *adapterRoot)
 		}
 	}
-	engine.Tune(true, logf)
+	engine.Tune(logf)
 	eng, err := engine.Load(ctx, eo)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -307,9 +307,6 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Int8() {
-		torch.ReleaseMemory() // the float32 weights just freed, and the host copy of the checkpoint
-	}
 	e := &Engine{
 		opt: opt, dev: dev, dtype: dt, model: m, baseDir: dir, byName: map[string]*served{}, obs: opt.Observer,
 		queue: make(chan *job, opt.Queue+1), workerDone: make(chan struct{}), admin: make(chan struct{}, 1), // +1: a control job
@@ -328,7 +325,6 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 			e.free()
 			return nil, err
 		}
-		torch.ReleaseMemory()
 	}
 	if dt == gotch.BFloat16 && !dev.IsCuda() && torch.PackedLinearAvailable() == nil {
 		// Serving only runs forwards: the bf16 weights are packed for oneDNN
@@ -339,6 +335,9 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 			return nil, err
 		}
 	}
+	// What loading freed (the checkpoint's host copy, float32 weights
+	// quantized or packed) goes back to the OS before the first query.
+	torch.ReleaseMemory()
 	go e.work()
 	return e, nil
 }

@@ -59,53 +59,51 @@ func filing(r *rand.Rand, c string) []fact {
 	return facts
 }
 
+// factTexts holds, for each fact of filingYear (same order), its question and
+// the sentence of filing text that states it: {C} is the company, {Y} the
+// fiscal year and %s the answer.
+var factTexts = [][2]string{
+	{"What was {C}'s total revenue in fiscal {Y}?", "{C} reported total revenue of %s for fiscal {Y}."},
+	{"How much net income did {C} report for fiscal {Y}?", "Net income for the year came to %s, after the charges described below."},
+	{"What were {C}'s capital expenditures in {Y}?", "Capital expenditures were %s in {Y}, mostly for new equipment."},
+	{"How much long-term debt did {C} carry at year end?", "Long-term debt stood at %s at year end."},
+	{"What quarterly dividend did {C} declare?", "The board declared a quarterly dividend of %s."},
+	{"How many people does {C} employ?", "The company employs %s across its sites."},
+	{"What is {C}'s largest business segment?", "{C}’s largest business segment is %s."},
+	{"Which firm audits {C}'s financial statements?", "The financial statements were audited by %s."},
+	{"Where is {C} headquartered?", "{C} is headquartered in %s."},
+	{"What operating margin did {C} achieve in {Y}?", "The operating margin reached %s in {Y}."},
+	{"By how much did {C}'s revenue grow year over year?", "Revenue grew %s year over year."},
+	{"In which month does {C}'s fiscal year end?", "The fiscal year ends in %s."},
+	{"How large is the share repurchase program {C} authorized?", "The board also authorized a share repurchase program of %s."},
+	{"What was {C}'s effective tax rate?", "The effective tax rate was %s."},
+}
+
 // filingYear is filing, and the fiscal year its questions ask about.
 func filingYear(r *rand.Rand, c string) ([]fact, int) {
 	year := 2019 + r.Intn(5)
-	rev := money(r, 120, 4800)
-	ni := money(r, 5, 400)
-	capex := money(r, 10, 600)
-	debt := money(r, 50, 2000)
-	div := fmt.Sprintf("$%.2f per share", 0.1+r.Float64()*2)
-	emp := fmt.Sprintf("%d,%03d full-time employees", 1+r.Intn(40), r.Intn(1000))
-	seg := segments[r.Intn(len(segments))]
-	aud := auditors[r.Intn(len(auditors))]
-	city := cities[r.Intn(len(cities))]
-	margin := fmt.Sprintf("%.1f%%", 5+r.Float64()*30)
-	growth := fmt.Sprintf("%.1f%%", -5+r.Float64()*25)
-	month := months[r.Intn(len(months))]
-	buyback := money(r, 20, 900)
-	tax := fmt.Sprintf("%.1f%%", 15+r.Float64()*12)
-	return []fact{
-		{fmt.Sprintf("What was %s's total revenue in fiscal %d?", c, year), rev,
-			fmt.Sprintf("%s reported total revenue of %%s for fiscal %d.", c, year)},
-		{fmt.Sprintf("How much net income did %s report for fiscal %d?", c, year), ni,
-			"Net income for the year came to %s, after the charges described below."},
-		{fmt.Sprintf("What were %s's capital expenditures in %d?", c, year), capex,
-			fmt.Sprintf("Capital expenditures were %%s in %d, mostly for new equipment.", year)},
-		{fmt.Sprintf("How much long-term debt did %s carry at year end?", c), debt,
-			"Long-term debt stood at %s at year end."},
-		{fmt.Sprintf("What quarterly dividend did %s declare?", c), div,
-			"The board declared a quarterly dividend of %s."},
-		{fmt.Sprintf("How many people does %s employ?", c), emp,
-			"The company employs %s across its sites."},
-		{fmt.Sprintf("What is %s's largest business segment?", c), seg,
-			fmt.Sprintf("%s’s largest business segment is %%s.", c)},
-		{fmt.Sprintf("Which firm audits %s's financial statements?", c), aud,
-			"The financial statements were audited by %s."},
-		{fmt.Sprintf("Where is %s headquartered?", c), city,
-			fmt.Sprintf("%s is headquartered in %%s.", c)},
-		{fmt.Sprintf("What operating margin did %s achieve in %d?", c, year), margin,
-			fmt.Sprintf("The operating margin reached %%s in %d.", year)},
-		{fmt.Sprintf("By how much did %s's revenue grow year over year?", c), growth,
-			"Revenue grew %s year over year."},
-		{fmt.Sprintf("In which month does %s's fiscal year end?", c), month,
-			"The fiscal year ends in %s."},
-		{fmt.Sprintf("How large is the share repurchase program %s authorized?", c), buyback,
-			"The board also authorized a share repurchase program of %s."},
-		{fmt.Sprintf("What was %s's effective tax rate?", c), tax,
-			"The effective tax rate was %s."},
-	}, year
+	answers := []string{ // drawn in the order of factTexts
+		money(r, 120, 4800), // revenue
+		money(r, 5, 400),    // net income
+		money(r, 10, 600),   // capital expenditures
+		money(r, 50, 2000),  // long-term debt
+		fmt.Sprintf("$%.2f per share", 0.1+r.Float64()*2),
+		fmt.Sprintf("%d,%03d full-time employees", 1+r.Intn(40), r.Intn(1000)),
+		segments[r.Intn(len(segments))],
+		auditors[r.Intn(len(auditors))],
+		cities[r.Intn(len(cities))],
+		fmt.Sprintf("%.1f%%", 5+r.Float64()*30),  // operating margin
+		fmt.Sprintf("%.1f%%", -5+r.Float64()*25), // revenue growth
+		months[r.Intn(len(months))],
+		money(r, 20, 900),                        // share repurchases
+		fmt.Sprintf("%.1f%%", 15+r.Float64()*12), // tax rate
+	}
+	fill := strings.NewReplacer("{C}", c, "{Y}", fmt.Sprint(year))
+	facts := make([]fact, len(factTexts))
+	for i, t := range factTexts {
+		facts[i] = fact{fill.Replace(t[0]), answers[i], fill.Replace(t[1])}
+	}
+	return facts, year
 }
 
 func qaText() string {

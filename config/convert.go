@@ -73,18 +73,12 @@ func (f *field) fromFile(v any) (any, error) {
 			return s, nil
 		}
 	case typeInitWeights:
-		switch x := v.(type) {
-		case bool:
-			return InitWeights(strconv.FormatBool(x)), nil
-		case string:
-			return InitWeights(strings.ToLower(x)), nil
+		if s, ok := boolWord(v); ok {
+			return InitWeights(s), nil
 		}
 	case typeAutoBool:
-		switch x := v.(type) {
-		case bool:
-			return AutoBool(strconv.FormatBool(x)), nil
-		case string:
-			return AutoBool(strings.ToLower(x)), nil
+		if s, ok := boolWord(v); ok {
+			return AutoBool(s), nil
 		}
 	case typeInt, typeInt64:
 		if n, ok := toInt(v); ok {
@@ -146,30 +140,27 @@ func (f *field) listFromFile(v any) (any, error) {
 	return out, nil
 }
 
+// boolWord is the text of a value that is a boolean or a word (InitWeights,
+// AutoBool): "true" or "false", or the string in lower case.
+func boolWord(v any) (string, bool) {
+	switch x := v.(type) {
+	case bool:
+		return strconv.FormatBool(x), true
+	case string:
+		return strings.ToLower(x), true
+	}
+	return "", false
+}
+
 // toInt accepts any integer type, and floats with an integral value (JSON
 // numbers are floats).
 func toInt(v any) (int64, bool) {
 	switch x := v.(type) {
-	case int:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint:
-		return int64(x), x <= math.MaxInt64
-	case uint64:
-		return int64(x), x <= math.MaxInt64
+	case int, int8, int16, int32, int64:
+		return reflect.ValueOf(x).Int(), true
+	case uint, uint8, uint16, uint32, uint64:
+		u := reflect.ValueOf(x).Uint()
+		return int64(u), u <= math.MaxInt64
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
 			return int64(x), true

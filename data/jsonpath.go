@@ -54,6 +54,24 @@ func (j jval) array() ([]jval, error) {
 	return out, nil
 }
 
+// eachObject calls fn with each item of the array j in turn, after checking
+// that the item is an object; it stops at the first error.
+func (j jval) eachObject(fn func(item jval) error) error {
+	items, err := j.array()
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if _, err := it.object(); err != nil {
+			return err
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (j jval) str() (string, error) {
 	if j.missing {
 		return "", j.errorf("missing")

@@ -166,19 +166,10 @@ func squadAnswers(v jval) (Answers, error) {
 	if v.missing || v.v == nil {
 		return a, nil
 	}
-	items, err := v.array()
-	if err != nil {
-		return a, err
-	}
-	for _, it := range items {
-		if _, err := it.object(); err != nil {
-			return a, err
-		}
-		if err := a.addJSON(it.get("text"), it.get("answer_start")); err != nil {
-			return a, err
-		}
-	}
-	return a, nil
+	err := v.eachObject(func(it jval) error {
+		return a.addJSON(it.get("text"), it.get("answer_start"))
+	})
+	return a, err
 }
 
 // addJSON appends the answer whose text and answer_start are the JSON values

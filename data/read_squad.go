@@ -21,50 +21,29 @@ func squadDoc(doc jval, set *exampleSet) error {
 	if _, err := doc.object(); err != nil {
 		return err
 	}
-	articles, err := doc.get("data").array()
-	if err != nil {
-		return err
-	}
-	for _, art := range articles {
-		if _, err := art.object(); err != nil {
-			return err
-		}
+	return doc.get("data").eachObject(func(art jval) error {
 		title := ""
 		if t := art.get("title"); !t.missing && t.v != nil {
+			var err error
 			if title, err = t.str(); err != nil {
 				return err
 			}
 		}
-		paras, err := art.get("paragraphs").array()
-		if err != nil {
-			return err
-		}
-		for _, p := range paras {
-			if err := squadParagraph(p, title, set); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return art.get("paragraphs").eachObject(func(p jval) error {
+			return squadParagraph(p, title, set)
+		})
+	})
 }
 
+// squadParagraph adds the questions of paragraph p, an object.
 func squadParagraph(p jval, title string, set *exampleSet) error {
-	if _, err := p.object(); err != nil {
-		return err
-	}
 	context, err := p.get("context").str()
 	if err != nil {
 		return err
 	}
-	qas, err := p.get("qas").array()
-	if err != nil {
-		return err
-	}
-	for _, qa := range qas {
-		if _, err := qa.object(); err != nil {
-			return err
-		}
+	return p.get("qas").eachObject(func(qa jval) error {
 		ex := Example{Title: title, Context: context}
+		var err error
 		if ex.ID, err = qa.get("id").text(); err != nil {
 			return err
 		}
@@ -78,6 +57,6 @@ func squadParagraph(p jval, title string, set *exampleSet) error {
 			ex.Answers = Answers{}
 		}
 		set.add(ex)
-	}
-	return nil
+		return nil
+	})
 }

@@ -16,20 +16,15 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-var (
-	packedOnce sync.Once
-	packedErr  error
-)
+// packedCheck is PackedLinearAvailable's result, found once.
+var packedCheck = sync.OnceValue(func() error {
+	return Catch(func() { shimErr(C.loraqa_packed_linear_check()) })
+})
 
 // PackedLinearAvailable is nil when this LibTorch can prepack linears for
 // oneDNN (mkldnn::_reorder_linear_weight and _linear_pointwise: LibTorch
 // 2.0 and later, with oneDNN on), or an error that says why not.
-func PackedLinearAvailable() error {
-	packedOnce.Do(func() {
-		packedErr = Catch(func() { shimErr(C.loraqa_packed_linear_check()) })
-	})
-	return packedErr
-}
+func PackedLinearAvailable() error { return packedCheck() }
 
 // PackLinearWeight reorders weight (float32 or bfloat16 [out, in], on the
 // CPU) into oneDNN's blocked layout once, as torch.compile does with a frozen

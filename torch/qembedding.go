@@ -5,12 +5,10 @@ package torch
 extern char* loraqa_qembedding_quantize(void* table, void** out);
 extern char* loraqa_qembedding_pack(void* qtable, void** out);
 extern char* loraqa_qembedding_forward(void* h, void* ids, void** out);
-extern void loraqa_qlinear_free(void* h);
 */
 import "C"
 
 import (
-	"errors"
 	"runtime"
 	"unsafe"
 
@@ -25,7 +23,7 @@ import (
 // table's memory. It lives in C memory: Drop frees it, and LiveTensors counts
 // it until then. CPU only.
 type QEmbedding struct {
-	h         unsafe.Pointer
+	int8Params
 	Rows, Dim int64
 }
 
@@ -56,27 +54,14 @@ func NewQEmbedding(table *ts.Tensor, consume bool) (*QEmbedding, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &QEmbedding{h: h, Rows: size[0], Dim: size[1]}, nil
+	return &QEmbedding{int8Params: int8Params{h}, Rows: size[0], Dim: size[1]}, nil
 }
 
 // Forward looks up ids (int64, any shape) and returns float32 [ids..., Dim],
 // the caller's. Like gotch's operations it panics with a LibTorch failure
 // (Catch returns it as an *Error), and after Drop.
 func (q *QEmbedding) Forward(ids *ts.Tensor) *ts.Tensor {
-	if q.h == nil {
-		panic(&ts.LoraqaError{Err: errors.New("int8 embedding used after Drop")})
-	}
-	var out unsafe.Pointer
-	shimErr(C.loraqa_qembedding_forward(q.h, ids.Ctensor(), &out))
-	runtime.KeepAlive(ids)
-	return ts.FromCtensor(out)
-}
-
-// Drop frees the packed table; a second Drop does nothing.
-func (q *QEmbedding) Drop() {
-	if q.h == nil {
-		return
-	}
-	C.loraqa_qlinear_free(q.h)
-	q.h = nil
+	return q.forward("int8 embedding", ids, func(h, ids unsafe.Pointer, out *unsafe.Pointer) *C.char {
+		return C.loraqa_qembedding_forward(h, ids, out)
+	})
 }

@@ -72,7 +72,7 @@ func TestQEmbeddingMatchesQuantizeDynamic(t *testing.T) {
 	q.Drop()
 	q.Drop()
 	err = Catch(func() { q.Forward(bad).MustDrop() })
-	assert.ErrorContains(t, err, "after Drop")
+	assert.ErrorContains(t, err, "int8 embedding used after Drop")
 	bad.MustDrop()
 	f.MustDrop()
 	idt.MustDrop()

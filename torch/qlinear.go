@@ -31,26 +31,48 @@ import (
 // products in int32 (Int8ActivationBits). It lives in C memory: Drop frees
 // it, and LiveTensors counts it until then. CPU only.
 type QLinear struct {
-	h       unsafe.Pointer
+	int8Params
 	Out, In int64
 	ActBits int
 }
 
-var (
-	int8Once sync.Once
-	int8Err  error
-)
+// int8Params is a packed int8 weight or embedding table in C memory, for
+// fbgemm (a QLinear's, a QEmbedding's): loraqa_qlinear_free frees both kinds,
+// and LiveTensors counts them until Drop.
+type int8Params struct{ h unsafe.Pointer }
+
+// forward runs fn, the shim's forward for these parameters, on x and returns
+// its result, the caller's. It panics with fn's failure, and after Drop with
+// an error that names what (the kind of layer).
+func (p *int8Params) forward(what string, x *ts.Tensor, fn func(h, x unsafe.Pointer, out *unsafe.Pointer) *C.char) *ts.Tensor {
+	if p.h == nil {
+		panic(&ts.LoraqaError{Err: errors.New(what + " used after Drop")})
+	}
+	var out unsafe.Pointer
+	shimErr(fn(p.h, x.Ctensor(), &out))
+	runtime.KeepAlive(x)
+	return ts.FromCtensor(out)
+}
+
+// Drop frees the packed parameters; a second Drop does nothing.
+func (p *int8Params) Drop() {
+	if p.h == nil {
+		return
+	}
+	C.loraqa_qlinear_free(p.h)
+	p.h = nil
+}
+
+// int8Check is Int8Available's result, found once.
+var int8Check = sync.OnceValue(func() error {
+	return Catch(func() { shimErr(C.loraqa_qlinear_check()) })
+})
 
 // Int8Available is nil when this LibTorch can run int8 linears (it has the
 // fbgemm quantized engine: PyPI's x86-64 builds do, Debian's 1.13 does not),
 // or an error that says why not. Its first call makes fbgemm the process's
 // quantized engine.
-func Int8Available() error {
-	int8Once.Do(func() {
-		int8Err = Catch(func() { shimErr(C.loraqa_qlinear_check()) })
-	})
-	return int8Err
-}
+func Int8Available() error { return int8Check() }
 
 // NewQLinear quantizes weight (float32 [out, in], on the CPU) and prepacks it
 // with bias (float32 [out], or nil); its forwards quantize their inputs to
@@ -91,7 +113,7 @@ func newQLinear(weight, bias *ts.Tensor, actBits int, withScales bool) (*QLinear
 		return nil, nil, err
 	}
 	size := weight.MustSize()
-	q := &QLinear{h: h, Out: size[0], In: size[1], ActBits: actBits}
+	q := &QLinear{int8Params: int8Params{h}, Out: size[0], In: size[1], ActBits: actBits}
 	var scales *ts.Tensor
 	if sc != nil {
 		scales = ts.FromCtensor(sc)
@@ -103,22 +125,9 @@ func newQLinear(weight, bias *ts.Tensor, actBits int, withScales bool) (*QLinear
 // result float32 [.., Out], the caller's. Like gotch's operations it panics
 // with a LibTorch failure (Catch returns it as an *Error), and after Drop.
 func (q *QLinear) Forward(x *ts.Tensor) *ts.Tensor {
-	if q.h == nil {
-		panic(&ts.LoraqaError{Err: errors.New("int8 linear used after Drop")})
-	}
-	var out unsafe.Pointer
-	shimErr(C.loraqa_qlinear_forward(q.h, x.Ctensor(), &out))
-	runtime.KeepAlive(x)
-	return ts.FromCtensor(out)
-}
-
-// Drop frees the packed weight; a second Drop does nothing.
-func (q *QLinear) Drop() {
-	if q.h == nil {
-		return
-	}
-	C.loraqa_qlinear_free(q.h)
-	q.h = nil
+	return q.forward("int8 linear", x, func(h, x unsafe.Pointer, out *unsafe.Pointer) *C.char {
+		return C.loraqa_qlinear_forward(h, x, out)
+	})
 }
 
 // liveQLinears is the number of packed weights not yet dropped.

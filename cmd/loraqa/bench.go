@@ -22,10 +22,6 @@ import (
 	"github.com/loraqa/loraqa/train"
 )
 
-func init() {
-	register("bench", "measure training, inference or serving speed (train|infer|data|serve)", runBench)
-}
-
 // benchFlops counts matmul FLOPs as ../shared/tools/bench_reference.py does.
 func benchFlops(c bert.Config, B, L, r int64, train bool) float64 {
 	d, h, n := float64(c.Dim), float64(c.Hidden), float64(c.Layers)

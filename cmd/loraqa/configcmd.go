@@ -7,10 +7,6 @@ import (
 	"github.com/loraqa/loraqa/hub"
 )
 
-func init() {
-	register("config", "config show: print the resolved config (defaults < file < env < --set)", runConfig)
-}
-
 func runConfig(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "show" {
 		return usagef("usage: loraqa config show [--config F] [--set k=v ...]")

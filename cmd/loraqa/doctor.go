@@ -10,10 +10,6 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-func init() {
-	register("doctor", "report Go, LibTorch, CUDA, devices and the BLAS in use", runDoctor)
-}
-
 func runDoctor(ctx context.Context, args []string) error {
 	fs := newFlags("doctor", "[--json]")
 	asJSON := fs.Bool("json", false, "print one JSON object")

@@ -13,10 +13,6 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-func init() {
-	register("export", "fold an adapter into its base: a standalone HF QA model directory", runExport)
-}
-
 // runExport writes base + adapter as one model directory that transformers'
 // AutoModelForQuestionAnswering (and loraqa predict --model) loads without
 // PEFT. It is built in a temporary directory beside --out and renamed into

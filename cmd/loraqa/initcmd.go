@@ -13,10 +13,6 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-func init() {
-	register("init", "write a randomly initialised DistilBERT QA model directory (no download needed)", runInit)
-}
-
 func shapeConfig(shape string) (bert.Config, error) {
 	switch shape {
 	case "tiny":

@@ -23,10 +23,22 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 }
 
-var commands = map[string]command{}
-
-func register(name, summary string, run func(ctx context.Context, args []string) error) {
-	commands[name] = command{summary: summary, run: run}
+// commands is the command table: every loraqa command, its one-line summary
+// (usage lists them sorted) and the function that runs it.
+var commands = map[string]command{
+	"train":    {"fine-tune a LoRA adapter (config file, env, --set)", runTrain},
+	"prepare":  {"read Q&A pairs, build the QA dataset, split it into train/test JSONL", runPrepare},
+	"features": {"write the model's training windows (ids, offsets, labels) as JSONL", runFeatures},
+	"predict":  {"answer a question over a context with an adapter (or a QA model)", runPredict},
+	"eval":     {"exact match and F1 of an adapter on a QA file", runEval},
+	"serve":    {"answer questions over HTTP with one base model and any number of adapters", runServe},
+	"export":   {"fold an adapter into its base: a standalone HF QA model directory", runExport},
+	"sweep":    {"run a hyperparameter grid of train trials (or emit it for Slurm / Kubernetes)", runSweep},
+	"verify":   {"check the model, LoRA and training step against a PyTorch-made fixture", runVerify},
+	"bench":    {"measure training, inference or serving speed (train|infer|data|serve)", runBench},
+	"doctor":   {"report Go, LibTorch, CUDA, devices and the BLAS in use", runDoctor},
+	"config":   {"config show: print the resolved config (defaults < file < env < --set)", runConfig},
+	"init":     {"write a randomly initialised DistilBERT QA model directory (no download needed)", runInit},
 }
 
 // usageError marks a mistake in the command line: exit status 2.

@@ -14,11 +14,6 @@ import (
 	"github.com/loraqa/loraqa/internal/atomicfile"
 )
 
-func init() {
-	register("predict", "answer a question over a context with an adapter (or a QA model)", runPredict)
-	register("eval", "exact match and F1 of an adapter on a QA file", runEval)
-}
-
 // predictorFlags are the flags that say which model to load.
 type predictorFlags struct {
 	adapter, model, device string

@@ -8,11 +8,6 @@ import (
 	"github.com/loraqa/loraqa/data"
 )
 
-func init() {
-	register("prepare", "read Q&A pairs, build the QA dataset, split it into train/test JSONL", runPrepare)
-	register("features", "write the model's training windows (ids, offsets, labels) as JSONL", runFeatures)
-}
-
 func runPrepare(ctx context.Context, args []string) error {
 	fs := newFlags("prepare", "--input F [--format auto] --out DIR [--test-fraction 0.1] [--seed 42]")
 	o := data.DefaultPrepareOptions()

@@ -15,10 +15,6 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-func init() {
-	register("serve", "answer questions over HTTP with one base model and any number of adapters", runServe)
-}
-
 func runServe(ctx context.Context, args []string) error {
 	fs := newFlags("serve", "--adapter NAME=DIR [--adapter NAME=DIR ...] [--model DIR|ID] [--addr HOST:PORT] [--device D] [--merge] [--auth-token-file F] [--tls-cert F --tls-key F]")
 	d, ed := serve.DefaultOptions(), engine.DefaultOptions()

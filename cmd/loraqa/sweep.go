@@ -11,10 +11,6 @@ import (
 	"github.com/loraqa/loraqa/sweep"
 )
 
-func init() {
-	register("sweep", "run a hyperparameter grid of train trials (or emit it for Slurm / Kubernetes)", runSweep)
-}
-
 func runSweep(ctx context.Context, args []string) error {
 	fs := newFlags("sweep", "[--config F] [--set k=v ...] --grid key=v1,v2 [--grid ...] --out DIR\n"+
 		"       [--random N [--random-seed S]] [--parallel N] [--devices 0,1,...] [--report | --dry-run | --emit slurm|k8s [--stdout]]\n\n"+

@@ -12,10 +12,6 @@ import (
 	"github.com/loraqa/loraqa/train"
 )
 
-func init() {
-	register("train", "fine-tune a LoRA adapter (config file, env, --set)", runTrain)
-}
-
 func runTrain(ctx context.Context, args []string) error {
 	fs := newFlags("train", "[--config F] [--set k=v ...] [--resume latest|DIR]")
 	var cf configFlags

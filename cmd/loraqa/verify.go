@@ -10,10 +10,6 @@ import (
 	"github.com/loraqa/loraqa/verify"
 )
 
-func init() {
-	register("verify", "check the model, LoRA and training step against a PyTorch-made fixture", runVerify)
-}
-
 var errChecksFailed = errors.New("some checks failed")
 
 func runVerify(ctx context.Context, args []string) error {

@@ -2,7 +2,8 @@ package config
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/loraqa/loraqa/internal/errkind"
 )
 
 // Sentinels matched with errors.Is.
@@ -15,15 +16,5 @@ var (
 	ErrInvalid = errors.New("invalid config value")
 )
 
-// kindError is an error message that matches one of the sentinels.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }
-
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
+// errorf is an error message that matches kind, one of the sentinels.
+var errorf = errkind.Errorf

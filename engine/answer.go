@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/loraqa/loraqa/data"
+	"github.com/loraqa/loraqa/internal/errkind"
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -126,20 +127,11 @@ func answers(p data.Prediction, k int) []Answer {
 	return out
 }
 
-// kindError is an error of one of the kinds (ErrBadInput, ...): its message
-// is err's, and errors.Is finds both the kind and what err wraps.
-type kindError struct {
-	kind, err error
-}
-
-func (k *kindError) Error() string   { return k.err.Error() }
-func (k *kindError) Unwrap() []error { return []error{k.kind, k.err} }
-
-func withKind(kind, err error) error { return &kindError{kind: kind, err: err} }
-
-func kindf(kind error, format string, a ...any) error {
-	return withKind(kind, fmt.Errorf(format, a...))
-}
+// withKind and kindf mark an error with one of the kinds (ErrBadInput, ...).
+var (
+	withKind = errkind.With
+	kindf    = errkind.Errorf
+)
 
 // QueryError is the failure of one query of a batch: its index and why.
 type QueryError struct {

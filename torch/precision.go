@@ -133,3 +133,18 @@ func AutoDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
 	}
 	return gotch.Float
 }
+
+// AutoInferenceDType is the precision "auto" picks for inference (predict,
+// eval, serve): AutoDType's, except on a CPU without native bf16 whose int8
+// kernels sum in int32 (avx512_vnni: 8-bit activations,
+// Int8ActivationBits), where int8 runs in about half fp32's time and held
+// exact match and F1 within 0.3 points of fp32 (docs/benchmarks.md) — when
+// this LibTorch has int8 at all (Int8Available). With 7-bit activations
+// int8 lost 3 points of exact match, so there it stays fp32.
+func AutoInferenceDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
+	dt := AutoDType(dev, cpu)
+	if dt == gotch.Float && !dev.IsCuda() && cpu.Int8ActivationBits == 8 && Int8Available() == nil {
+		return gotch.Int8
+	}
+	return dt
+}

@@ -84,25 +84,29 @@ var hostCPU = torch.HostCPU
 // resolveDevice parses a device flag (or the device key) and resolves the
 // dtype s, named by what, for it as resolveDType does: the two steps every
 // command that runs a model starts with.
-func resolveDevice(device, what, s string, force bool) (gotch.Device, gotch.DType, error) {
+func resolveDevice(device, what, s string, force, infer bool) (gotch.Device, gotch.DType, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return dev, gotch.Invalid, err
 	}
-	dt, err := resolveDType(what, s, dev, force)
+	dt, err := resolveDType(what, s, dev, force, infer)
 	return dev, dt, err
 }
 
 // resolveDType parses a --dtype value (or the train.dtype key, named by
-// what) for dev: "auto" becomes the precision torch.AutoDType picks here,
-// said on stderr; bf16 on a CPU that would emulate it is refused unless
-// force, and then warned about.
-func resolveDType(what, s string, dev gotch.Device, force bool) (gotch.DType, error) {
+// what) for dev: "auto" becomes the precision torch.AutoDType picks here
+// (torch.AutoInferenceDType when infer: the model only answers), said on
+// stderr; bf16 on a CPU that would emulate it is refused unless force, and
+// then warned about.
+func resolveDType(what, s string, dev gotch.Device, force, infer bool) (gotch.DType, error) {
 	auto := strings.EqualFold(strings.TrimSpace(s), "auto")
 	var dt gotch.DType
-	if auto { // here, not through ParseDType: tests give hostCPU another CPU
+	switch {
+	case auto && infer: // here, not through ParseDType: tests give hostCPU another CPU
+		dt = torch.AutoInferenceDType(dev, hostCPU())
+	case auto:
 		dt = torch.AutoDType(dev, hostCPU())
-	} else {
+	default:
 		var err error
 		if dt, err = torch.ParseDType(s, dev); err != nil {
 			return dt, usagef("%s: %v", what, err)

@@ -12,10 +12,13 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-// Two machine kinds' cpuinfo: a Zen 3 emulates bf16, a Zen 4 has avx512_bf16.
+// Three machine kinds' cpuinfo: a Zen 3 emulates bf16, a Zen 4 has
+// avx512_bf16, a Cascade Lake has VNNI (int8 with 8-bit activations) but no
+// bf16.
 var (
-	zen3 = torch.ParseCPUInfo("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n")
-	zen4 = torch.ParseCPUInfo("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
+	zen3    = torch.ParseCPUInfo("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n")
+	zen4    = torch.ParseCPUInfo("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
+	cascade = torch.ParseCPUInfo("model name\t: Intel(R) Xeon(R) Platinum 8259CL\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
 )
 
 // onCPU makes the commands see cpu's flags until the test ends.
@@ -74,23 +77,70 @@ func TestBF16OnThisCPU(t *testing.T) {
 	}
 }
 
-// TestDTypeAuto: auto is fp32 where bf16 is emulated and bf16 where it is
-// native, and says which on stderr.
+// TestDTypeAuto: auto is bf16 where it is native; else, to answer, int8
+// where its activations get 8 bits (VNNI) and this LibTorch has int8, and
+// fp32 otherwise; to train, fp32. It says which on stderr.
 func TestDTypeAuto(t *testing.T) {
+	int8Here := gotch.Int8
+	if torch.Int8Available() != nil { // Debian's LibTorch 1.13: no fbgemm
+		int8Here = gotch.Float
+	}
 	for _, c := range []struct {
-		cpu  torch.CPUPrecision
-		want gotch.DType
-	}{{zen3, gotch.Float}, {zen4, gotch.BFloat16}} {
+		cpu          torch.CPUPrecision
+		infer, train gotch.DType
+	}{
+		{zen3, gotch.Float, gotch.Float},
+		{zen4, gotch.BFloat16, gotch.BFloat16},
+		{cascade, int8Here, gotch.Float},
+	} {
 		onCPU(t, c.cpu)
-		var dt gotch.DType
+		for _, infer := range []bool{true, false} {
+			want := c.train
+			if infer {
+				want = c.infer
+			}
+			var dt gotch.DType
+			log, err := stderr(t, func() (err error) {
+				dt, err = resolveDType("--dtype", "auto", gotch.CPU, false, infer)
+				return err
+			})
+			require.NoError(t, err)
+			assert.Equal(t, want, dt, "%s, infer %v", c.cpu.Model, infer)
+			assert.Contains(t, log, "--dtype auto: "+torch.DTypeName(want)+" on cpu")
+		}
+	}
+}
+
+// TestPredictAutoInt8: predict --dtype auto on a VNNI CPU without bf16
+// runs the base in int8 and answers as fp32 does on the tiny fixture.
+func TestPredictAutoInt8(t *testing.T) {
+	if err := torch.Int8Available(); err != nil {
+		t.Skip(err)
+	}
+	base, adapter := tinyBERTAdapter(t)
+	predict := func(dtype string) (string, string) {
+		args := []string{"--model", base, "--adapter", adapter, "--device", "cpu", "--dtype", dtype,
+			"--question", "who works at acme?", "--context", "alice works at acme."}
+		var out string
 		log, err := stderr(t, func() (err error) {
-			dt, err = resolveDType("--dtype", "auto", gotch.CPU, false)
+			out, err = stdout(t, func() error { return runPredict(context.Background(), args) })
 			return err
 		})
-		require.NoError(t, err)
-		assert.Equal(t, c.want, dt, c.cpu.Model)
-		assert.Contains(t, log, "--dtype auto: "+torch.DTypeName(c.want)+" on cpu")
+		require.NoError(t, err, log)
+		return out, log
 	}
+	var want, got map[string]any
+	out, _ := predict("fp32")
+	require.NoError(t, json.Unmarshal([]byte(out), &want), out)
+	onCPU(t, cascade)
+	out, log := predict("auto")
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	assert.Contains(t, log, "--dtype auto: int8 on cpu")
+	for _, k := range []string{"answer", "start", "end"} {
+		assert.Equal(t, want[k], got[k], k)
+	}
+	assert.InDelta(t, want["score"], got["score"], 0.05, "int8 moves the score a little")
+	assert.NotEqual(t, want["score"], got["score"], "the same score to the bit: not int8")
 }
 
 // TestDoctorReportsCPUPrecision: doctor --json has the CPU's bf16 and int8

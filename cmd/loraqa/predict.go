@@ -59,7 +59,7 @@ const (
 // questions without an answer) turns SQuAD 2.0 on under
 // --version-2-with-negative auto.
 func (p *predictorFlags) load(ctx context.Context, anyUnanswerable bool) (*engine.Engine, error) {
-	dev, dt, err := resolveDevice(p.device, "--dtype", p.dtype, p.force)
+	dev, dt, err := resolveDevice(p.device, "--dtype", p.dtype, p.force, true)
 	if err != nil {
 		return nil, err
 	}

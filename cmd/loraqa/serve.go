@@ -94,7 +94,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	dt, err := resolveDType("--dtype", *dtype, dev, *force)
+	dt, err := resolveDType("--dtype", *dtype, dev, *force, true)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func runTrain(ctx context.Context, args []string) error {
 	if err := checkWritable(cfg.OutputDir, cfg.FineTunedAdapterPath); err != nil {
 		return err
 	}
-	dev, dtype, err := resolveDevice(cfg.Device, "train.dtype", cfg.Train.DType, *force)
+	dev, dtype, err := resolveDevice(cfg.Device, "train.dtype", cfg.Train.DType, *force, false)
 	if err != nil {
 		return err
 	}

@@ -125,13 +125,17 @@ func (m *Model) Encode(b Batch, train bool) *ts.Tensor {
 	h = dropout(h, cfg.Dropout, train)
 
 	fused := fusedAttention(sdpa, m.Device, train, cfg.AttentionDropout, torch.DropoutReplaced())
-	var mask *ts.Tensor
-	if fused {
+	var mask *ts.Tensor // nil: no key is padding (fused inference on the CPU)
+	switch {
+	case fused && !train && !m.Device.IsCuda() && noPadding(b.AttentionMask):
+	case fused:
 		mask = additiveMask4(b.AttentionMask, m.DType)
-	} else {
+	default:
 		mask = additiveMask(b.AttentionMask, m.DType, cfg.Heads)
 	}
-	defer mask.MustDrop()
+	if mask != nil {
+		defer mask.MustDrop()
+	}
 	for _, blk := range m.Blocks {
 		h = m.block(blk, h, mask, train, fused)
 	}
@@ -166,6 +170,14 @@ func fusedAttention(have bool, dev gotch.Device, train bool, attnDropout float64
 		return true
 	}
 	return dev.IsCuda() && !dropoutReplaced
+}
+
+// noPadding reports whether a [B, L] 0/1 attention mask is all ones (a host
+// read: Forward asks only on the CPU).
+func noPadding(mask *ts.Tensor) bool {
+	lowest := mask.MustMin(false)
+	defer lowest.MustDrop()
+	return lowest.Int64Values()[0] == 1
 }
 
 // additiveMask4 turns a [B, L] 0/1 attention mask into the [B, 1, 1, L]
@@ -226,7 +238,8 @@ func (m *Model) half(x *ts.Tensor) *ts.Tensor {
 }
 
 // block is one post-LN transformer layer; it consumes x. mask is the additive
-// key mask, [B, 1, 1, L] for fusedAttention (fused) or [B·H, 1, L] for attention.
+// key mask, [B, 1, 1, L] for fusedAttention (fused; nil when no key is
+// padding) or [B·H, 1, L] for attention.
 // With a half-precision base (bf16, fp16) it runs as autocast runs HF's layer: the linears and the attention in the base's dtype,
 // the residual sums and the LayerNorms in float32, so x and the result are
 // float32 whatever the base.
@@ -272,7 +285,8 @@ func (m *Model) block(blk *Block, x, mask *ts.Tensor, train, fused bool) *ts.Ten
 }
 
 // fusedAttention is attention through scaled_dot_product_attention; mask is
-// [B, 1, 1, L]. It drops xh when it is a copy of x.
+// [B, 1, 1, L], or nil for none (inference only). It drops xh when it is a
+// copy of x.
 func (m *Model) fusedAttention(blk *Block, x, xh, mask *ts.Tensor, B, L int64, train bool) *ts.Tensor {
 	cfg := m.Config
 	H, dh := cfg.Heads, cfg.Dim/cfg.Heads
@@ -289,7 +303,12 @@ func (m *Model) fusedAttention(blk *Block, x, xh, mask *ts.Tensor, B, L int64, t
 	if train {
 		p = cfg.AttentionDropout
 	}
-	ctx := ts.MustScaledDotProductAttention(q, k, v, mask, p, false, nil)
+	var ctx *ts.Tensor
+	if mask == nil { // as transformers calls it without padding: LibTorch's flash kernel on the CPU
+		ctx = torch.AttentionUnmasked(q, k, v)
+	} else {
+		ctx = ts.MustScaledDotProductAttention(q, k, v, mask, p, false, nil)
+	}
 	q.MustDrop()
 	k.MustDrop()
 	v.MustDrop()

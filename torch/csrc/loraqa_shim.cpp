@@ -698,3 +698,24 @@ char* loraqa_packed_linear_forward(void* x, void* packed, void* bias, void** out
 }
 
 }  // extern "C"
+
+// ---- attention without a mask -----------------------------------------------
+
+extern "C" {
+
+// loraqa_sdpa_unmasked is scaled_dot_product_attention(q, k, v) with no mask
+// and no dropout: the call transformers makes when no key is padding. gotch's
+// wrapper always passes a mask, and with one LibTorch's CPU dispatch (before
+// 2.3) leaves its flash kernel for the unfused math path.
+char* loraqa_sdpa_unmasked(void* q, void* k, void* v, void** out) {
+  LORAQA_TRY
+#if LORAQA_TORCH_AT_LEAST(2, 0)
+  *out = handle(at::scaled_dot_product_attention(T(q), T(k), T(v), c10::nullopt, 0.0, false));
+#else
+  (void)q, (void)k, (void)v, (void)out;
+  return fail("scaled_dot_product_attention needs LibTorch 2.0 or later, this is " TORCH_VERSION);
+#endif
+  LORAQA_CATCH
+}
+
+}  // extern "C"

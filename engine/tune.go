@@ -9,10 +9,11 @@ import (
 // Tune checks the runtime settings loraqa's command line uses; Load does
 // not call it (serve and the CLI do). logf (nil: none) hears a notice when
 // the process lacks a setting that cannot be applied inside it. Tune sets
-// nothing process-wide: a server's memory stays flat because its model
-// worker hands freed memory back to the OS when idle (Options.ReleaseIdle),
-// not through malloc settings (a 1 MiB mmap threshold, what serve set
-// before, doubled the latency of a 1×384 query: docs/benchmarks.md).
+// nothing process-wide: a server shrinks back between bursts because its
+// model worker hands freed memory back to the OS when idle
+// (Options.ReleaseIdle), not through malloc settings (a 1 MiB mmap
+// threshold, what serve set before, doubled the latency of a 1×384 query:
+// docs/benchmarks.md).
 //
 // What cannot be done in-process: with Debian's LibTorch (OpenBLAS; torch.Source()
 // "debian"), LibTorch's OpenMP threads must not spin between parallel

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/loraqa/loraqa/torch"
 )
 
@@ -17,10 +19,14 @@ func runDoctor(ctx context.Context, args []string) error {
 		return err
 	}
 	info := torch.Info()
+	auto := autoDTypes()
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return enc.Encode(struct {
+			torch.BuildInfo
+			DTypeAuto dtypeAuto `json:"dtype_auto"`
+		}{info, auto})
 	}
 	fmt.Printf("go               %s\n", info.GoVersion)
 	fmt.Printf("libtorch         %s (%s)\n", info.LibTorch, info.LibTorchLib)
@@ -33,6 +39,7 @@ func runDoctor(ctx context.Context, args []string) error {
 	fmt.Printf("cpu              %s\n", info.CPU.Model)
 	fmt.Printf("cpu precision    bf16 %s, int8 %s with %d-bit activations (flags: %s)\n", nativeOrNot(info.CPU.BF16Native, "emulated, "+torch.EmulatedSlowdown),
 		nativeOrNot(info.CPU.Int8Native, "no VNNI/AMX"), info.CPU.Int8ActivationBits, strings.Join(info.CPU.Flags, " "))
+	fmt.Printf("dtype auto       on %s: %s to answer, %s to train\n", auto.Device, auto.Answer, auto.Train)
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
 	printCUDA(info.CUDA)
 	fmt.Printf("devices          %s\n", strings.Join(info.Devices, ", "))
@@ -49,6 +56,24 @@ func runDoctor(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// dtypeAuto is what --dtype auto (train.dtype auto) picks on the default
+// device.
+type dtypeAuto struct {
+	Device string `json:"device"`
+	Answer string `json:"answer"` // predict, eval, serve, bench infer
+	Train  string `json:"train"`
+}
+
+func autoDTypes() dtypeAuto {
+	dev, err := torch.ParseDevice("auto")
+	if err != nil {
+		dev = gotch.CPU
+	}
+	cpu := hostCPU()
+	return dtypeAuto{Device: torch.DeviceName(dev), Answer: torch.DTypeName(torch.AutoInferenceDType(dev, cpu)),
+		Train: torch.DTypeName(torch.AutoDType(dev, cpu))}
 }
 
 // nativeOrNot says "native", or "not native" with why.

@@ -158,3 +158,31 @@ func TestDoctorReportsCPUPrecision(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `cpu precision +bf16 (native|not native \(emulated, about 50x slower than fp32\)), int8 (native|not native \(no VNNI/AMX\)) with [78]-bit activations`, text)
 }
+
+// TestDoctorDTypeAuto: doctor says what --dtype auto picks on the default
+// device, to answer and to train, as resolveDType does.
+func TestDoctorDTypeAuto(t *testing.T) {
+	if dev, _ := torch.ParseDevice("auto"); dev.IsCuda() {
+		t.Skip("the default device is CUDA here: the CPU's flags decide nothing")
+	}
+	int8Here := "int8"
+	if torch.Int8Available() != nil {
+		int8Here = "fp32"
+	}
+	for _, c := range []struct {
+		cpu           torch.CPUPrecision
+		answer, train string
+	}{{zen3, "fp32", "fp32"}, {zen4, "bf16", "bf16"}, {cascade, int8Here, "fp32"}} {
+		onCPU(t, c.cpu)
+		out, err := stdout(t, func() error { return runDoctor(context.Background(), []string{"--json"}) })
+		require.NoError(t, err)
+		var got struct {
+			Auto dtypeAuto `json:"dtype_auto"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+		assert.Equal(t, dtypeAuto{Device: "cpu", Answer: c.answer, Train: c.train}, got.Auto, c.cpu.Model)
+		text, err := stdout(t, func() error { return runDoctor(context.Background(), nil) })
+		require.NoError(t, err)
+		assert.Contains(t, text, "dtype auto       on cpu: "+c.answer+" to answer, "+c.train+" to train", c.cpu.Model)
+	}
+}

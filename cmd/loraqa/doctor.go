@@ -66,6 +66,7 @@ type dtypeAuto struct {
 	Train  string `json:"train"`
 }
 
+// autoDTypes is what auto picks here, for doctor.
 func autoDTypes() dtypeAuto {
 	dev, err := torch.ParseDevice("auto")
 	if err != nil {

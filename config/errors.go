@@ -6,15 +6,15 @@ import (
 	"github.com/loraqa/loraqa/internal/errkind"
 )
 
-// Sentinels matched with errors.Is.
-var (
-	// ErrUnknownKey: a key (file, --set or environment) that is not a config key.
-	ErrUnknownKey = errors.New("unknown config key")
-	// ErrType: a value of the wrong type for its key.
-	ErrType = errors.New("config value of the wrong type")
-	// ErrInvalid: a value out of its allowed range or set.
-	ErrInvalid = errors.New("invalid config value")
-)
+// ErrUnknownKey is the kind of a key (in a file, a --set or the environment)
+// that is not a config key; match it with errors.Is.
+var ErrUnknownKey = errors.New("unknown config key")
+
+// ErrType is the kind of a value of the wrong type for its key.
+var ErrType = errors.New("config value of the wrong type")
+
+// ErrInvalid is the kind of a value out of its allowed range or set.
+var ErrInvalid = errors.New("invalid config value")
 
 // errorf is an error message that matches kind, one of the sentinels.
 var errorf = errkind.Errorf

@@ -59,32 +59,39 @@ import (
 	"github.com/loraqa/loraqa/torch"
 )
 
-// The kinds of failure, for errors.Is. The errors returned wrap one of
-// them and say what exactly was wrong.
-var (
-	// ErrBadInput: a query that cannot be answered as given (an empty
-	// question or context, a question longer than a window).
-	ErrBadInput = errors.New("bad input")
-	// ErrUnknownAdapter: a query or call names an adapter that is not loaded.
-	ErrUnknownAdapter = errors.New("unknown adapter")
-	// ErrUnloaded: the query's adapter was unloaded after the query was
-	// queued.
-	ErrUnloaded = errors.New("the adapter was unloaded")
-	// ErrBusy: the queue has no room for the queries; retry later.
-	ErrBusy = errors.New("the queue is full")
-	// ErrOutOfMemory: the model's device ran out of memory in the query's
-	// forward pass. The tensors of that forward are freed already (and the
-	// CUDA cache emptied), so the next queries run as before; retry later.
-	ErrOutOfMemory = errors.New("out of memory")
-	// ErrClosed: the engine is shutting down or closed.
-	ErrClosed = errors.New("the engine is shutting down")
-	// ErrAdapterExists: LoadAdapter with a name already loaded.
-	ErrAdapterExists = errors.New("adapter already loaded")
-	// ErrBadAdapter: an adapter that cannot be loaded or unloaded here (a
-	// bad config, shapes that do not fit the base, trained biases that
-	// cannot share the base, the default adapter, a merged one).
-	ErrBadAdapter = errors.New("adapter refused")
-)
+// ErrBadInput is the kind of a query that cannot be answered as given (an
+// empty question or context, a question longer than a window). Every error
+// the engine returns wraps one of these kinds, for errors.Is, and says what
+// exactly was wrong.
+var ErrBadInput = errors.New("bad input")
+
+// ErrUnknownAdapter is the kind of a query or call that names an adapter that
+// is not loaded.
+var ErrUnknownAdapter = errors.New("unknown adapter")
+
+// ErrUnloaded is the kind of a query whose adapter was unloaded after the
+// query was queued.
+var ErrUnloaded = errors.New("the adapter was unloaded")
+
+// ErrBusy is returned when the queue has no room for the queries; retry
+// later.
+var ErrBusy = errors.New("the queue is full")
+
+// ErrOutOfMemory is the kind of a query whose forward pass ran the model's
+// device out of memory. The tensors of that forward are freed already (and
+// the CUDA cache emptied), so the next queries run as before; retry later.
+var ErrOutOfMemory = errors.New("out of memory")
+
+// ErrClosed is returned when the engine is shutting down or closed.
+var ErrClosed = errors.New("the engine is shutting down")
+
+// ErrAdapterExists is the kind of a LoadAdapter with a name already loaded.
+var ErrAdapterExists = errors.New("adapter already loaded")
+
+// ErrBadAdapter is the kind of an adapter that cannot be loaded or unloaded
+// here (a bad config, shapes that do not fit the base, trained biases that
+// cannot share the base, the default adapter, a merged one).
+var ErrBadAdapter = errors.New("adapter refused")
 
 // NamedAdapter is an adapter directory served under a name.
 type NamedAdapter struct {

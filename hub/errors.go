@@ -5,19 +5,17 @@ import (
 	"fmt"
 )
 
-// Sentinels matched with errors.Is.
-var (
-	// ErrNotCached: offline, and the model is not (completely) in the cache.
-	ErrNotCached = errors.New("model not in the Hugging Face cache")
-	// ErrNotFound: the repository, revision or a required file does not exist
-	// (or is private and no valid token was sent).
-	ErrNotFound = errors.New("not found on the hub")
-	// ErrCorrupt: a file's size or sha256 does not match what the hub announced.
-	ErrCorrupt = errors.New("corrupt file")
-)
+// ErrNotCached is the kind of a failure offline, when the model is not
+// (completely) in the cache; match the kinds with errors.Is.
+var ErrNotCached = errors.New("model not in the Hugging Face cache")
 
-// errEntryNotFound marks a 404 for one file of an existing repository.
-var errEntryNotFound = errors.New("file not found")
+// ErrNotFound is the kind of a repository, revision or required file that
+// does not exist (or is private, and no valid token was sent).
+var ErrNotFound = errors.New("not found on the hub")
+
+// ErrCorrupt is the kind of a file whose size or sha256 does not match what
+// the hub announced.
+var ErrCorrupt = errors.New("corrupt file")
 
 // statusError is an HTTP error answer of the hub.
 type statusError struct {
@@ -40,6 +38,9 @@ func (e *statusError) Error() string {
 }
 
 func (e *statusError) Unwrap() error { return e.kind }
+
+// errEntryNotFound marks a 404 for one file of an existing repository.
+var errEntryNotFound = errors.New("file not found")
 
 // netError is a failure to reach the hub at all.
 type netError struct{ err error }

@@ -395,6 +395,7 @@ int loraqa_empty_cuda_cache() {
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <mutex>
 
 namespace {
 
@@ -428,15 +429,47 @@ std::string fbgemmEngine() {
   return "";
 }
 
-const c10::OperatorHandle& prepackOp() {
-  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
-  return op;
+// lazyOp is a registered operator, looked up on first use (a lookup that
+// throws, because this LibTorch lacks it, is tried again next time).
+class lazyOp {
+ public:
+  explicit lazyOp(const char* name) : name_(name) {}
+
+  // find looks the operator up; it throws when LibTorch has none.
+  const c10::OperatorHandle& find() {
+    std::call_once(once_, [this] { op_.emplace(c10::Dispatcher::singleton().findSchemaOrThrow(name_, "")); });
+    return *op_;
+  }
+
+  // call runs the operator on stack and returns its one result.
+  c10::IValue call(std::vector<c10::IValue>& stack) {
+    find().callBoxed(&stack);
+    TORCH_CHECK(stack.size() == 1, name_, " returned ", stack.size(), " values");
+    return std::move(stack[0]);
+  }
+
+ private:
+  const char* name_;
+  std::once_flag once_;
+  c10::optional<c10::OperatorHandle> op_;
+};
+
+// matrixToQuantize is the float32 copy of h, a 2-D CPU tensor about to be
+// quantized, after checking that fbgemm runs here; it throws otherwise,
+// naming what (the weight, the table) and the shape it must have.
+at::Tensor matrixToQuantize(void* h, const char* what, const char* shape) {
+  std::string err = fbgemmEngine();
+  TORCH_CHECK(err.empty(), err);
+  const at::Tensor& w = T(h);
+  TORCH_CHECK(w.dim() == 2, what, " must be ", shape, ", got ", w.sizes());
+  TORCH_CHECK(w.device().is_cpu(), what, " must be on the CPU, got ", w.device());
+  return w.to(at::kFloat).contiguous();
 }
 
-const c10::OperatorHandle& dynamicOp() {
-  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_dynamic", "");
-  return op;
-}
+lazyOp linearPrepack("quantized::linear_prepack");
+lazyOp linearDynamic("quantized::linear_dynamic");
+lazyOp embeddingPrepack("quantized::embedding_bag_prepack");
+lazyOp embeddingByte("quantized::embedding_byte");
 
 }  // namespace
 
@@ -448,8 +481,8 @@ char* loraqa_qlinear_check() {
   LORAQA_TRY
   std::string err = fbgemmEngine();
   if (!err.empty()) return fail(err.c_str());
-  prepackOp();
-  dynamicOp();
+  linearPrepack.find();
+  linearDynamic.find();
   LORAQA_CATCH
 }
 
@@ -461,12 +494,7 @@ char* loraqa_qlinear_check() {
 char* loraqa_qlinear_prepack(void* weight, void* bias, int reduce_range, void** out, void** scales_out) {
   LORAQA_TRY
   at::NoGradGuard ng;
-  std::string err = fbgemmEngine();
-  if (!err.empty()) return fail(err.c_str());
-  const at::Tensor& w = T(weight);
-  TORCH_CHECK(w.dim() == 2, "int8 linear: the weight must be [out, in], got ", w.sizes());
-  TORCH_CHECK(w.device().is_cpu(), "int8 linear: the weight must be on the CPU (fbgemm), got ", w.device());
-  at::Tensor wf = w.to(at::kFloat).contiguous();
+  at::Tensor wf = matrixToQuantize(weight, "int8 linear: the weight", "[out, in]");
   // PerChannelMinMaxObserver(qint8, per_channel_symmetric): quant range
   // [-128, 127], scale = max(-min(min, 0), max(max, 0)) / ((127 - -128) / 2),
   // clamped below by float32's eps; zero points 0.
@@ -490,9 +518,7 @@ char* loraqa_qlinear_prepack(void* weight, void* bias, int reduce_range, void** 
   } else {
     stack.emplace_back(c10::IValue());
   }
-  prepackOp().callBoxed(&stack);
-  TORCH_CHECK(stack.size() == 1, "quantized::linear_prepack returned ", stack.size(), " values");
-  auto* q = new qlinear{std::move(stack[0]), reduce_range != 0};
+  auto* q = new qlinear{linearPrepack.call(stack), reduce_range != 0};
   liveQLinears++;
   *out = q;
   if (scales_out) *scales_out = handle(scaleD);
@@ -512,9 +538,9 @@ char* loraqa_qlinear_forward(void* h, void* x, void** out) {
   auto* q = static_cast<qlinear*>(h);
   stack.emplace_back(q->packed);
   stack.emplace_back(q->reduceRange);
-  dynamicOp().callBoxed(&stack);
-  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "quantized::linear_dynamic returned no tensor");
-  *out = handle(stack[0].toTensor());
+  c10::IValue r = linearDynamic.call(stack);
+  TORCH_CHECK(r.isTensor(), "quantized::linear_dynamic returned no tensor");
+  *out = handle(r.toTensor());
   LORAQA_CATCH
 }
 
@@ -542,16 +568,6 @@ int64_t loraqa_qlinear_live() { return liveQLinears.load(); }
 
 namespace {
 
-const c10::OperatorHandle& embeddingPrepackOp() {
-  static const c10::OperatorHandle op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_prepack", "");
-  return op;
-}
-
-const c10::OperatorHandle& embeddingByteOp() {
-  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_byte", "");
-  return op;
-}
 
 }  // namespace
 
@@ -563,12 +579,7 @@ extern "C" {
 char* loraqa_qembedding_quantize(void* table, void** out) {
   LORAQA_TRY
   at::NoGradGuard ng;
-  std::string err = fbgemmEngine();
-  if (!err.empty()) return fail(err.c_str());
-  const at::Tensor& w = T(table);
-  TORCH_CHECK(w.dim() == 2, "int8 embedding: the table must be [rows, dim], got ", w.sizes());
-  TORCH_CHECK(w.device().is_cpu(), "int8 embedding: the table must be on the CPU, got ", w.device());
-  at::Tensor wf = w.to(at::kFloat).contiguous();
+  at::Tensor wf = matrixToQuantize(table, "int8 embedding: the table", "[rows, dim]");
   auto mm = at::aminmax(wf, 1);
   const at::Tensor& mn = std::get<0>(mm);
   const at::Tensor& mx = std::get<1>(mm);
@@ -587,9 +598,7 @@ char* loraqa_qembedding_pack(void* qtable, void** out) {
   at::NoGradGuard ng;
   std::vector<c10::IValue> stack;
   stack.emplace_back(T(qtable));
-  embeddingPrepackOp().callBoxed(&stack);
-  TORCH_CHECK(stack.size() == 1, "quantized::embedding_bag_prepack returned ", stack.size(), " values");
-  auto* q = new qlinear{std::move(stack[0]), false};
+  auto* q = new qlinear{embeddingPrepack.call(stack), false};
   liveQLinears++;
   *out = q;
   LORAQA_CATCH
@@ -608,9 +617,9 @@ char* loraqa_qembedding_forward(void* h, void* ids, void** out) {
   stack.emplace_back(static_cast<qlinear*>(h)->packed);
   stack.emplace_back(in.contiguous());
   stack.emplace_back(false);  // pruned_weights
-  embeddingByteOp().callBoxed(&stack);
-  TORCH_CHECK(stack.size() == 1 && stack[0].isTensor(), "quantized::embedding_byte returned no tensor");
-  *out = handle(stack[0].toTensor());
+  c10::IValue r = embeddingByte.call(stack);
+  TORCH_CHECK(r.isTensor(), "quantized::embedding_byte returned no tensor");
+  *out = handle(r.toTensor());
   LORAQA_CATCH
 }
 

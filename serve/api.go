@@ -75,33 +75,58 @@ type parsed struct {
 
 // parseAnswer decodes and checks the body of POST /v1/answer.
 func parseAnswer(body []byte, lim limits) (parsed, *apiError) {
-	var r AnswerRequest
-	if e := decodeStrict(body, &r); e != nil {
-		return parsed{}, e
-	}
-	if e := refuseNull(body); e != nil {
+	r, e := decodeRequest(body)
+	if e != nil {
 		return parsed{}, e
 	}
 	return checkRequest(r, "", lim)
 }
 
-// refuseNull refuses null passages, and a context given beside passages,
-// even an empty or a null one (adapter and top_k may be null, which means
-// their default; a null context alone is a missing one).
-func refuseNull(body []byte) *apiError {
-	var probe struct{ Context, Passages json.RawMessage }
-	if json.Unmarshal(body, &probe) != nil {
-		return nil // decodeStrict has said what is wrong
+// given is a field of a request that remembers whether it was in the body,
+// and whether as null, so that one decode can tell "absent" from "null".
+type given[T any] struct {
+	v           T
+	there, null bool
+}
+
+// UnmarshalJSON notes that the field is there (encoding/json calls it for
+// null too) and decodes its value.
+func (g *given[T]) UnmarshalJSON(b []byte) error {
+	g.there = true
+	if string(b) == "null" {
+		g.null = true
+		return nil
+	}
+	return json.Unmarshal(b, &g.v)
+}
+
+// requestWire is AnswerRequest as the body holds it.
+type requestWire struct {
+	Question string          `json:"question"`
+	Context  given[string]   `json:"context"`
+	Passages given[[]string] `json:"passages"`
+	Adapter  *string         `json:"adapter"`
+	TopK     *int            `json:"top_k"`
+}
+
+// decodeRequest decodes one answer request strictly. It refuses null
+// passages, and a context given beside passages, even an empty or a null
+// one (adapter and top_k may be null, which means their default; a null
+// context alone is a missing one).
+func decodeRequest(body []byte) (AnswerRequest, *apiError) {
+	var w requestWire
+	if e := decodeStrict(body, &w); e != nil {
+		return AnswerRequest{}, e
 	}
 	switch {
-	case string(probe.Context) == "null" && probe.Passages != nil:
-		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a text", "context")
-	case string(probe.Passages) == "null":
-		return errorf(http.StatusBadRequest, "%q is null: leave it out, or give a list of texts", "passages")
-	case probe.Context != nil && probe.Passages != nil:
-		return errorf(http.StatusBadRequest, "give %q or %q, not both", "context", "passages")
+	case w.Context.null && w.Passages.there:
+		return AnswerRequest{}, errorf(http.StatusBadRequest, "%q is null: leave it out, or give a text", "context")
+	case w.Passages.null:
+		return AnswerRequest{}, errorf(http.StatusBadRequest, "%q is null: leave it out, or give a list of texts", "passages")
+	case w.Context.there && w.Passages.there:
+		return AnswerRequest{}, errorf(http.StatusBadRequest, "give %q or %q, not both", "context", "passages")
 	}
-	return nil
+	return AnswerRequest{Question: w.Question, Context: w.Context.v, Passages: w.Passages.v, Adapter: w.Adapter, TopK: w.TopK}, nil
 }
 
 // parseBatch decodes and checks the body of POST /v1/answer/batch: a JSON
@@ -122,11 +147,7 @@ func parseBatch(body []byte, lim limits) ([]parsed, *apiError) {
 	}
 	out := make([]parsed, len(rs))
 	for i, raw := range rs {
-		var r AnswerRequest
-		e := decodeStrict(raw, &r)
-		if e == nil {
-			e = refuseNull(raw)
-		}
+		r, e := decodeRequest(raw)
 		if e != nil {
 			e.msg = fmt.Sprintf("request %d: %s", i, e.msg)
 			return nil, e

@@ -31,6 +31,7 @@ var badRequests = []struct {
 	{"trailing data", "POST", pathAnswer, `{"question":"q","context":"c"} {}`, 400, "data after the request's end"},
 	{"array for an object", "POST", pathAnswer, `[{"question":"q","context":"c"}]`, 400, "wrong type: want an object, got JSON array"},
 	{"question a number", "POST", pathAnswer, `{"question":42,"context":"c"}`, 400, `wrong type for "question": want a string, got JSON number`},
+	{"context a number", "POST", pathAnswer, `{"question":"q","context":5}`, 400, `wrong type for "context": want a string, got JSON number`},
 	{"top_k a string", "POST", pathAnswer, `{"question":"q","context":"c","top_k":"3"}`, 400, `wrong type for "top_k": want an integer, got JSON string`},
 	{"top_k a fraction", "POST", pathAnswer, `{"question":"q","context":"c","top_k":1.5}`, 400, `wrong type for "top_k"`},
 	{"top_k zero", "POST", pathAnswer, `{"question":"q","context":"c","top_k":0}`, 400, `"top_k" is 0; it must be between 1 and 20`},

@@ -88,10 +88,25 @@ def main():
           f"| {rows[1][0]:.2f} / {rows[1][1]:.2f} / {rows[1][2]:.2f} |")
     print(f"| AUC, unanswerable over answerable | {rows[0][3]:.3f} | {rows[1][3]:.3f} |")
     print()
-    hf_ep = jsonl(f"{d}/hf.jsonl")
     hs = jsonl(f"{d}/hf-steps.jsonl")
     ls = lq_steps(f"{d}/run")
     mean = lambda xs: sum(xs) / len(xs)
+    # each side's own evaluation after every epoch (threshold 0; HF's through the official script,
+    # loraqa's its trainer's), with the epoch's mean training loss
+    hf_ep = [r for r in jsonl(f"{d}/hf.jsonl") if r.get("squad_v2")]
+    lq_ep = [r for r in jsonl(os.path.join(d, "run", "metrics.jsonl")) if r.get("type") == "eval" and r.get("squad_v2")]
+    if len(hf_ep) > 1 and len(hf_ep) == len(lq_ep):
+        per = len(ls) // len(lq_ep)
+        print("| epoch | mean train loss HF / loraqa | HasAns_f1 HF / loraqa | NoAns_f1 HF / loraqa "
+              "| f1 HF / loraqa | best_f1 HF / loraqa |")
+        print("|---|---|---|---|---|---|")
+        for i, (h, q) in enumerate(zip(hf_ep, lq_ep)):
+            hv, qv = h["squad_v2"], q["squad_v2"]
+            ql = mean([r["loss"] for r in ls[i * per:(i + 1) * per]])
+            print(f"| {i + 1} | {h['train_loss']:.4f} / {ql:.4f} | {hv['HasAns_f1']:.2f} / {qv['HasAns_f1']:.2f} "
+                  f"| {hv['NoAns_f1']:.2f} / {qv['NoAns_f1']:.2f} | {hv['f1']:.2f} / {qv['f1']:.2f} "
+                  f"| {hv['best_f1']:.2f} / {qv['best_f1']:.2f} |")
+        print()
     print("| | HF + PEFT | loraqa |")
     print("|---|---|---|")
     print(f"| optimizer steps | {len(hs)} | {len(ls)} |")

@@ -230,9 +230,9 @@ func TestYAMLRoundTrip(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	assert.Len(t, keys, 55) // 6 top-level + 14 data + 12 lora + 23 train
+	assert.Len(t, keys, 56) // 6 top-level + 14 data + 12 lora + 24 train
 	assert.Equal(t, "base_qa_model", keys[0])
-	for _, k := range []string{"data.doc_stride", "data.version_2_with_negative", "data.null_score_diff_threshold", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size", "train.tf32", "train.deterministic"} {
+	for _, k := range []string{"data.doc_stride", "data.version_2_with_negative", "data.null_score_diff_threshold", "lora.use_rslora", "train.nan_policy", "log_level", "data.negative_fraction", "lora.init_from", "lora.use_dora", "lora.lora_bias", "train.optim", "train.metric_for_best_model", "train.eval_batch_size", "train.tf32", "train.deterministic", "train.fast_dropout"} {
 		assert.Contains(t, keys, k)
 	}
 }

@@ -27,18 +27,22 @@
 #          from the adapter PEFT initialised (lora.init_from), N steps each, and
 #          the training losses compared step by step
 #   LOCKSTEP=1  the whole recipe so (OUT/lockstep), evaluated as the seed run
+#   LOCKSTEP_DROPOUT=1  the whole recipe with dropout on (OUT/lockstep-dropout):
+#          loraqa starts from PEFT's initial adapter and both sides reseed the
+#          generator before every batch from (seed, step, batch), so they draw
+#          the same masks; evaluated as the seed run
 #   PARALLEL=1  the seed run's two sides at once, one thread each (on a 2-core
 #          machine about the same total time, but neither waits for the other)
 #
 # Runs that finished are kept, so an interrupted run picks up where it stopped.
 # Usage: scripts/quality_squad2.sh [OUT]
 #   (env: EPOCHS=1 LR=1e-3 SEED=42 MAXLEN=384 STRIDE=128 LOCKSTEP_STEPS=0
-#    LOCKSTEP=0 PARALLEL=0 MINILM=dir, else scripts/minilm.sh fetches it)
+#    LOCKSTEP=0 LOCKSTEP_DROPOUT=0 PARALLEL=0 MINILM=dir, else scripts/minilm.sh fetches it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/quality-squad2}; EPOCHS=${EPOCHS:-1}; LR=${LR:-1e-3}; SEED=${SEED:-42}
 MAXLEN=${MAXLEN:-384}; STRIDE=${STRIDE:-128}; LOCKSTEP_STEPS=${LOCKSTEP_STEPS:-0}; LOCKSTEP=${LOCKSTEP:-0}
-PARALLEL=${PARALLEL:-0}
+LOCKSTEP_DROPOUT=${LOCKSTEP_DROPOUT:-0}; PARALLEL=${PARALLEL:-0}
 DATA=../shared/data/squad-v2.0-dev-part1.json
 PY=${LORAQA_REF_PYTHON:-.venv-ref/bin/python}
 SQ=${LORAQA_SQUAD2_PYTHON:-.build/venv-squad2/bin/python}
@@ -142,6 +146,22 @@ if [ "$LOCKSTEP" = 1 ]; then # the whole recipe in lockstep (dropout off, the sa
   evaluate lockstep
   spans lockstep
 fi
+if [ "$LOCKSTEP_DROPOUT" = 1 ]; then # the whole recipe with dropout on, the same initial adapter and masks
+  name=lockstep-dropout init="$OUT/lockstep-dropout/init"
+  if [ "$PARALLEL" = 1 ]; then # loraqa starts once PEFT has saved its initial adapter
+    hf "$name" "$SEED" --reseed --save-init "$init" --threads 1 & hfpid=$!
+    until [ -s "$init/adapter_model.safetensors" ] || [ -s "$OUT/$name/hf.done" ] || ! kill -0 "$hfpid" 2>/dev/null; do sleep 5; done
+    sleep 5
+    lq "$name" "$SEED" --set lora.init_from="$init" --set train.threads=1 & lqpid=$!
+    wait "$hfpid"; wait "$lqpid"
+  else
+    hf "$name" "$SEED" --reseed --save-init "$init"
+    lq "$name" "$SEED" --set lora.init_from="$init"
+  fi
+  evaluate "$name"
+  spans "$name"
+fi
 python3 scripts/quality_squad2_report.py "$OUT" "seed-$SEED"
 [ "$LOCKSTEP" = 1 ] && python3 scripts/quality_squad2_report.py "$OUT" lockstep
+[ "$LOCKSTEP_DROPOUT" = 1 ] && python3 scripts/quality_squad2_report.py "$OUT" lockstep-dropout
 exit 0

@@ -65,7 +65,7 @@ func trainOptions(cfg *config.Config) train.Options {
 	o.Postprocess = postOptions(cfg.Data)
 	o.Threads = t.Threads
 	o.Optim, o.MetricForBest, o.EvalEveryEpoch = t.Optim, t.MetricForBestModel, t.EvalEveryEpoch
-	o.TF32, o.Deterministic = t.TF32, t.Deterministic
+	o.TF32, o.Deterministic, o.FastDropout = t.TF32, t.Deterministic, t.FastDropout
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}

@@ -33,16 +33,17 @@
 #          the same masks; evaluated as the seed run
 #   PARALLEL=1  the seed run's two sides at once, one thread each (on a 2-core
 #          machine about the same total time, but neither waits for the other)
+#   SEED_RUN=0  skip the seed run (only the lockstep runs asked for)
 #
 # Runs that finished are kept, so an interrupted run picks up where it stopped.
 # Usage: scripts/quality_squad2.sh [OUT]
 #   (env: EPOCHS=1 LR=1e-3 SEED=42 MAXLEN=384 STRIDE=128 LOCKSTEP_STEPS=0
-#    LOCKSTEP=0 LOCKSTEP_DROPOUT=0 PARALLEL=0 MINILM=dir, else scripts/minilm.sh fetches it)
+#    LOCKSTEP=0 LOCKSTEP_DROPOUT=0 PARALLEL=0 SEED_RUN=1 MINILM=dir, else scripts/minilm.sh fetches it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/quality-squad2}; EPOCHS=${EPOCHS:-1}; LR=${LR:-1e-3}; SEED=${SEED:-42}
 MAXLEN=${MAXLEN:-384}; STRIDE=${STRIDE:-128}; LOCKSTEP_STEPS=${LOCKSTEP_STEPS:-0}; LOCKSTEP=${LOCKSTEP:-0}
-LOCKSTEP_DROPOUT=${LOCKSTEP_DROPOUT:-0}; PARALLEL=${PARALLEL:-0}
+LOCKSTEP_DROPOUT=${LOCKSTEP_DROPOUT:-0}; PARALLEL=${PARALLEL:-0}; SEED_RUN=${SEED_RUN:-1}
 DATA=../shared/data/squad-v2.0-dev-part1.json
 PY=${LORAQA_REF_PYTHON:-.venv-ref/bin/python}
 SQ=${LORAQA_SQUAD2_PYTHON:-.build/venv-squad2/bin/python}
@@ -118,16 +119,18 @@ spans() { # name: both sides answering every question (threshold 1e9: the best s
   date > "$ev/span.done"
 }
 
-if [ "$PARALLEL" = 1 ]; then
-  hf "seed-$SEED" "$SEED" --threads 1 & hfpid=$!
-  lq "seed-$SEED" "$SEED" --set train.threads=1 & lqpid=$!
-  wait "$hfpid"; wait "$lqpid"
-else
-  hf "seed-$SEED" "$SEED"
-  lq "seed-$SEED" "$SEED"
+if [ "$SEED_RUN" != 0 ]; then
+  if [ "$PARALLEL" = 1 ]; then
+    hf "seed-$SEED" "$SEED" --threads 1 & hfpid=$!
+    lq "seed-$SEED" "$SEED" --set train.threads=1 & lqpid=$!
+    wait "$hfpid"; wait "$lqpid"
+  else
+    hf "seed-$SEED" "$SEED"
+    lq "seed-$SEED" "$SEED"
+  fi
+  evaluate "seed-$SEED"
+  spans "seed-$SEED"
 fi
-evaluate "seed-$SEED"
-spans "seed-$SEED"
 
 nodropout() { # a copy of MiniLM with every dropout at 0 (the weights linked, not copied)
   nodrop=$(scripts/minilm.sh --no-dropout "$MINILM" "$OUT/minilm-nodropout")
@@ -161,7 +164,7 @@ if [ "$LOCKSTEP_DROPOUT" = 1 ]; then # the whole recipe with dropout on, the sam
   evaluate "$name"
   spans "$name"
 fi
-python3 scripts/quality_squad2_report.py "$OUT" "seed-$SEED"
+[ "$SEED_RUN" = 0 ] || python3 scripts/quality_squad2_report.py "$OUT" "seed-$SEED"
 [ "$LOCKSTEP" = 1 ] && python3 scripts/quality_squad2_report.py "$OUT" lockstep
 [ "$LOCKSTEP_DROPOUT" = 1 ] && python3 scripts/quality_squad2_report.py "$OUT" lockstep-dropout
 exit 0

@@ -566,11 +566,6 @@ int64_t loraqa_qlinear_live() { return liveQLinears.load(); }
 // quantized::embedding_bag_prepack; a lookup is quantized::embedding_byte,
 // which returns float32 rows. A quarter of the float32 table's memory.
 
-namespace {
-
-
-}  // namespace
-
 extern "C" {
 
 // loraqa_qembedding_quantize quantizes table (float32 [rows, dim], CPU) row

@@ -41,6 +41,25 @@ func forward(m *bert.Model, in bert.Batch) []float32 {
 	return append(torch.ToFloat32(out.StartLogits), torch.ToFloat32(out.EndLogits)...)
 }
 
+// seeded is a model of cfg in dtype on the CPU, initialised from seed.
+func seeded(t *testing.T, cfg bert.Config, dtype gotch.DType, seed int64) *bert.Model {
+	t.Helper()
+	torch.ManualSeed(seed)
+	m, err := bert.New(cfg, gotch.CPU, dtype)
+	require.NoError(t, err)
+	m.Init()
+	return m
+}
+
+// maxDiff is the largest |got[i] - want[i]|.
+func maxDiff(got, want []float32) float64 {
+	d := 0.0
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i]-want[i])))
+	}
+	return d
+}
+
 // TestQuantize: Quantize turns exactly the encoder's linears into int8 ones
 // (their float32 weights freed and gone from Params; biases, embeddings,
 // LayerNorms and the QA head kept), keeps NumParams, moves the logits by
@@ -52,10 +71,7 @@ func TestQuantize(t *testing.T) {
 	for _, mt := range []string{"distilbert", "bert"} {
 		t.Run(mt, func(t *testing.T) {
 			live := torch.LiveTensors()
-			torch.ManualSeed(7)
-			m, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Float)
-			require.NoError(t, err)
-			m.Init()
+			m := seeded(t, tinyConfig(mt), gotch.Float, 7)
 			in := randomInput(3, 2, 12)
 			want := forward(m, in)
 			n, params := m.NumParams(), len(m.Params())
@@ -79,10 +95,7 @@ func TestQuantize(t *testing.T) {
 				assert.Contains(t, [][]int64{{32, 32}, {64, 32}, {32, 64}}, []int64{out, inDim}, name)
 			}
 			got := forward(m, in)
-			d := 0.0
-			for i := range got {
-				d = math.Max(d, math.Abs(float64(got[i]-want[i])))
-			}
+			d := maxDiff(got, want)
 			t.Logf("%s: int8 vs fp32 logits max |Δ| %.3g", mt, d)
 			assert.Greater(t, d, 1e-5, "the linears really are int8")
 			assert.Less(t, d, 0.25, "and close to float32")
@@ -107,10 +120,7 @@ func TestNewInt8(t *testing.T) {
 	for _, mt := range []string{"distilbert", "bert"} {
 		t.Run(mt, func(t *testing.T) {
 			live := torch.LiveTensors()
-			torch.ManualSeed(11)
-			want, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.Float)
-			require.NoError(t, err)
-			want.Init()
+			want := seeded(t, tinyConfig(mt), gotch.Float, 11)
 			require.NoError(t, want.Quantize())
 
 			torch.ManualSeed(11)

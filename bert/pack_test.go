@@ -1,7 +1,6 @@
 package bert_test
 
 import (
-	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,10 +23,7 @@ func TestPack(t *testing.T) {
 	for _, mt := range []string{"distilbert", "bert"} {
 		t.Run(mt, func(t *testing.T) {
 			live := torch.LiveTensors()
-			torch.ManualSeed(3)
-			m, err := bert.New(tinyConfig(mt), gotch.CPU, gotch.BFloat16)
-			require.NoError(t, err)
-			m.Init()
+			m := seeded(t, tinyConfig(mt), gotch.BFloat16, 3)
 			in := randomInput(4, 2, 12)
 			want := forward(m, in)
 			n, params := m.NumParams(), len(m.Params())
@@ -47,10 +43,7 @@ func TestPack(t *testing.T) {
 				}
 			}
 			got := forward(m, in)
-			d := 0.0
-			for i := range got {
-				d = math.Max(d, math.Abs(float64(got[i]-want[i])))
-			}
+			d := maxDiff(got, want)
 			t.Logf("%s: packed vs unpacked bf16 logits max |Δ| %.3g", mt, d)
 			assert.Less(t, d, 1e-2, "the same bf16 GEMM, another weight layout")
 			require.NoError(t, m.Pack(), "a second Pack does nothing")

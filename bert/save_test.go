@@ -38,11 +38,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			torch.ManualSeed(11)
-			m, err := bert.New(c.cfg(), gotch.CPU, c.dtype)
-			require.NoError(t, err)
+			m := seeded(t, c.cfg(), c.dtype, 11)
 			defer m.Drop()
-			m.Init()
 			dir := t.TempDir()
 			require.NoError(t, m.Save(dir))
 

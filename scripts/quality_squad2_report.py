@@ -141,7 +141,8 @@ def main():
         q = {r["step"]: r["loss"] for r in lq_steps(f"{lock}/run")}
         common = sorted(set(h) & set(q))
         dl = [abs(h[s] - q[s]) for s in common]
-        print(f"\n{os.path.basename(lock)} (dropout off, loraqa from PEFT's initial adapter): {len(common)} steps; "
+        how = "dropout on, the same masks" if lock.endswith("-dropout") else "dropout off"
+        print(f"\n{os.path.basename(lock)} ({how}, loraqa from PEFT's initial adapter): {len(common)} steps; "
               f"step 1 loss HF {h[common[0]]:.6f} / loraqa {q[common[0]]:.6f}; max |Δ loss| {max(dl):.2e} "
               f"(at step {common[dl.index(max(dl))]}); last step {h[common[-1]]:.6f} / {q[common[-1]]:.6f}")
 

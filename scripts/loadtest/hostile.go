@@ -48,10 +48,8 @@ type hostileReport struct {
 // and the server's RSS and open file descriptors before and after.
 func runHostile(args []string) error {
 	fs := flag.NewFlagSet("hostile", flag.ContinueOnError)
-	base := fs.String("url", "http://127.0.0.1:8080", "the server: loopback only (127.0.0.1, ::1 or localhost)")
-	inputs := fs.String("inputs", "inputs.jsonl", "requests made by `loadtest inputs`")
-	expFile := fs.String("expected", "expected.jsonl", "answers made by `loadtest expect`")
-	c := fs.Int("c", 16, "concurrent good clients")
+	var w workload
+	w.flags(fs, "expected.jsonl")
 	quietN := fs.Int("quiet", 800, "good requests of the quiet run")
 	duration := fs.Duration("duration", 60*time.Second, "how long the hostile phase lasts (at most 10m)")
 	token := fs.String("token", "", "a valid bearer token (empty: the server has no auth)")
@@ -64,24 +62,24 @@ func runHostile(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	u, err := url.Parse(*base)
+	u, err := url.Parse(w.url)
 	if err != nil {
 		return fmt.Errorf("hostile: -url: %w", err)
 	}
 	if h := u.Hostname(); h != "127.0.0.1" && h != "::1" && h != "localhost" {
-		return fmt.Errorf("hostile: -url %s: this test only runs against loopback (127.0.0.1)", *base)
+		return fmt.Errorf("hostile: -url %s: this test only runs against loopback (127.0.0.1)", w.url)
 	}
-	if *duration <= 0 || *duration > 10*time.Minute || *c < 1 || *quietN < 1 {
+	if *duration <= 0 || *duration > 10*time.Minute || w.clients < 1 || *quietN < 1 {
 		return fmt.Errorf("hostile: -duration must be in (0, 10m], -c and -quiet positive")
 	}
-	ins, bodies, exp, err := readWorkload("hostile", *inputs, *expFile)
+	ins, bodies, exp, err := w.read("hostile")
 	if err != nil {
 		return err
 	}
 	if exp == nil {
 		return fmt.Errorf("hostile: -expected is needed")
 	}
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: w.clients}}
 	rep := hostileReport{Hostile: map[string]int{}, HostileStatuses: map[string]int{}}
 	var mu sync.Mutex
 	problem := func(format string, a ...any) {
@@ -95,10 +93,10 @@ func runHostile(args []string) error {
 	// and counts what was lost or wrong.
 	good := func(stop func(i int) bool) (lat []time.Duration, lost, wrong int) {
 		var lmu sync.Mutex
-		clients(*c, stop, func(i int) {
+		clients(w.clients, stop, func(i int) {
 			k := i % len(ins)
 			t0 := time.Now()
-			got, err := post(client, *base+"/v1/answer", bodies[k], *token)
+			got, err := post(client, w.url+"/v1/answer", bodies[k], *token)
 			d := time.Since(t0)
 			lmu.Lock()
 			defer lmu.Unlock()
@@ -117,7 +115,7 @@ func runHostile(args []string) error {
 
 	// Quiet: good requests alone; one adapter load and unload warms that path.
 	if *adapterPath != "" && *admin != "" {
-		if err := adapterCycle(client, *base, *admin, *token, *adapterPath, ins[0]); err != nil {
+		if err := adapterCycle(client, w.url, *admin, *token, *adapterPath, ins[0]); err != nil {
 			return fmt.Errorf("hostile: warm-up adapter load/unload: %w", err)
 		}
 	}
@@ -171,34 +169,34 @@ func runHostile(args []string) error {
 	})
 	big := bytes.Repeat([]byte("x"), 2**maxBody)
 	hostile(2, func() {
-		code := send(client, "POST", *base+"/v1/answer", big, *token)
+		code := send(client, "POST", w.url+"/v1/answer", big, *token)
 		count("oversized", code, 413, -1) // -1: the server answered 413 and closed before the client had sent the body
 	})
 	malformed := [][]byte{[]byte(`{"question": "q", "context": `), []byte(`question=q&context=c`), []byte(`{"question":42,"context":"c"}`), []byte(`[{"question":"q"}]`), {0xff, 0xfe, 0x00}}
 	var mi atomic.Int64
 	hostile(2, func() {
-		code := send(client, "POST", *base+"/v1/answer", malformed[int(mi.Add(1))%len(malformed)], *token)
+		code := send(client, "POST", w.url+"/v1/answer", malformed[int(mi.Add(1))%len(malformed)], *token)
 		count("malformed", code, 400)
 	})
 	if *token != "" {
 		wrong := []string{"", "wrong-token-0123456789abcdef", *token + "x", (*token)[:len(*token)-1]}
 		var wi atomic.Int64
 		hostile(2, func() {
-			code := send(client, "POST", *base+"/v1/answer", bodies[0], wrong[int(wi.Add(1))%len(wrong)])
+			code := send(client, "POST", w.url+"/v1/answer", bodies[0], wrong[int(wi.Add(1))%len(wrong)])
 			count("wrong-token", code, 401)
 		})
 	}
 	if *adapterPath != "" && *admin != "" {
 		hostile(1, func() {
 			body, _ := json.Marshal(map[string]string{"name": "hot", "path": *adapterPath})
-			count("adapter-load", send(client, "POST", *base+"/v1/adapters", body, *admin), 201)
+			count("adapter-load", send(client, "POST", w.url+"/v1/adapters", body, *admin), 201)
 			q := ins[0]
 			q.Adapter = "hot"
 			qb, _ := json.Marshal(q)
-			count("hot-answer", send(client, "POST", *base+"/v1/answer", qb, *token), 200)
-			count("adapter-unload", send(client, "DELETE", *base+"/v1/adapters/hot", nil, *admin), 200)
+			count("hot-answer", send(client, "POST", w.url+"/v1/answer", qb, *token), 200)
+			count("adapter-unload", send(client, "DELETE", w.url+"/v1/adapters/hot", nil, *admin), 200)
 			body, _ = json.Marshal(map[string]string{"name": "evil", "path": "../../etc"})
-			count("adapter-escape", send(client, "POST", *base+"/v1/adapters", body, *admin), 400)
+			count("adapter-escape", send(client, "POST", w.url+"/v1/adapters", body, *admin), 400)
 			time.Sleep(200 * time.Millisecond)
 		})
 	}

@@ -37,10 +37,28 @@ type report struct {
 	FirstError string           `json:"first_error,omitempty"`
 }
 
-// readWorkload reads the requests of `loadtest inputs` (made into bodies)
-// and, unless expFile is "", the answers of `loadtest expect`, one for each
-// request; cmd names the subcommand in errors.
-func readWorkload(cmd, inputs, expFile string) (ins []input, bodies [][]byte, exp []expected, err error) {
+// workload is what `run` and `hostile` share: the server, the requests of
+// `loadtest inputs`, the answers of `loadtest expect` and how many clients
+// send them at once.
+type workload struct {
+	url, inputs, expected string
+	clients               int
+}
+
+// flags registers the workload's flags on fs, with expected as -expected's
+// default.
+func (w *workload) flags(fs *flag.FlagSet, expected string) {
+	fs.StringVar(&w.url, "url", "http://127.0.0.1:8080", "the server")
+	fs.StringVar(&w.inputs, "inputs", "inputs.jsonl", "requests made by `loadtest inputs`")
+	fs.StringVar(&w.expected, "expected", expected, "answers made by `loadtest expect` (run: empty does not check them)")
+	fs.IntVar(&w.clients, "c", 16, "concurrent clients")
+}
+
+// read reads the requests (made into bodies) and, unless w.expected is "",
+// the expected answers, one for each request; cmd names the subcommand in
+// errors.
+func (w workload) read(cmd string) (ins []input, bodies [][]byte, exp []expected, err error) {
+	inputs, expFile := w.inputs, w.expected
 	if ins, err = readJSONL[input](inputs); err != nil {
 		return nil, nil, nil, err
 	}
@@ -67,11 +85,9 @@ func readWorkload(cmd, inputs, expFile string) (ins []input, bodies [][]byte, ex
 
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	url := fs.String("url", "http://127.0.0.1:8080", "the server")
-	inputs := fs.String("inputs", "inputs.jsonl", "requests made by `loadtest inputs`")
-	expFile := fs.String("expected", "", "answers made by `loadtest expect` (empty: do not check)")
+	var w workload
+	w.flags(fs, "")
 	n := fs.Int("n", 2000, "requests in all (the inputs in turn)")
-	c := fs.Int("c", 16, "concurrent clients")
 	pid := fs.Int("pid", 0, "the server's process id, to read its RSS (0: do not)")
 	rssAt := fs.String("rss-at", "1000,10000", "read the RSS after these many requests")
 	timeout := fs.Duration("timeout", 60*time.Second, "per-request client timeout")
@@ -80,10 +96,10 @@ func runLoad(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *n < 1 || *c < 1 {
+	if *n < 1 || w.clients < 1 {
 		return fmt.Errorf("run: -n and -c must be positive")
 	}
-	ins, bodies, exp, err := readWorkload("run", *inputs, *expFile)
+	ins, bodies, exp, err := w.read("run")
 	if err != nil {
 		return err
 	}
@@ -93,8 +109,8 @@ func runLoad(args []string) error {
 			marks[k] = f
 		}
 	}
-	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{MaxIdleConnsPerHost: *c, MaxConnsPerHost: *c}}
-	rep := report{Requests: *n, Clients: *c, Distinct: len(ins), RSSKiB: map[string]int64{}}
+	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{MaxIdleConnsPerHost: w.clients, MaxConnsPerHost: w.clients}}
+	rep := report{Requests: *n, Clients: w.clients, Distinct: len(ins), RSSKiB: map[string]int64{}}
 	lat := make([]time.Duration, *n)
 	var done atomic.Int64
 	var mu sync.Mutex
@@ -111,10 +127,10 @@ func runLoad(args []string) error {
 		}
 	}
 	start := time.Now()
-	clients(*c, func(i int) bool { return i >= *n }, func(i int) {
+	clients(w.clients, func(i int) bool { return i >= *n }, func(i int) {
 		k := i % len(ins)
 		t0 := time.Now()
-		got, err := post(client, *url+"/v1/answer", bodies[k], "")
+		got, err := post(client, w.url+"/v1/answer", bodies[k], "")
 		lat[i] = time.Since(t0)
 		switch {
 		case err != nil:

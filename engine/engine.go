@@ -279,7 +279,7 @@ func Load(ctx context.Context, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if warning, _ := torch.CheckPrecision(dt, dev, torch.HostCPU(), true); warning != "" && opt.Logf != nil {
+	if warning, _ := torch.CheckPrecision(dt, dev, torch.HostCPU(), torch.HostRates, true); warning != "" && opt.Logf != nil {
 		opt.Logf("%s", warning) // the CLI refuses this unless --force; a library caller hears it
 	}
 	as := opt.Adapters

@@ -65,7 +65,7 @@ func DeviceName(d gotch.Device) string {
 }
 
 // ParseDType turns the dtype of the frozen base (fp32, bf16, fp16, int8, or
-// auto: AutoDType on this machine) into a gotch dtype for dev. fp16 (trained
+// auto: AutoDType on this machine, measured) into a gotch dtype for dev. fp16 (trained
 // with dynamic loss scaling) is refused on the CPU, where LibTorch has few
 // fast half kernels; bf16 is the CPU's half precision (fast on CPUs with
 // avx512_bf16 or AMX; CheckPrecision says where it is emulated). int8
@@ -74,7 +74,7 @@ func DeviceName(d gotch.Device) string {
 func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "auto":
-		return AutoDType(dev, HostCPU()), nil
+		return AutoDType(dev, HostCPU(), HostRates()), nil
 	case "", "fp32", "float32":
 		return gotch.Float, nil
 	case "bf16", "bfloat16":

@@ -98,10 +98,19 @@ const EmulatedSlowdown = "about 50x slower than fp32"
 // CheckPrecision tells whether dt runs natively on dev. bf16 on a CPU
 // without avx512_bf16 or AMX is emulated: without force it is refused
 // (ErrEmulatedBF16, saying why and what to use instead); with force it is
-// allowed with a warning, which the caller shows. Everything else returns
-// "" and nil.
-func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, force bool) (warning string, err error) {
-	if dt != gotch.BFloat16 || dev.IsCuda() || cpu.BF16Native {
+// allowed with a warning, which the caller shows. bf16 on a CPU that has the
+// instructions but whose rates (called only then) measured it slower than
+// fp32 is allowed with a warning that gives both rates. Everything else
+// returns "" and nil.
+func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, rates func() Rates, force bool) (warning string, err error) {
+	if dt != gotch.BFloat16 || dev.IsCuda() {
+		return "", nil
+	}
+	if cpu.BF16Native {
+		if r := rates(); r.BF16 > 0 && r.BF16 < r.FP32 {
+			return fmt.Sprintf("warning: bf16 runs slower than fp32 on this CPU: one linear at %.0f against %.0f GFLOP/s (%s, flags: %s); dtype auto picks %s to answer",
+				r.BF16, r.FP32, cpu.Model, strings.Join(cpu.Flags, " "), DTypeName(AutoInferenceDType(dev, cpu, r))), nil
+		}
 		return "", nil
 	}
 	why := fmt.Sprintf("%s (flags: %s) has neither avx512_bf16 nor amx_bf16, so LibTorch emulates bf16 and runs %s", cpu.Model, strings.Join(cpu.Flags, " "), EmulatedSlowdown)
@@ -111,12 +120,18 @@ func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, force bo
 	return fmt.Sprintf("warning: %s: %s (--force)", ErrEmulatedBF16, why), nil
 }
 
-// AutoDType is the precision "auto" picks for inference on dev: on CUDA bf16
-// where the device has it (compute capability 8.0 and up) and fp16 below; on
-// the CPU bf16 where it runs natively (its logits stay within verify's bf16
-// tolerance of fp32 at 0.43-0.51x the latency, docs/benchmarks.md), else
-// fp32.
-func AutoDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
+// fasterBy is how much faster than fp32 (in Rates) a lower precision must
+// run for auto to pick it: its logits move, so a near tie stays fp32.
+const fasterBy = 1.2
+
+// AutoDType is the precision "auto" picks to train on dev: on CUDA bf16
+// where the device has it (compute capability 8.0 and up) and fp16 below;
+// on the CPU bf16 where it runs natively and, when r is measured, at least
+// fasterBy times fp32's rate, else fp32. Flags alone do not decide it: a
+// Zen 4 with avx512_bf16 trained at 2.3-2.5x fp32's throughput in bf16, a
+// virtualised Xeon with avx512_bf16 but no AMX ran its bf16 GEMMs at 0.6x
+// fp32's (docs/benchmarks.md).
+func AutoDType(dev gotch.Device, cpu CPUPrecision, r Rates) gotch.DType {
 	if dev.IsCuda() {
 		for _, d := range ProbeDriver().Devices {
 			var major int
@@ -128,23 +143,41 @@ func AutoDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
 		}
 		return gotch.BFloat16
 	}
-	if cpu.BF16Native {
+	if cpu.BF16Native && (!r.Measured() || r.BF16 >= fasterBy*r.FP32) {
 		return gotch.BFloat16
 	}
 	return gotch.Float
 }
 
 // AutoInferenceDType is the precision "auto" picks for inference (predict,
-// eval, serve): AutoDType's, except on a CPU without native bf16 whose int8
-// kernels sum in int32 (avx512_vnni: 8-bit activations,
-// Int8ActivationBits), where int8 runs in about half fp32's time and held
-// exact match and F1 within 0.3 points of fp32 (docs/benchmarks.md) — when
-// this LibTorch has int8 at all (Int8Available). With 7-bit activations
-// int8 lost 3 points of exact match, so there it stays fp32.
-func AutoInferenceDType(dev gotch.Device, cpu CPUPrecision) gotch.DType {
-	dt := AutoDType(dev, cpu)
-	if dt == gotch.Float && !dev.IsCuda() && cpu.Int8ActivationBits == 8 && Int8Available() == nil {
-		return gotch.Int8
+// eval, serve): on CUDA AutoDType's; on the CPU the fastest in r of fp32,
+// bf16 where it runs natively, and int8 where its activations get 8 bits
+// (avx512_vnni, Int8ActivationBits) and this LibTorch has int8
+// (Int8Available), a lower precision only at fasterBy times fp32's rate.
+// With 8-bit activations int8 held exact match and F1 within 0.3 points of
+// fp32; with 7 bits it lost 3 points of exact match, so there it is not a
+// candidate (docs/benchmarks.md). With r not measured the flags decide: bf16
+// where native, else int8 where it can run, else fp32.
+func AutoInferenceDType(dev gotch.Device, cpu CPUPrecision, r Rates) gotch.DType {
+	if dev.IsCuda() {
+		return AutoDType(dev, cpu, r)
 	}
-	return dt
+	int8OK := cpu.Int8ActivationBits == 8 && Int8Available() == nil
+	if !r.Measured() {
+		if cpu.BF16Native {
+			return gotch.BFloat16
+		}
+		if int8OK {
+			return gotch.Int8
+		}
+		return gotch.Float
+	}
+	best, rate := gotch.Float, fasterBy*r.FP32
+	if cpu.BF16Native && r.BF16 >= rate {
+		best, rate = gotch.BFloat16, r.BF16
+	}
+	if int8OK && r.Int8 >= rate {
+		best = gotch.Int8
+	}
+	return best
 }

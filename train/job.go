@@ -101,7 +101,7 @@ func Run(ctx context.Context, job Job) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	if warning, _ := torch.CheckPrecision(dtype, dev, torch.HostCPU(), true); warning != "" {
+	if warning, _ := torch.CheckPrecision(dtype, dev, torch.HostCPU(), torch.HostRates, true); warning != "" {
 		job.logf("%s", warning) // the CLI refuses this unless --force; a library caller hears it
 	}
 	baseDir, err := hub.Resolve(ctx, job.Base, job.Hub)

@@ -115,7 +115,7 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	d, dt, err := resolveDevice(*dev, "--dtype", *dtype, *force, mode == "infer")
+	d, dt, _, err := resolveDevice(*dev, "--dtype", *dtype, *force, mode == "infer")
 	if err != nil {
 		return err
 	}

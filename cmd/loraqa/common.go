@@ -77,44 +77,60 @@ func loraConfig(c config.LoRA, base string) peft.Config {
 // forceFlagDoc is the help of --force, which every command that runs a model has.
 const forceFlagDoc = "run bf16 even on a CPU that emulates it (no avx512_bf16 or AMX: about 50x slower than fp32)"
 
-// hostCPU is what this CPU runs natively (a variable: tests give another
-// CPU's flags).
-var hostCPU = torch.HostCPU
+// hostCPU is what this CPU runs natively, and hostRates how fast (variables:
+// tests give another CPU's flags and rates).
+var (
+	hostCPU   = torch.HostCPU
+	hostRates = torch.HostRates
+)
 
 // resolveDevice parses a device flag (or the device key) and resolves the
 // dtype s, named by what, for it as resolveDType does: the two steps every
 // command that runs a model starts with.
-func resolveDevice(device, what, s string, force, infer bool) (gotch.Device, gotch.DType, error) {
+func resolveDevice(device, what, s string, force, infer bool) (gotch.Device, gotch.DType, string, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
-		return dev, gotch.Invalid, err
+		return dev, gotch.Invalid, "", err
 	}
-	dt, err := resolveDType(what, s, dev, force, infer)
-	return dev, dt, err
+	dt, warned, err := resolveDType(what, s, dev, force, infer)
+	return dev, dt, warned, err
+}
+
+// logfExcept is logf without the message warned, which the command has said
+// already: engine.Load and train.Run check the precision again for their
+// library callers.
+func logfExcept(warned string) func(format string, a ...any) {
+	return func(format string, a ...any) {
+		if msg := fmt.Sprintf(format, a...); warned == "" || msg != warned {
+			logf("%s", msg)
+		}
+	}
 }
 
 // resolveDType parses a --dtype value (or the train.dtype key, named by
 // what) for dev: "auto" becomes the precision torch.AutoDType picks here
-// (torch.AutoInferenceDType when infer: the model only answers), said on
-// stderr; bf16 on a CPU that would emulate it is refused unless force, and
-// then warned about.
-func resolveDType(what, s string, dev gotch.Device, force, infer bool) (gotch.DType, error) {
+// (torch.AutoInferenceDType when infer: the model only answers), from the
+// CPU's flags and its measured rates, said on stderr; bf16 on a CPU that
+// would emulate it is refused unless force, and then warned about; bf16 on
+// the CPU where it measured slower than fp32 is warned about. It returns the
+// warning it said, or "".
+func resolveDType(what, s string, dev gotch.Device, force, infer bool) (gotch.DType, string, error) {
 	auto := strings.EqualFold(strings.TrimSpace(s), "auto")
 	var dt gotch.DType
 	switch {
 	case auto && infer: // here, not through ParseDType: tests give hostCPU another CPU
-		dt = torch.AutoInferenceDType(dev, hostCPU())
+		dt = torch.AutoInferenceDType(dev, hostCPU(), hostRates())
 	case auto:
-		dt = torch.AutoDType(dev, hostCPU())
+		dt = torch.AutoDType(dev, hostCPU(), hostRates())
 	default:
 		var err error
 		if dt, err = torch.ParseDType(s, dev); err != nil {
-			return dt, usagef("%s: %v", what, err)
+			return dt, "", usagef("%s: %v", what, err)
 		}
 	}
-	warning, err := torch.CheckPrecision(dt, dev, hostCPU(), force)
+	warning, err := torch.CheckPrecision(dt, dev, hostCPU(), hostRates, force)
 	if err != nil {
-		return dt, fmt.Errorf("%s %s: %w", what, s, err)
+		return dt, "", fmt.Errorf("%s %s: %w", what, s, err)
 	}
 	if warning != "" {
 		logf("%s", warning)
@@ -122,5 +138,5 @@ func resolveDType(what, s string, dev gotch.Device, force, infer bool) (gotch.DT
 	if auto {
 		logf("%s auto: %s on %s", what, torch.DTypeName(dt), torch.DeviceName(dev))
 	}
-	return dt, nil
+	return dt, warning, nil
 }

@@ -39,6 +39,7 @@ func runDoctor(ctx context.Context, args []string) error {
 	fmt.Printf("cpu              %s\n", info.CPU.Model)
 	fmt.Printf("cpu precision    bf16 %s, int8 %s with %d-bit activations (flags: %s)\n", nativeOrNot(info.CPU.BF16Native, "emulated, "+torch.EmulatedSlowdown),
 		nativeOrNot(info.CPU.Int8Native, "no VNNI/AMX"), info.CPU.Int8ActivationBits, strings.Join(info.CPU.Flags, " "))
+	fmt.Printf("cpu gemm rate    fp32 %s, bf16 %s, int8 %s GFLOP/s (one 384x768x768 linear)\n", rate(auto.Rates.FP32), rate(auto.Rates.BF16), rate(auto.Rates.Int8))
 	fmt.Printf("dtype auto       on %s: %s to answer, %s to train\n", auto.Device, auto.Answer, auto.Train)
 	fmt.Printf("cuda build       %v\n", info.CUDABuild)
 	printCUDA(info.CUDA)
@@ -64,6 +65,8 @@ type dtypeAuto struct {
 	Device string `json:"device"`
 	Answer string `json:"answer"` // predict, eval, serve, bench infer
 	Train  string `json:"train"`
+	// Rates is what the CPU's GEMMs measured, which auto weighs.
+	Rates torch.Rates `json:"cpu_rates"`
 }
 
 // autoDTypes is what auto picks here, for doctor.
@@ -72,9 +75,17 @@ func autoDTypes() dtypeAuto {
 	if err != nil {
 		dev = gotch.CPU
 	}
-	cpu := hostCPU()
-	return dtypeAuto{Device: torch.DeviceName(dev), Answer: torch.DTypeName(torch.AutoInferenceDType(dev, cpu)),
-		Train: torch.DTypeName(torch.AutoDType(dev, cpu))}
+	cpu, r := hostCPU(), hostRates()
+	return dtypeAuto{Device: torch.DeviceName(dev), Answer: torch.DTypeName(torch.AutoInferenceDType(dev, cpu, r)),
+		Train: torch.DTypeName(torch.AutoDType(dev, cpu, r)), Rates: r}
+}
+
+// rate is a measured rate in GFLOP/s, or "-" where there is none.
+func rate(gflops float64) string {
+	if gflops <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", gflops)
 }
 
 // nativeOrNot says "native", or "not native" with why.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,13 +20,23 @@ var (
 	zen3    = torch.ParseCPUInfo("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n")
 	zen4    = torch.ParseCPUInfo("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
 	cascade = torch.ParseCPUInfo("model name\t: Intel(R) Xeon(R) Platinum 8259CL\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+	// noAMX has avx512_bf16 but no AMX, and slowBF16 is what its GEMMs
+	// measured (2026-12-04): bf16 at half fp32's rate, int8 at 1.8x.
+	noAMX    = torch.ParseCPUInfo("model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: avx2 avx512f avx_vnni avx512_bf16 avx512_vnni\n")
+	slowBF16 = torch.Rates{FP32: 156, BF16: 75, Int8: 287}
 )
 
-// onCPU makes the commands see cpu's flags until the test ends.
-func onCPU(t *testing.T, cpu torch.CPUPrecision) {
-	old := hostCPU
+// onCPU makes the commands see cpu's flags, and rates (none: not measured,
+// the flags decide), until the test ends.
+func onCPU(t *testing.T, cpu torch.CPUPrecision, rates ...torch.Rates) {
+	oldCPU, oldRates := hostCPU, hostRates
+	var r torch.Rates
+	if len(rates) > 0 {
+		r = rates[0]
+	}
 	hostCPU = func() torch.CPUPrecision { return cpu }
-	t.Cleanup(func() { hostCPU = old })
+	hostRates = func() torch.Rates { return r }
+	t.Cleanup(func() { hostCPU, hostRates = oldCPU, oldRates })
 }
 
 // predictBF16 answers one question with the tiny BERT fixture in bf16.
@@ -101,7 +112,7 @@ func TestDTypeAuto(t *testing.T) {
 			}
 			var dt gotch.DType
 			log, err := stderr(t, func() (err error) {
-				dt, err = resolveDType("--dtype", "auto", gotch.CPU, false, infer)
+				dt, _, err = resolveDType("--dtype", "auto", gotch.CPU, false, infer)
 				return err
 			})
 			require.NoError(t, err)
@@ -109,6 +120,45 @@ func TestDTypeAuto(t *testing.T) {
 			assert.Contains(t, log, "--dtype auto: "+torch.DTypeName(want)+" on cpu")
 		}
 	}
+}
+
+// TestDTypeMeasured: where bf16 measured slower than fp32 (avx512_bf16, no
+// AMX), auto answers in int8 and trains in fp32, and an explicit bf16 runs
+// with a warning that gives both rates and what auto would pick.
+func TestDTypeMeasured(t *testing.T) {
+	int8Here := gotch.Int8
+	if torch.Int8Available() != nil {
+		int8Here = gotch.Float
+	}
+	onCPU(t, noAMX, slowBF16)
+	for infer, want := range map[bool]gotch.DType{true: int8Here, false: gotch.Float} {
+		dt, _, err := resolveDType("--dtype", "auto", gotch.CPU, false, infer)
+		require.NoError(t, err)
+		assert.Equal(t, want, dt, "infer %v", infer)
+	}
+	log, err := predictBF16(t)
+	require.NoError(t, err)
+	// engine.Load warns from this machine's own flags and rates, which these
+	// tests cannot replace: only the command's warning is looked for.
+	assert.Equal(t, 1, strings.Count(log, "warning: bf16 runs slower than fp32 on this CPU: one linear at 75 against 156 GFLOP/s (Intel(R) Xeon(R) Processor, flags: avx2 avx512f avx512_vnni avx_vnni avx512_bf16); dtype auto picks "+torch.DTypeName(int8Here)+" to answer"), log)
+	onCPU(t, zen4, torch.Rates{FP32: 100, BF16: 240})
+	log, err = predictBF16(t)
+	require.NoError(t, err)
+	assert.NotContains(t, log, "against 100 GFLOP/s", "bf16 faster than fp32: nothing to warn of")
+}
+
+// TestLogfExcept: the warning the command said is not said again by the
+// library it hands logfExcept to; anything else is.
+func TestLogfExcept(t *testing.T) {
+	log, err := stderr(t, func() error {
+		say := logfExcept("warning: bf16 is slow")
+		say("warning: %s", "bf16 is slow")
+		say("loaded %d adapters", 2)
+		logfExcept("")("warning: %s", "bf16 is slow")
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "loaded 2 adapters\nwarning: bf16 is slow\n", log)
 }
 
 // TestPredictAutoInt8: predict --dtype auto on a VNNI CPU without bf16
@@ -144,19 +194,24 @@ func TestPredictAutoInt8(t *testing.T) {
 }
 
 // TestDoctorReportsCPUPrecision: doctor --json has the CPU's bf16 and int8
-// fields as /proc/cpuinfo gives them, and the text report says them.
+// fields as /proc/cpuinfo gives them and the GEMM rates it measured, and
+// the text report says them.
 func TestDoctorReportsCPUPrecision(t *testing.T) {
 	out, err := stdout(t, func() error { return runDoctor(context.Background(), []string{"--json"}) })
 	require.NoError(t, err)
 	var got struct {
-		CPU *torch.CPUPrecision `json:"cpu"`
+		CPU  *torch.CPUPrecision `json:"cpu"`
+		Auto dtypeAuto           `json:"dtype_auto"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	require.NotNil(t, got.CPU, out)
 	assert.Equal(t, torch.HostCPU(), *got.CPU)
+	assert.Equal(t, torch.HostRates(), got.Auto.Rates)
+	assert.True(t, got.Auto.Rates.Measured(), out)
 	text, err := stdout(t, func() error { return runDoctor(context.Background(), nil) })
 	require.NoError(t, err)
 	assert.Regexp(t, `cpu precision +bf16 (native|not native \(emulated, about 50x slower than fp32\)), int8 (native|not native \(no VNNI/AMX\)) with [78]-bit activations`, text)
+	assert.Regexp(t, `cpu gemm rate +fp32 [0-9]+, bf16 ([0-9]+|-), int8 ([0-9]+|-) GFLOP/s`, text)
 }
 
 // TestDoctorDTypeAuto: doctor says what --dtype auto picks on the default

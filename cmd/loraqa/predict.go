@@ -59,13 +59,13 @@ const (
 // questions without an answer) turns SQuAD 2.0 on under
 // --version-2-with-negative auto.
 func (p *predictorFlags) load(ctx context.Context, anyUnanswerable bool) (*engine.Engine, error) {
-	dev, dt, err := resolveDevice(p.device, "--dtype", p.dtype, p.force, true)
+	dev, dt, warned, err := resolveDevice(p.device, "--dtype", p.dtype, p.force, true)
 	if err != nil {
 		return nil, err
 	}
 	engine.Tune(logf)
 	o := engine.DefaultOptions()
-	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, dev, dt, p.merge, hubOptions(), logf
+	o.Model, o.Device, o.DType, o.Merge, o.Hub, o.Logf = p.model, dev, dt, p.merge, hubOptions(), logfExcept(warned)
 	if p.adapter != "" {
 		o.Adapters = []engine.NamedAdapter{{Name: "adapter", Dir: p.adapter}}
 	}

@@ -94,13 +94,13 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	dt, err := resolveDType("--dtype", *dtype, dev, *force, true)
+	dt, warned, err := resolveDType("--dtype", *dtype, dev, *force, true)
 	if err != nil {
 		return err
 	}
 	o, eo := d, ed
 	o.Metrics = serve.NewMetrics()
-	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, dev, dt, *merge, hubOptions(), logf
+	eo.Model, eo.Device, eo.DType, eo.Merge, eo.Hub, eo.Logf = *model, dev, dt, *merge, hubOptions(), logfExcept(warned)
 	eo.Features.MaxSeqLength, eo.Features.DocStride = *maxSeq, *stride
 	eo.MaxBatch, eo.BatchWindow, eo.Fuse, eo.Queue, eo.Threads = *maxBatch, *window, *fuse, *queue, *threads
 	eo.ReleaseIdle = *releaseIdle

@@ -28,7 +28,7 @@ func runTrain(ctx context.Context, args []string) error {
 	if err := checkWritable(cfg.OutputDir, cfg.FineTunedAdapterPath); err != nil {
 		return err
 	}
-	dev, dtype, err := resolveDevice(cfg.Device, "train.dtype", cfg.Train.DType, *force, false)
+	dev, dtype, warned, err := resolveDevice(cfg.Device, "train.dtype", cfg.Train.DType, *force, false)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func runTrain(ctx context.Context, args []string) error {
 		Version2WithNegative: string(cfg.Data.Version2WithNegative),
 		LoRA:                 loraConfig(cfg.LoRA, cfg.BaseQAModel), InitFrom: cfg.LoRA.InitFrom,
 		Options: trainOptions(cfg), Resume: *resume, Out: cfg.FineTunedAdapterPath,
-		Observer: train.ProgressBar(os.Stderr), Logf: logf, Debug: cfg.LogLevel == "debug",
+		Observer: train.ProgressBar(os.Stderr), Logf: logfExcept(warned), Debug: cfg.LogLevel == "debug",
 	}
 	if y, err := cfg.YAML(); err == nil {
 		job.TrainConfig = y

@@ -24,7 +24,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("want one fixture directory, got %d arguments", fs.NArg())
 	}
-	dev, dt, err := resolveDevice(*device, "--dtype", *dtype, *force, false)
+	dev, dt, _, err := resolveDevice(*device, "--dtype", *dtype, *force, false)
 	if err != nil {
 		return err
 	}

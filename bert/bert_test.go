@@ -12,8 +12,17 @@ import (
 	"github.com/loraqa/loraqa/internal/testutil"
 )
 
+// fixtureBase is the base model directory of the tiny DistilBERT fixture,
+// whose checkpoint files the tests below read.
+func fixtureBase(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+}
+
+// TestSafetensorsAndBinAreIdentical: the fixture's model.safetensors and
+// pytorch_model.bin hold the same tensors, of the same shapes, bit for bit.
 func TestSafetensorsAndBinAreIdentical(t *testing.T) {
-	fx := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	fx := fixtureBase(t)
 	a, err := bert.ReadSafetensors(filepath.Join(fx, "model.safetensors"))
 	require.NoError(t, err)
 	b, err := bert.ReadTorchBin(filepath.Join(fx, "pytorch_model.bin"))
@@ -30,7 +39,7 @@ func TestSafetensorsAndBinAreIdentical(t *testing.T) {
 // TestBadCheckpoints: a missing tensor, a wrong shape, a truncated file and a
 // config with a wrong type each fail with an error naming the file and key.
 func TestBadCheckpoints(t *testing.T) {
-	fx := filepath.Join(testutil.Fixture(t, "tiny-distilbert-qa"), "base")
+	fx := fixtureBase(t)
 	good, err := bert.ReadSafetensors(filepath.Join(fx, "model.safetensors"))
 	require.NoError(t, err)
 	cfg, err := bert.LoadConfig(fx)

@@ -20,17 +20,10 @@ func TestPack(t *testing.T) {
 	if err := torch.PackedLinearAvailable(); err != nil {
 		t.Skipf("no prepacked linears in this LibTorch: %v", err)
 	}
-	for _, mt := range []string{"distilbert", "bert"} {
-		t.Run(mt, func(t *testing.T) {
-			live := torch.LiveTensors()
-			m := seeded(t, tinyConfig(mt), gotch.BFloat16, 3)
-			in := randomInput(4, 2, 12)
-			want := forward(m, in)
-			n, params := m.NumParams(), len(m.Params())
-			assert.False(t, m.Packed())
-
-			require.NoError(t, m.Pack())
-			assert.True(t, m.Packed())
+	conversion{
+		name: "Pack", dtype: gotch.BFloat16, seed: 3, inSeed: 4,
+		convert: (*bert.Model).Pack, converted: (*bert.Model).Packed, logged: "packed vs unpacked bf16",
+		check: func(t *testing.T, m *bert.Model, n int64, params int, d float64) {
 			assert.Equal(t, n, m.NumParams())
 			assert.Len(t, m.Params(), params-6*2, "six linear weights per layer left the parameters")
 			for name, slot := range m.Modules() {
@@ -42,17 +35,9 @@ func TestPack(t *testing.T) {
 					assert.Contains(t, [][]int64{{32, 32}, {64, 32}, {32, 64}}, []int64{out, inDim}, name)
 				}
 			}
-			got := forward(m, in)
-			d := maxDiff(got, want)
-			t.Logf("%s: packed vs unpacked bf16 logits max |Δ| %.3g", mt, d)
 			assert.Less(t, d, 1e-2, "the same bf16 GEMM, another weight layout")
-			require.NoError(t, m.Pack(), "a second Pack does nothing")
-			assert.Equal(t, got, forward(m, in))
-			in.Drop()
-			m.Drop()
-			assert.Equal(t, live, torch.LiveTensors(), "the packed weights are freed with the model")
-		})
-	}
+		},
+	}.run(t)
 	f, err := bert.New(tinyConfig("bert"), gotch.CPU, gotch.Float)
 	require.NoError(t, err)
 	defer f.Drop()

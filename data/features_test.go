@@ -67,16 +67,36 @@ func TestLabelWindow(t *testing.T) {
 	assert.Equal(t, [2]int{0, 0}, [2]int{s, e})
 }
 
+// handExample is the hand cases' example "e": the question "cat?" over
+// context, answered by answer at start.
+func handExample(context, answer string, start int) Example {
+	return Example{ID: "e", Question: "cat?", Context: context,
+		Answers: Answers{Text: []string{answer}, AnswerStart: []int{start}}}
+}
+
+// windowOptions are the options of windows of maxLen tokens, each next one
+// starting stride context tokens before the end of the last, with every
+// window that does not hold the answer kept.
+func windowOptions(maxLen, stride int) FeatureOptions {
+	return FeatureOptions{MaxSeqLength: maxLen, DocStride: stride, Mode: ModeWindows, NegativeFraction: 1}
+}
+
+// featurizeN featurizes exs with opts and requires n features.
+func featurizeN(t *testing.T, tok *Tokenizer, exs []Example, opts FeatureOptions, n int) ([]Feature, *FeatureReport) {
+	t.Helper()
+	feats, rep, err := Featurize(tok, exs, opts)
+	require.NoError(t, err)
+	require.Len(t, feats, n)
+	return feats, rep
+}
+
 func TestFeaturizeHandCase(t *testing.T) {
 	tok := tinyTokenizer(t)
-	ex := Example{ID: "e", Question: "cat?", Context: "the cat sat on the mat.",
-		Answers: Answers{Text: []string{"the mat"}, AnswerStart: []int{15}}}
+	ex := handExample("the cat sat on the mat.", "the mat", 15)
 	// [CLS] cat ? [SEP] <4 context tokens> [SEP] = 10 tokens; stride 2
-	opts := FeatureOptions{MaxSeqLength: 9, DocStride: 2, Mode: ModeWindows, NegativeFraction: 1}
-	feats, rep, err := Featurize(tok, []Example{ex}, opts)
-	require.NoError(t, err)
+	opts := windowOptions(9, 2)
 	// context tokens: the cat sat on the mat . (7); room 9-2-3 = 4; windows [0,4) [2,6) [4,7)
-	require.Len(t, feats, 3)
+	feats, rep := featurizeN(t, tok, []Example{ex}, opts, 3)
 	f := feats[1]
 	assert.Equal(t, []int64{2, 6, 1, 3, 7, 8, 5, 9, 3}, f.InputIDs, "[CLS] cat [UNK] [SEP] sat on the mat [SEP]")
 	assert.Equal(t, []int64{0, 0, 0, 0, 1, 1, 1, 1, 1}, f.TokenTypeIDs)
@@ -91,9 +111,7 @@ func TestFeaturizeHandCase(t *testing.T) {
 
 	unanswered := ex
 	unanswered.Answers = Answers{}
-	feats, rep, err = Featurize(tok, []Example{unanswered}, opts)
-	require.NoError(t, err)
-	require.Len(t, feats, 3)
+	feats, rep = featurizeN(t, tok, []Example{unanswered}, opts, 3)
 	for _, f := range feats {
 		assert.False(t, f.HasAnswer())
 	}
@@ -101,9 +119,7 @@ func TestFeaturizeHandCase(t *testing.T) {
 	assert.Zero(t, rep.AnswersLost)
 
 	opts.Mode = ModeTruncate
-	feats, rep, err = Featurize(tok, []Example{ex}, opts)
-	require.NoError(t, err)
-	require.Len(t, feats, 1)
+	_, rep = featurizeN(t, tok, []Example{ex}, opts, 1)
 	assert.Equal(t, 1, rep.AnswersLost)
 	assert.Equal(t, []string{"e"}, rep.LostIDs)
 }
@@ -312,7 +328,7 @@ func TestFeaturizeCapsToModelMaxLength(t *testing.T) {
 func TestFeaturesJSONL(t *testing.T) {
 	tok := tinyTokenizer(t)
 	ex := Example{ID: "e1", Question: "cat?", Context: "the cat sat on the mat.", Answers: Answers{Text: []string{"sat"}, AnswerStart: []int{8}}}
-	feats, _, err := Featurize(tok, []Example{ex}, FeatureOptions{MaxSeqLength: 9, DocStride: 2, Mode: ModeWindows, NegativeFraction: 1})
+	feats, _, err := Featurize(tok, []Example{ex}, windowOptions(9, 2))
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	require.NoError(t, EncodeFeaturesJSONL(&buf, feats[:1]))

@@ -30,22 +30,31 @@ func TestNormalizeAnswer(t *testing.T) {
 	}
 }
 
+// TestExactMatchAndF1: exact match, F1 as evaluate-v1.1.py computes it and
+// F1ScoreV2 as evaluate-v2.0.py does, which scores a pair that both
+// normalize to no tokens 1 and one where only one side does 0.
 func TestExactMatchAndF1(t *testing.T) {
 	tests := []struct {
-		pred, gold string
-		em, f1     float64
+		pred, gold   string
+		em, f1, f1v2 float64
 	}{
-		{"The cat", "cat", 1, 1},
-		{"the cat sat", "cat sat down", 0, 0.8}, // P 2/2, R 2/3
-		{"a b b", "b b c", 0, 0.8},              // "a" is an article; Counter overlap 2
-		{"b b b", "b c", 0, 0.4},                // overlap min(3,1)=1: P 1/3, R 1/2
-		{"dog", "cat", 0, 0},
-		{"", "", 1, 0}, // v1.1: empty F1 is 0
-		{"Cat.", "cat", 1, 1},
+		{"The cat", "cat", 1, 1, 1},
+		{"the cat sat", "cat sat down", 0, 0.8, 0.8}, // P 2/2, R 2/3
+		{"a b b", "b b c", 0, 0.8, 0.8},              // "a" is an article; Counter overlap 2
+		{"b b b", "b c", 0, 0.4, 0.4},                // overlap min(3,1)=1: P 1/3, R 1/2
+		{"dog", "cat", 0, 0, 0},
+		{"", "", 1, 0, 1},                       // v1.1: empty F1 is 0; v2.0: no answer, rightly
+		{"The.", "", 1, 0, 1},                   // normalizes to no tokens
+		{"cat", "", 0, 0, 0},                    // an answer where there is none
+		{"", "cat", 0, 0, 0},                    // no answer where there is one
+		{"a", "cat", 0, 0, 0},                   // "a" normalizes to nothing
+		{"cat sat", "cat", 0, 2.0 / 3, 2.0 / 3}, // P 1/2, R 1
+		{"Cat.", "cat", 1, 1, 1},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.em, ExactMatch(tc.pred, tc.gold), "EM %q %q", tc.pred, tc.gold)
 		assert.InDelta(t, tc.f1, F1Score(tc.pred, tc.gold), 1e-12, "F1 %q %q", tc.pred, tc.gold)
+		assert.InDelta(t, tc.f1v2, F1ScoreV2(tc.pred, tc.gold), 1e-12, "F1 v2 %q %q", tc.pred, tc.gold)
 	}
 	assert.Equal(t, 1.0, SquadEM("Cat.", []string{"dog", "the cat"}))
 	assert.InDelta(t, 2.0/3, SquadF1("cat", []string{"dog", "the cat sat"}), 1e-12)

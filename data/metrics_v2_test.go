@@ -11,24 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestF1ScoreV2(t *testing.T) {
-	tests := []struct {
-		pred, gold string
-		want       float64
-	}{
-		{"", "", 1},                 // no answer, rightly
-		{"The.", "", 1},             // normalizes to no tokens
-		{"cat", "", 0},              // an answer where there is none
-		{"", "cat", 0},              // no answer where there is one
-		{"a", "cat", 0},             // "a" normalizes to nothing
-		{"cat sat", "cat", 2.0 / 3}, // P 1/2, R 1: as F1Score
-		{"dog", "cat", 0},
-	}
-	for _, tc := range tests {
-		assert.InDelta(t, tc.want, F1ScoreV2(tc.pred, tc.gold), 1e-12, "%q %q", tc.pred, tc.gold)
-	}
-}
-
 // v2Examples: a and b answerable, c and d not, e answerable by "the" only,
 // which normalizes to "" (so its gold is "", but it counts as HasAns).
 var v2Examples = []Example{
@@ -56,25 +38,11 @@ func TestEvaluateTextsV2(t *testing.T) {
 		preds   map[string]string
 		want    MetricsV2
 	}{
-		{"null odds, threshold 1", naProbs, 1, v2Preds, MetricsV2{
-			Exact: 80, F1: 96, Total: 5,
-			HasAnsExact: 200.0 / 3, HasAnsF1: 280.0 / 3, HasAnsTotal: 3,
-			NoAnsExact: 100, NoAnsF1: 100, NoAnsTotal: 2,
-			BestExact: 80, BestExactThresh: -1, BestF1: 96, BestF1Thresh: 0.5, HasBest: true}},
-		{"threshold 2: only c's probability is above it", naProbs, 2, v2Preds, MetricsV2{
-			Exact: 60, F1: 76, Total: 5,
-			HasAnsExact: 200.0 / 3, HasAnsF1: 280.0 / 3, HasAnsTotal: 3,
-			NoAnsExact: 50, NoAnsF1: 50, NoAnsTotal: 2,
-			BestExact: 80, BestExactThresh: -1, BestF1: 96, BestF1Thresh: 0.5, HasBest: true}},
-		{"threshold -1.5: all but a count as answered \"\", answerable b and e score 0", naProbs, -1.5, v2Preds, MetricsV2{
-			Exact: 60, F1: 60, Total: 5,
-			HasAnsExact: 100.0 / 3, HasAnsF1: 100.0 / 3, HasAnsTotal: 3,
-			NoAnsExact: 100, NoAnsF1: 100, NoAnsTotal: 2,
-			BestExact: 80, BestExactThresh: -1, BestF1: 96, BestF1Thresh: 0.5, HasBest: true}},
-		{"no probabilities: no thresholds, no best", nil, 1, v2Preds, MetricsV2{
-			Exact: 60, F1: 76, Total: 5,
-			HasAnsExact: 200.0 / 3, HasAnsF1: 280.0 / 3, HasAnsTotal: 3,
-			NoAnsExact: 50, NoAnsF1: 50, NoAnsTotal: 2}},
+		{"null odds, threshold 1", naProbs, 1, v2Preds, withV2Best(v2Want(80, 96, 200.0/3, 280.0/3, 100, 100))},
+		{"threshold 2: only c's probability is above it", naProbs, 2, v2Preds, withV2Best(v2Want(60, 76, 200.0/3, 280.0/3, 50, 50))},
+		{"threshold -1.5: all but a count as answered \"\", answerable b and e score 0", naProbs, -1.5, v2Preds,
+			withV2Best(v2Want(60, 60, 100.0/3, 100.0/3, 100, 100))},
+		{"no probabilities: no thresholds, no best", nil, 1, v2Preds, v2Want(60, 76, 200.0/3, 280.0/3, 50, 50)},
 		{"a missing prediction is left out; unanswerable d still counts at the start of best",
 			map[string]float64{"a": -2, "b": 0.5, "c": 3, "e": -1}, 1,
 			map[string]string{"a": "cat", "b": "on mat", "c": "", "e": ""}, MetricsV2{
@@ -90,6 +58,22 @@ func TestEvaluateTextsV2(t *testing.T) {
 			assertMetricsV2(t, tc.want, got)
 		})
 	}
+}
+
+// v2Want is the MetricsV2 of a prediction for each of v2Examples (5
+// questions, 3 answerable, 2 not) with these scores: exact and F1 over all
+// questions, over the answerable ones and over the others; no best_*.
+func v2Want(exact, f1, hasAnsExact, hasAnsF1, noAnsExact, noAnsF1 float64) MetricsV2 {
+	return MetricsV2{Exact: exact, F1: f1, Total: 5,
+		HasAnsExact: hasAnsExact, HasAnsF1: hasAnsF1, HasAnsTotal: 3,
+		NoAnsExact: noAnsExact, NoAnsF1: noAnsF1, NoAnsTotal: 2}
+}
+
+// withV2Best adds to m the best_* numbers of v2Preds with TestEvaluateTextsV2's
+// naProbs, which do not depend on the threshold: exact 80 at -1, F1 96 at 0.5.
+func withV2Best(m MetricsV2) MetricsV2 {
+	m.BestExact, m.BestExactThresh, m.BestF1, m.BestF1Thresh, m.HasBest = 80, -1, 96, 0.5, true
+	return m
 }
 
 func assertMetricsV2(t *testing.T, want, got MetricsV2) {

@@ -16,11 +16,8 @@ import (
 //	window 2: best end is the final [SEP] (excluded); "the mat." scores 1+2 = 3
 func postprocessCase(t *testing.T) ([]Example, []Feature, [][]float32, [][]float32) {
 	tok := tinyTokenizer(t)
-	ex := Example{ID: "e", Question: "cat?", Context: "the cat sat on the mat.",
-		Answers: Answers{Text: []string{"the mat"}, AnswerStart: []int{15}}}
-	feats, _, err := Featurize(tok, []Example{ex}, FeatureOptions{MaxSeqLength: 9, DocStride: 2, Mode: ModeWindows, NegativeFraction: 1})
-	require.NoError(t, err)
-	require.Len(t, feats, 3)
+	ex := handExample("the cat sat on the mat.", "the mat", 15)
+	feats, _ := featurizeN(t, tok, []Example{ex}, windowOptions(9, 2), 3)
 	starts := [][]float32{
 		{0, 5, 0, 0, 1, 2, 0, 0, 0},
 		{0, 0, 0, 0, 0, 0, 4, 0, 0},

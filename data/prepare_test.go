@@ -29,10 +29,7 @@ func checkPrepare(t *testing.T, in string, pairs, trainN, testN int) {
 	assert.Equal(t, 1, rep.Contexts)
 	assert.Equal(t, FormatQAText, rep.Format)
 
-	train, err := ReadExamplesJSONL(filepath.Join(out, TrainFile))
-	require.NoError(t, err)
-	test, err := ReadExamplesJSONL(filepath.Join(out, TestFile))
-	require.NoError(t, err)
+	train, test := readSplits(t, out)
 	require.Len(t, train, trainN)
 	require.Len(t, test, testN)
 	seen := map[string]bool{}
@@ -84,24 +81,39 @@ func TestPrepareSample(t *testing.T) {
 	checkPrepare(t, sampleQA(t), 280, 252, 28)
 }
 
-func TestPrepareReportsSkips(t *testing.T) {
+// readSplits reads the train and test files that Prepare wrote to dir.
+func readSplits(t *testing.T, dir string) (train, test []Example) {
+	t.Helper()
+	train, err := ReadExamplesJSONL(filepath.Join(dir, TrainFile))
+	require.NoError(t, err)
+	test, err = ReadExamplesJSONL(filepath.Join(dir, TestFile))
+	require.NoError(t, err)
+	return train, test
+}
+
+// prepareHalves writes doc to a file named name, prepares it with half the
+// kept questions held out for test, into a directory Prepare must create,
+// and returns the report and the examples of train, then of test.
+func prepareHalves(t *testing.T, name, doc string) (*Report, []Example) {
+	t.Helper()
 	dir := t.TempDir()
-	in := filepath.Join(dir, "in.txt")
-	require.NoError(t, os.WriteFile(in, []byte("Q: a\nA: 1\n\nQ: a\nA: 1\n\nQ: b\nA: 1\n\nQ: c\nA:\n"), 0o644))
+	in := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(in, []byte(doc), 0o644))
 	opts := DefaultPrepareOptions()
 	opts.Input, opts.OutDir, opts.TestFraction = in, filepath.Join(dir, "out"), 0.5
 	rep, err := Prepare(context.Background(), opts)
 	require.NoError(t, err)
+	train, test := readSplits(t, opts.OutDir)
+	return rep, append(train, test...)
+}
+
+func TestPrepareReportsSkips(t *testing.T) {
+	rep, all := prepareHalves(t, "in.txt", "Q: a\nA: 1\n\nQ: a\nA: 1\n\nQ: b\nA: 1\n\nQ: c\nA:\n")
 	assert.Equal(t, 4, rep.PairsRead)
 	assert.Equal(t, 2, rep.Kept)
 	assert.Equal(t, map[string]int{SkipDuplicate: 1, SkipEmptyAnswer: 1}, rep.Skipped)
 	assert.Equal(t, 1, rep.Train)
 	assert.Equal(t, 1, rep.Test)
-	train, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TrainFile))
-	require.NoError(t, err)
-	test, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TestFile))
-	require.NoError(t, err)
-	all := append(train, test...)
 	assert.Equal(t, "1 1", all[0].Context)
 	// the two equal answers point at their own occurrences
 	assert.ElementsMatch(t, []int{0, 2}, []int{all[0].Answers.AnswerStart[0], all[1].Answers.AnswerStart[0]})

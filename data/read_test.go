@@ -211,26 +211,39 @@ func TestReadFile(t *testing.T) {
 	assert.ErrorContains(t, err, "missing.txt")
 }
 
+// readQATextFile reads path, detecting the qa-text format, and checks that
+// it holds n records, all of them pairs, the first of them first.
+func readQATextFile(t *testing.T, path string, n int, first qa) {
+	t.Helper()
+	r, err := ReadFile(path, FormatAuto)
+	require.NoError(t, err)
+	assert.Equal(t, FormatQAText, r.Format)
+	assert.Equal(t, n, r.Records)
+	require.Len(t, r.Pairs, n)
+	assert.Equal(t, first, qa{r.Pairs[0].Question, r.Pairs[0].Answer})
+}
+
+// readSQuADFile reads path, detecting SQuAD JSON, checks that it holds n
+// examples with none skipped and no answer dropped, and returns them.
+func readSQuADFile(t *testing.T, path string, n int) []Example {
+	t.Helper()
+	r, err := ReadFile(path, FormatAuto)
+	require.NoError(t, err)
+	assert.Equal(t, FormatSQuAD, r.Format)
+	assert.Len(t, r.Examples, n)
+	assert.Empty(t, r.Skipped)
+	assert.Empty(t, r.DroppedAnswers)
+	return r.Examples
+}
+
 // TestReadSamples reads the committed samples: examples/sample-qa.txt and
 // testdata/squad-sample.json (several answers a question, non-ASCII contexts).
 // (The real files: TestRealDataReadFiles.)
 func TestReadSamples(t *testing.T) {
-	r, err := ReadFile(sampleQA(t), FormatAuto)
-	require.NoError(t, err)
-	assert.Equal(t, FormatQAText, r.Format)
-	assert.Equal(t, 280, r.Records)
-	assert.Len(t, r.Pairs, 280)
-	assert.Equal(t, "What was Arbor Lumen Holdings's total revenue in fiscal 2019?", r.Pairs[0].Question)
-	assert.Equal(t, "$4734.2 million", r.Pairs[0].Answer)
+	readQATextFile(t, sampleQA(t), 280, qa{"What was Arbor Lumen Holdings's total revenue in fiscal 2019?", "$4734.2 million"})
 
-	r, err = ReadFile(squadSample(t), FormatAuto)
-	require.NoError(t, err)
-	assert.Equal(t, FormatSQuAD, r.Format)
-	assert.Len(t, r.Examples, 300)
-	assert.Empty(t, r.Skipped)
-	assert.Empty(t, r.DroppedAnswers)
 	answers, nonASCII := 0, 0
-	for _, ex := range r.Examples {
+	for _, ex := range readSQuADFile(t, squadSample(t), 300) {
 		require.NoError(t, ex.CheckAnswers())
 		answers += len(ex.Answers.Text)
 		if len([]rune(ex.Context)) != len(ex.Context) {

@@ -2,7 +2,6 @@ package data
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,14 +171,10 @@ func TestNewRobertaTokenizerErrors(t *testing.T) {
 // the labels and windows of the BERT hand case.
 func TestFeaturizeRobertaHandCase(t *testing.T) {
 	tok := handRoberta(t)
-	ex := Example{ID: "e", Question: "cat?", Context: "The cat sat on aaaa.",
-		Answers: Answers{Text: []string{"on"}, AnswerStart: []int{12}}}
+	ex := handExample("The cat sat on aaaa.", "on", 12)
 	// question: c at ? (3); context: The Ġcat Ġsat Ġ o n Ġ aa aa . (10)
 	// room 11-3-4 = 4, stride 1: windows [0,4) [3,7) [6,10)
-	opts := FeatureOptions{MaxSeqLength: 11, DocStride: 1, Mode: ModeWindows, NegativeFraction: 1}
-	feats, rep, err := Featurize(tok, []Example{ex}, opts)
-	require.NoError(t, err)
-	require.Len(t, feats, 3)
+	feats, rep := featurizeN(t, tok, []Example{ex}, windowOptions(11, 1), 3)
 	f := feats[1]
 	id := func(s string) int64 {
 		id, ok := tok.TokenToID(s)
@@ -195,7 +190,7 @@ func TestFeaturizeRobertaHandCase(t *testing.T) {
 		AnswerWindows: 1, NegativeWindows: 2, AnswersInWindow: 1}, rep)
 	assert.Equal(t, []int64{1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1}, specialTokensMask(tok, 3, 11))
 
-	_, _, err = Featurize(tok, []Example{ex}, FeatureOptions{MaxSeqLength: 10, DocStride: 6, Mode: ModeWindows, NegativeFraction: 1})
+	_, _, err := Featurize(tok, []Example{ex}, windowOptions(10, 6))
 	assert.ErrorContains(t, err, "doc_stride 6 leaves no room: it must be smaller than the window left for the context (max_seq_length 10 minus the question and 4 special tokens)")
 }
 
@@ -418,28 +413,24 @@ func TestRobertaEncodeConcurrently(t *testing.T) {
 		want[i], err = handRoberta(t).Encode(s)
 		require.NoError(t, err)
 	}
+	// t.Error and t.Errorf may be called from other goroutines.
 	var wg sync.WaitGroup
-	errs := make(chan error, 4*len(texts))
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i, s := range texts {
 				enc, err := tok.Encode(s)
-				if err == nil && !assert.ObjectsAreEqual(want[i], enc) {
-					err = fmt.Errorf("%q: %v, want %v", s, enc.Tokens, want[i].Tokens)
-				}
-				if err != nil {
-					errs <- err
+				switch {
+				case err != nil:
+					t.Error(err)
+				case !assert.ObjectsAreEqual(want[i], enc):
+					t.Errorf("%q: %v, want %v", s, enc.Tokens, want[i].Tokens)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 }
 
 func TestHasTokenizerFiles(t *testing.T) {

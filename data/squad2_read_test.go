@@ -1,7 +1,6 @@
 package data
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,23 +82,14 @@ func TestUnanswerableHFJSONLRoundTrip(t *testing.T) {
 // TestPrepareCountsUnanswerable: prepare keeps SQuAD 2.0's unanswerable
 // questions in the splits and counts them in report.json.
 func TestPrepareCountsUnanswerable(t *testing.T) {
-	in := filepath.Join(t.TempDir(), "v2.json")
-	require.NoError(t, os.WriteFile(in, []byte(`{"data": [{"paragraphs": [{"context": "a b c d", "qas": [
+	rep, all := prepareHalves(t, "v2.json", `{"data": [{"paragraphs": [{"context": "a b c d", "qas": [
 		{"id": "1", "question": "A?", "answers": [{"text": "a", "answer_start": 0}]},
 		{"id": "2", "question": "B?", "answers": [], "is_impossible": true},
 		{"id": "3", "question": "C?", "answers": [{"text": "c", "answer_start": 4}]},
-		{"id": "4", "question": "D?", "answers": []}]}]}]}`), 0o644))
-	opts := DefaultPrepareOptions()
-	opts.Input, opts.OutDir, opts.TestFraction = in, t.TempDir(), 0.5
-	rep, err := Prepare(context.Background(), opts)
-	require.NoError(t, err)
+		{"id": "4", "question": "D?", "answers": []}]}]}]}`)
 	assert.Equal(t, 4, rep.Kept)
 	assert.Equal(t, 2, rep.Unanswerable)
-	train, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TrainFile))
-	require.NoError(t, err)
-	test, err := ReadExamplesJSONL(filepath.Join(opts.OutDir, TestFile))
-	require.NoError(t, err)
-	assert.Equal(t, 2, CountUnanswerable(append(train, test...)))
+	assert.Equal(t, 2, CountUnanswerable(all))
 }
 
 // TestFeaturizeUnanswerableAtCLS: every window of an unanswerable question
@@ -111,7 +101,7 @@ func TestFeaturizeUnanswerableAtCLS(t *testing.T) {
 		{ID: "u", Question: "cat?", Context: "the cat sat on the mat."},
 		{ID: "a", Question: "cat?", Context: "the cat sat on the mat.", Answers: Answers{Text: []string{"mat"}, AnswerStart: []int{19}}},
 	}
-	opts := FeatureOptions{MaxSeqLength: 9, DocStride: 2, Mode: ModeWindows, NegativeFraction: 1}
+	opts := windowOptions(9, 2)
 	feats, rep, err := Featurize(tok, exs, opts)
 	require.NoError(t, err)
 	n := 0

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -38,6 +39,18 @@ func decodeStrict(t *testing.T, name string, v any) {
 	require.NoError(t, yaml.UnmarshalStrict(b, v), "%s", name)
 }
 
+// apiTypes are the kinds of manifest that have a type in k8s.io/api: the
+// apiVersion each manifest of the kind gives and a new value of the type.
+var apiTypes = map[string]struct {
+	apiVersion string
+	new        func() runtime.Object
+}{
+	"Deployment":            {"apps/v1", func() runtime.Object { return &appsv1.Deployment{} }},
+	"Service":               {"v1", func() runtime.Object { return &corev1.Service{} }},
+	"Secret":                {"v1", func() runtime.Object { return &corev1.Secret{} }},
+	"PersistentVolumeClaim": {"v1", func() runtime.Object { return &corev1.PersistentVolumeClaim{} }},
+}
+
 // Every file of k8s/ is in the table, and decodes strictly into the real
 // API type of its kind (the InferenceService, which has none in k8s.io/api,
 // into its metadata and the pod fields of its predictor).
@@ -52,30 +65,16 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, yaml.Unmarshal(b, &tm))
 			assert.Equal(t, kind, tm.Kind)
-			switch kind {
-			case "Deployment":
-				var d appsv1.Deployment
-				decodeStrict(t, name, &d)
-				assert.Equal(t, "apps/v1", d.APIVersion)
-			case "Service":
-				var s corev1.Service
-				decodeStrict(t, name, &s)
-				assert.Equal(t, "v1", s.APIVersion)
-			case "Secret":
-				var s corev1.Secret
-				decodeStrict(t, name, &s)
-				assert.Equal(t, "v1", s.APIVersion)
-			case "PersistentVolumeClaim":
-				var p corev1.PersistentVolumeClaim
-				decodeStrict(t, name, &p)
-				assert.Equal(t, "v1", p.APIVersion)
-			case "InferenceService":
-				isvc := readISVC(t)
-				assert.Equal(t, "serving.kserve.io/v1beta1", isvc.APIVersion)
-				assert.NotEmpty(t, isvc.Predictor.Containers)
-			default:
-				t.Fatalf("no test for kind %s", kind)
+			if api, ok := apiTypes[kind]; ok {
+				obj := api.new()
+				decodeStrict(t, name, obj)
+				assert.Equal(t, api.apiVersion, obj.GetObjectKind().GroupVersionKind().GroupVersion().String())
+				return
 			}
+			require.Equal(t, "InferenceService", kind, "no test for kind %s", kind)
+			isvc := readISVC(t)
+			assert.Equal(t, "serving.kserve.io/v1beta1", isvc.APIVersion)
+			assert.NotEmpty(t, isvc.Predictor.Containers)
 		})
 	}
 }

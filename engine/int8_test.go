@@ -9,43 +9,64 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
 
+	"github.com/loraqa/loraqa/bert"
 	"github.com/loraqa/loraqa/torch"
 )
 
-// TestEngineInt8SameSpans: an engine whose base is int8 (the adapter over the
-// int8 linears, or merged and then quantized) answers every sample query
-// with the span fp32 gives (or, where fp32's best spans tie within 0.01, one
-// of those), at a score within 0.01 of fp32's; an adapter
-// loaded at run time runs over the int8 base too; Close frees the packed
-// weights with the rest.
-func TestEngineInt8SameSpans(t *testing.T) {
-	if err := torch.Int8Available(); err != nil {
-		t.Skipf("int8 is not available in this LibTorch: %v", err)
-	}
+// TestEngineLowPrecisionSameSpans: an engine whose base is int8, or bf16
+// with its linears packed (bert.Model.Pack), the adapter over the converted
+// linears or merged and then converted, answers every sample query with the
+// span fp32 gives (or, where fp32's best spans tie within tol, one of those)
+// at a score within tol of fp32's: 0.01 for int8, 0.02 for bf16, where int8
+// moves every score. An adapter loaded at run time runs over the converted
+// base too; Close frees the packed weights with the rest. A precision whose
+// kernels this LibTorch lacks is skipped.
+func TestEngineLowPrecisionSameSpans(t *testing.T) {
 	ctx := context.Background()
-	fp32 := tinyEngine(t, nil)
-	batch := topK(tinyQueries, 3)
-	want, err := fp32.AnswerBatch(ctx, topK(tinyQueries, 10))
+	want, err := tinyEngine(t, nil).AnswerBatch(ctx, topK(tinyQueries, 10))
 	require.NoError(t, err)
-	for _, merge := range []bool{false, true} {
-		name := map[bool]string{false: "adapter over int8", true: "merged, then int8"}[merge]
-		t.Run(name, func(t *testing.T) {
-			noGC(t)
-			live := torch.LiveTensors()
-			e := tinyEngine(t, func(o *Options) { o.DType, o.Merge = gotch.Int8, merge })
-			require.True(t, e.model.Int8())
-			assert.Equal(t, merge, e.Merged())
-			got, err := e.AnswerBatch(ctx, batch)
-			require.NoError(t, err)
-			likeFP32(t, want, got, 0.01, "int8")
-			for i := range tinyQueries {
-				assert.NotEqual(t, want[i].Answers[0].Score, got[i].Answers[0].Score, "query %d: the int8 run moves the scores", i)
+	for _, p := range []struct {
+		name      string // the precision, as likeFP32 logs it
+		dtype     gotch.DType
+		available func() error // nil where this LibTorch has the kernels
+		missing   string       // why the subtest is skipped where it has not
+		converted func(*bert.Model) bool
+		modes     [2]string // the subtests: the adapter over the base, merged
+		tol       float64
+		moves     bool   // every score differs from fp32's
+		freed     string // what Close frees
+	}{
+		{"int8", gotch.Int8, torch.Int8Available, "int8 is not available in this LibTorch", (*bert.Model).Int8,
+			[2]string{"adapter over int8", "merged, then int8"}, 0.01, true, "the packed int8 weights"},
+		{"bf16", gotch.BFloat16, torch.PackedLinearAvailable, "no prepacked linears in this LibTorch", (*bert.Model).Packed,
+			[2]string{"adapter over the packed base", "merged, then packed"}, 0.02, false, "the packed weights"},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			if err := p.available(); err != nil {
+				t.Skipf("%s: %v", p.missing, err)
 			}
-			if !merge {
-				sameAtRunTime(t, e, got[0])
+			for i, merge := range []bool{false, true} {
+				t.Run(p.modes[i], func(t *testing.T) {
+					noGC(t)
+					live := torch.LiveTensors()
+					e := tinyEngine(t, func(o *Options) { o.DType, o.Merge = p.dtype, merge })
+					require.True(t, p.converted(e.model))
+					assert.Equal(t, merge, e.Merged())
+					got, err := e.AnswerBatch(ctx, topK(tinyQueries, 3))
+					require.NoError(t, err)
+					likeFP32(t, want, got, p.tol, p.name)
+					if p.moves {
+						for q := range tinyQueries {
+							assert.NotEqual(t, want[q].Answers[0].Score, got[q].Answers[0].Score, "query %d: the %s run moves the scores", q, p.name)
+						}
+					}
+					if !merge {
+						sameAtRunTime(t, e, got[0])
+					}
+					e.Close()
+					assert.Equal(t, live, torch.LiveTensors(), "Close frees the tensors and "+p.freed)
+				})
 			}
-			e.Close()
-			assert.Equal(t, live, torch.LiveTensors(), "Close frees the tensors and the packed int8 weights")
 		})
 	}
 }

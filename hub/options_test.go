@@ -12,33 +12,33 @@ import (
 )
 
 func TestParseRef(t *testing.T) {
-	cases := []struct {
-		in   string
-		want Ref
-		err  string
-	}{
-		{"distilbert-base-uncased", Ref{"distilbert-base-uncased", "main"}, ""},
-		{"org/name", Ref{"org/name", "main"}, ""},
-		{"org/name@v1.0", Ref{"org/name", "v1.0"}, ""},
-		{"org/name@refs/pr/3", Ref{"org/name", "refs/pr/3"}, ""},
-		{"org/name@" + "0123456789abcdef0123456789abcdef01234567", Ref{"org/name", "0123456789abcdef0123456789abcdef01234567"}, ""},
-		{"a/b/c", Ref{}, "not a local directory nor a hub id"},
-		{"org--x/name", Ref{}, "not a local directory nor a hub id"},
-		{"org/na..me", Ref{}, "not a local directory nor a hub id"},
-		{"-org/name", Ref{}, "not a local directory nor a hub id"},
-		{"org/name@", Ref{}, "must be 1 to 255 characters"},
-		{"org/name@../../etc", Ref{}, "has an empty, . or .. component"},
-		{"org/name@/abs", Ref{}, "is not a relative"},
+	valid := map[string]Ref{
+		"distilbert-base-uncased": {"distilbert-base-uncased", "main"},
+		"org/name":                {"org/name", "main"},
+		"org/name@v1.0":           {"org/name", "v1.0"},
+		"org/name@refs/pr/3":      {"org/name", "refs/pr/3"},
+		"org/name@" + "0123456789abcdef0123456789abcdef01234567": {"org/name", "0123456789abcdef0123456789abcdef01234567"},
 	}
-	for _, c := range cases {
-		t.Run(c.in, func(t *testing.T) {
-			got, err := ParseRef(c.in)
-			if c.err != "" {
-				assert.ErrorContains(t, err, c.err)
-				return
-			}
+	for in, want := range valid {
+		t.Run(in, func(t *testing.T) {
+			got, err := ParseRef(in)
 			require.NoError(t, err)
-			assert.Equal(t, c.want, got)
+			assert.Equal(t, want, got)
+		})
+	}
+	invalid := map[string]string{
+		"a/b/c":              "not a local directory nor a hub id",
+		"org--x/name":        "not a local directory nor a hub id",
+		"org/na..me":         "not a local directory nor a hub id",
+		"-org/name":          "not a local directory nor a hub id",
+		"org/name@":          "must be 1 to 255 characters",
+		"org/name@../../etc": "has an empty, . or .. component",
+		"org/name@/abs":      "is not a relative",
+	}
+	for in, want := range invalid {
+		t.Run(in, func(t *testing.T) {
+			_, err := ParseRef(in)
+			assert.ErrorContains(t, err, want)
 		})
 	}
 	assert.Equal(t, "models--org--name", Ref{Repo: "org/name"}.folder())

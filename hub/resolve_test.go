@@ -46,6 +46,24 @@ func tinyRepo() map[string][]byte {
 	}
 }
 
+// hubWith is a fake hub serving files as repo.
+func hubWith(t *testing.T, repo string, files map[string][]byte) *fakeHub {
+	h := newFakeHub(t)
+	h.add(repo, files)
+	return h
+}
+
+// assertNotFound resolves ref with opts and checks that it fails with
+// ErrNotFound and, where msg is not "", says msg.
+func assertNotFound(t *testing.T, opts Options, ref, msg string) {
+	t.Helper()
+	_, err := Resolve(context.Background(), ref, opts)
+	assert.ErrorIs(t, err, ErrNotFound)
+	if msg != "" {
+		assert.ErrorContains(t, err, msg)
+	}
+}
+
 // hermetic returns Options that use only the fake hub and a temporary cache.
 func hermetic(t *testing.T, h *fakeHub) (Options, string) {
 	cache := filepath.Join(t.TempDir(), "hub")
@@ -60,9 +78,8 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 func TestDownloadIntoCacheLayout(t *testing.T) {
-	h := newFakeHub(t)
 	files := tinyRepo()
-	h.add("org/tiny", files)
+	h := hubWith(t, "org/tiny", files)
 	opts, cache := hermetic(t, h)
 	var prog bytes.Buffer
 	opts.Progress = &prog
@@ -114,8 +131,7 @@ func TestDownloadIntoCacheLayout(t *testing.T) {
 }
 
 func TestOfflineUsesCache(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/tiny", tinyRepo())
+	h := hubWith(t, "org/tiny", tinyRepo())
 	opts, cache := hermetic(t, h)
 	want, err := Resolve(context.Background(), "org/tiny", opts)
 	require.NoError(t, err)
@@ -159,9 +175,8 @@ func TestDamagedBlobIsFetchedAgain(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newFakeHub(t)
 			files := tinyRepo()
-			h.add("org/tiny", files)
+			h := hubWith(t, "org/tiny", files)
 			opts, cache := hermetic(t, h)
 			dir, err := Resolve(context.Background(), "org/tiny", opts)
 			require.NoError(t, err)
@@ -198,8 +213,7 @@ func TestOfflineWithoutCache(t *testing.T) {
 }
 
 func TestOfflineIncompleteSnapshot(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/tiny", tinyRepo())
+	h := hubWith(t, "org/tiny", tinyRepo())
 	opts, _ := hermetic(t, h)
 	dir, err := Resolve(context.Background(), "org/tiny", opts)
 	require.NoError(t, err)
@@ -228,12 +242,11 @@ func TestWeightPreference(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newFakeHub(t)
 			files := map[string][]byte{"config.json": []byte("{}")}
 			for k, v := range c.weights {
 				files[k] = v
 			}
-			h.add("m", files)
+			h := hubWith(t, "m", files)
 			opts, _ := hermetic(t, h)
 			dir, err := Resolve(context.Background(), "m", opts)
 			require.NoError(t, err)
@@ -254,17 +267,13 @@ func TestWeightPreference(t *testing.T) {
 }
 
 func TestNoWeights(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("m", map[string][]byte{"config.json": []byte("{}")})
+	h := hubWith(t, "m", map[string][]byte{"config.json": []byte("{}")})
 	opts, _ := hermetic(t, h)
-	_, err := Resolve(context.Background(), "m", opts)
-	assert.ErrorIs(t, err, ErrNotFound)
-	assert.ErrorContains(t, err, "has no weights: none of model.safetensors, model.safetensors.index.json, pytorch_model.bin")
+	assertNotFound(t, opts, "m", "has no weights: none of model.safetensors, model.safetensors.index.json, pytorch_model.bin")
 }
 
 func TestTokenSent(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/private", tinyRepo())
+	h := hubWith(t, "org/private", tinyRepo())
 	h.private["org/private"] = "hf_secret"
 	cases := []struct {
 		name string
@@ -290,14 +299,11 @@ func TestTokenSent(t *testing.T) {
 		})
 	}
 	opts, _ := hermetic(t, h)
-	_, err := Resolve(context.Background(), "org/private", opts)
-	assert.ErrorIs(t, err, ErrNotFound)
-	assert.ErrorContains(t, err, "set HF_TOKEN")
+	assertNotFound(t, opts, "org/private", "set HF_TOKEN")
 }
 
 func TestDownloadErrors(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/tiny", tinyRepo())
+	h := hubWith(t, "org/tiny", tinyRepo())
 	h.add("org/nocfg", map[string][]byte{"model.safetensors": []byte("x")})
 	h.corrupt["model.safetensors"] = true
 	opts, cache := hermetic(t, h)
@@ -314,18 +320,13 @@ func TestDownloadErrors(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(cache, "models--org--tiny", "blobs", ".*.tmp"))
 	assert.Empty(t, leftovers, "the rejected download's temporary file is removed")
 
-	_, err = Resolve(context.Background(), "org/missing", opts)
-	assert.ErrorIs(t, err, ErrNotFound)
-	_, err = Resolve(context.Background(), "org/tiny@nope", opts)
-	assert.ErrorIs(t, err, ErrNotFound)
-	_, err = Resolve(context.Background(), "org/nocfg", opts)
-	assert.ErrorIs(t, err, ErrNotFound)
-	assert.ErrorContains(t, err, "org/nocfg@main has no config.json")
+	assertNotFound(t, opts, "org/missing", "")
+	assertNotFound(t, opts, "org/tiny@nope", "")
+	assertNotFound(t, opts, "org/nocfg", "org/nocfg@main has no config.json")
 }
 
 func TestRenamedRepoFollowsRelativeRedirect(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/new", tinyRepo())
+	h := hubWith(t, "org/new", tinyRepo())
 	h.renamed["org/old"] = "org/new"
 	opts, cache := hermetic(t, h)
 	dir, err := Resolve(context.Background(), "org/old", opts)

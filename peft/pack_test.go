@@ -4,13 +4,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
 
 	"github.com/loraqa/loraqa/bert"
-	"github.com/loraqa/loraqa/internal/testutil"
-	"github.com/loraqa/loraqa/peft"
 	"github.com/loraqa/loraqa/torch"
 	"github.com/loraqa/loraqa/verify"
 )
@@ -20,40 +17,17 @@ import (
 // what needs the base weights is refused: merging into packed linears,
 // unmerging a packed merge, exporting. Nothing leaks.
 func TestPackedAdapters(t *testing.T) {
-	if err := torch.PackedLinearAvailable(); err != nil {
-		t.Skipf("no prepacked linears in this LibTorch: %v", err)
-	}
-	fx := testutil.Fixture(t, "tiny-distilbert-qa")
-	exp, err := verify.ReadExpected(fx)
-	require.NoError(t, err)
-	live := torch.LiveTensors()
-	check := func(m *bert.Model, pick func(verify.Batch) *verify.Logits, what string) {
-		checkLogits(t, m, exp, pick, verify.HalfTolerance[gotch.BFloat16], what)
-	}
+	l := newLowPrecision(t, torch.PackedLinearAvailable, "no prepacked linears in this LibTorch", verify.HalfTolerance[gotch.BFloat16])
 	load := func() *bert.Model {
-		m, err := bert.Load(filepath.Join(fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.BFloat16})
+		m, err := bert.Load(filepath.Join(l.fx, "base"), bert.LoadOptions{Device: gotch.CPU, DType: gotch.BFloat16})
 		require.NoError(t, err)
 		return m
 	}
 
 	m := load()
 	require.NoError(t, m.Pack())
-	a, err := peft.Load(filepath.Join(fx, "adapter"), m)
-	require.NoError(t, err)
-	check(m, func(b verify.Batch) *verify.Logits { return b.BasePlusAdapter }, "LoRA over packed bf16")
-	assert.ErrorContains(t, a.Merge(), "packed for inference; merge before packing it")
-	assert.ErrorContains(t, a.ExportMerged(t.TempDir(), ""), "int8 or packed for inference")
-	a.Drop()
+	l.adapterOver(m, "LoRA over packed bf16", "packed for inference; merge before packing it", "int8 or packed for inference").Drop()
 	m.Drop()
 
-	m = load()
-	a, err = peft.Load(filepath.Join(fx, "adapter"), m)
-	require.NoError(t, err)
-	require.NoError(t, a.Merge())
-	require.NoError(t, m.Pack())
-	check(m, func(b verify.Batch) *verify.Logits { return b.Merged }, "merged, then packed")
-	assert.ErrorContains(t, a.Unmerge(), "the merged weight was packed for inference")
-	a.Drop()
-	m.Drop()
-	assert.Equal(t, live, torch.LiveTensors(), "no tensor or packed weight outlives the test")
+	l.mergedThenConverted(load(), (*bert.Model).Pack, "merged, then packed", "the merged weight was packed for inference")
 }

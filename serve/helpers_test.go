@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -114,6 +113,21 @@ func expectedAnswers(t *testing.T, p *engine.Engine, qs []Query, k int) [][]Answ
 	return out
 }
 
+// fixtureQueries is the tiny fixture's adapter directory and n test queries.
+func fixtureQueries(t *testing.T, n int) (adapter string, qs []Query) {
+	t.Helper()
+	_, adapter = tinyFixture(t)
+	return adapter, testQueries(t, n)
+}
+
+// fixtureAnswers is the tiny fixture's adapter directory, n test queries and
+// the best answer of the unmerged adapter's predictor to each.
+func fixtureAnswers(t *testing.T, n int) (adapter string, qs []Query, want [][]Answer) {
+	t.Helper()
+	adapter, qs = fixtureQueries(t, n)
+	return adapter, qs, expectedAnswers(t, tinyPredictor(t, adapter, false), qs, 1)
+}
+
 // testQueries cuts n questions and contexts out of examples/sample-qa.txt, with
 // context lengths from 40 to 3,000 characters (one to a dozen windows).
 func testQueries(t *testing.T, n int) []Query {
@@ -149,15 +163,10 @@ func requestBody(t *testing.T, q Query, adapter string, k int) string {
 	return string(b)
 }
 
-// post sends a body and returns the status, the body and the headers.
+// post sends a JSON body and returns the status, the body and the headers.
 func post(t *testing.T, client *http.Client, url, body string) (int, []byte, http.Header) {
 	t.Helper()
-	resp, err := client.Post(url, "application/json", strings.NewReader(body))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b, resp.Header
+	return call(t, client, http.MethodPost, url, body, "", "Content-Type", "application/json")
 }
 
 func decodeAnswer(t *testing.T, b []byte) AnswerResponse {

@@ -70,9 +70,7 @@ func assertOOMReply(t *testing.T, code int, b []byte, h http.Header) {
 // tensors of that forward at once (no GC runs), empties the CUDA cache, and
 // the next requests are answered as before.
 func TestServeOutOfMemoryFreesAndRecovers(t *testing.T) {
-	_, fix := tinyFixture(t)
-	qs := testQueries(t, 4)
-	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
+	fix, qs, want := fixtureAnswers(t, 4)
 	_, hs := startServer(t, tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix}))
 	emptied := atomic.Int32{}
 	restore := torch.SetEmptyCUDACache(func() { emptied.Add(1) })
@@ -114,9 +112,7 @@ func TestServeOutOfMemoryNoCascade(t *testing.T) {
 		"unfused: only the request whose forward failed": {fuse: false, failed: 1},
 		"fused: the requests of the failed forward":      {fuse: true, failed: n},
 	}
-	_, fix := tinyFixture(t)
-	qs := testQueries(t, n+1)
-	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
+	fix, qs, want := fixtureAnswers(t, n+1)
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			release, entered := make(chan struct{}), make(chan struct{}, 1)

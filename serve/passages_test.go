@@ -18,8 +18,7 @@ import (
 // passages, each naming its passage; a context and passages together, an
 // empty list or an empty passage are 400s that say so.
 func TestServePassages(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	qs := testQueries(t, 4)
+	adapter, qs := fixtureQueries(t, 4)
 	passages := []string{qs[0].Context, qs[1].Context, qs[2].Context}
 	want, err := tinyPredictor(t, adapter, false).Answer(context.Background(), Query{Question: qs[1].Question, Passages: passages, TopK: 4})
 	require.NoError(t, err)
@@ -83,8 +82,7 @@ func TestServePassages(t *testing.T) {
 // naming where it came from; context and passages together, or the output
 // passage without passages, are 400s.
 func TestServeV2Passages(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	qs := testQueries(t, 4)
+	adapter, qs := fixtureQueries(t, 4)
 	rows := [][]string{{qs[0].Context, qs[1].Context, qs[2].Context}, {qs[3].Context, "", ""}}
 	p := tinyPredictor(t, adapter, false)
 	var want []Answer
@@ -113,15 +111,8 @@ func TestServeV2Passages(t *testing.T) {
 	for name, body := range map[string]v2Body{"json": js, "binary": bin} {
 		rec := body.send(t, s, "/v2/models/fix/infer")
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", name, rec.Body.Bytes())
-		var out struct {
-			Outputs []struct {
-				Name string            `json:"name"`
-				Data []json.RawMessage `json:"data"`
-			} `json:"outputs"`
-		}
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
 		got := map[string][]string{}
-		for _, o := range out.Outputs {
+		for _, o := range v2JSONOutputs(t, rec) {
 			for _, d := range o.Data {
 				got[o.Name] = append(got[o.Name], string(d))
 			}
@@ -155,8 +146,7 @@ func TestServeV2Passages(t *testing.T) {
 // "" with no_answer, its passage and both scores; v2's outputs answer "",
 // no_answer true and the passage.
 func TestServePassagesAbstain(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	qs := testQueries(t, 2)
+	adapter, qs := fixtureQueries(t, 2)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: adapter})
 	on, th := true, -1e6
 	o.Version2WithNegative, o.NullScoreDiffThreshold = &on, &th

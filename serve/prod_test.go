@@ -399,9 +399,7 @@ func TestServeLoadNeedsRoot(t *testing.T) {
 // The Open Inference Protocol v2, with requests written as the protocol's
 // published examples are (KServe's "Inference Request JSON Object").
 func TestServeV2(t *testing.T) {
-	_, fix := tinyFixture(t)
-	qs := testQueries(t, 3)
-	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
+	fix, qs, want := fixtureAnswers(t, 3)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Server.MaxBatchItems = 3
 	_, hs := startServer(t, o)

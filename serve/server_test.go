@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,9 +23,7 @@ import (
 // Concurrent requests, batched by the worker, answer exactly as the
 // predictor does one query at a time (bit for bit: predict's answers).
 func TestServeConcurrentMatchesPredictor(t *testing.T) {
-	_, adapter := tinyFixture(t)
-	qs := testQueries(t, 24)
-	want1 := expectedAnswers(t, tinyPredictor(t, adapter, false), qs, 1)
+	adapter, qs, want1 := fixtureAnswers(t, 24)
 	want3 := expectedAnswers(t, tinyPredictor(t, adapter, false), qs, 3)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: adapter})
 	o.MaxBatch, o.BatchWindow = 8, 5*time.Millisecond
@@ -149,8 +146,7 @@ func TestServeTwoAdaptersShareBase(t *testing.T) {
 
 // A merged adapter answers as predict --merge does.
 func TestServeMerged(t *testing.T) {
-	_, fix := tinyFixture(t)
-	qs := testQueries(t, 6)
+	fix, qs := fixtureQueries(t, 6)
 	want := expectedAnswers(t, tinyPredictor(t, fix, true), qs, 1)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Merge = true
@@ -167,9 +163,7 @@ func TestServeMerged(t *testing.T) {
 
 // Fused forwards give the same spans; scores agree to float32 rounding.
 func TestServeFused(t *testing.T) {
-	_, fix := tinyFixture(t)
-	qs := testQueries(t, 16)
-	want := expectedAnswers(t, tinyPredictor(t, fix, false), qs, 1)
+	fix, qs, want := fixtureAnswers(t, 16)
 	o := tinyServerOptions(t, NamedAdapter{Name: "fix", Dir: fix})
 	o.Fuse, o.BatchWindow = true, 20*time.Millisecond
 	s, hs := startServer(t, o)
@@ -338,14 +332,11 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 }
 
+// getURL gets url with the default client and returns the status, the body
+// and the headers.
 func getURL(t *testing.T, url string) (int, []byte, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b, resp.Header
+	return call(t, http.DefaultClient, http.MethodGet, url, "", "")
 }
 
 // waitFor polls cond for up to 5 s.

@@ -78,6 +78,23 @@ func readV2Reply(t *testing.T, rec *httptest.ResponseRecorder) (V2InferResponse,
 	return out, raw
 }
 
+// v2JSONOutput is an output of a v2 reply in JSON: its name and its data
+// elements, each as the reply spells it.
+type v2JSONOutput struct {
+	Name string            `json:"name"`
+	Data []json.RawMessage `json:"data"`
+}
+
+// v2JSONOutputs decodes the outputs of a v2 reply in JSON.
+func v2JSONOutputs(t *testing.T, rec *httptest.ResponseRecorder) []v2JSONOutput {
+	t.Helper()
+	var out struct {
+		Outputs []v2JSONOutput `json:"outputs"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), "%s", rec.Body.Bytes())
+	return out.Outputs
+}
+
 const (
 	q1 = `{"name":"question","shape":[1],"datatype":"BYTES","data":["what was the revenue?"]}`
 	c1 = `{"name":"context","shape":[1],"datatype":"BYTES","data":["the revenue was $5 million in 2019."]}`
@@ -102,14 +119,7 @@ func TestV2BinaryData(t *testing.T) {
 		`{"name":"context","shape":[2],"datatype":"BYTES","data":["the revenue was $5 million in 2019.","a b c"]}]}`}
 	rec = js.send(t, s, "/v2/models/a/versions/1/infer")
 	require.Equal(t, 200, rec.Code, "%s", rec.Body.Bytes())
-	var want struct {
-		Outputs []struct {
-			Name string            `json:"name"`
-			Data []json.RawMessage `json:"data"`
-		} `json:"outputs"`
-	}
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &want))
-	for _, o := range want.Outputs {
+	for _, o := range v2JSONOutputs(t, rec) {
 		var got []byte
 		for _, d := range o.Data {
 			switch o.Name {

@@ -8,31 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/loraqa/loraqa/config"
 	"github.com/loraqa/loraqa/internal/testutil"
 )
-
-// lockedBuffer collects a child's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // loraqaBin is the loraqa binary (testutil.LoraqaBin: $LORAQA_BIN, which
 // make test sets to bin/loraqa, or one built from this checkout); it must have
@@ -95,14 +76,12 @@ train:
   batch_size: 16
   threads: 1
 `
-	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, y)
 	out := filepath.Join(dir, "sweep")
 	args := []string{"sweep", "--config", cfg, "--grid", "train.learning_rate=1e-3,5e-4", "--grid", "lora.r=4,8",
 		"--out", out, "--parallel", "2", "--progress-every", "0"}
 	sweepRun := func() (string, error) {
-		var stderr lockedBuffer
+		var stderr bytes.Buffer
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -110,7 +89,9 @@ train:
 	}
 
 	// 1. Start the sweep and interrupt it once its first trial has finished.
-	var stderr lockedBuffer
+	// The test reads stderr only once the sweep has exited (and cmd.Wait has
+	// copied all of it).
+	var stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -128,6 +109,7 @@ wait:
 			break wait
 		case <-deadline:
 			cmd.Process.Kill()
+			<-exited
 			t.Fatalf("no trial finished in 90s:\n%s", stderr.String())
 		case <-time.After(50 * time.Millisecond):
 		}

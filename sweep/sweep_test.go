@@ -23,12 +23,21 @@ import (
 // the trials are run by the fake).
 func writeConfig(t *testing.T, dir string) string {
 	t.Helper()
-	p := filepath.Join(dir, "base.yaml")
-	y := "base_qa_model: /fixtures/tiny\ndata:\n  input: /data/qa.txt\n  max_seq_length: 128\n  doc_stride: 32\ntrain:\n  epochs: 1\n"
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+	return writeFile(t, filepath.Join(dir, "base.yaml"),
+		"base_qa_model: /fixtures/tiny\ndata:\n  input: /data/qa.txt\n  max_seq_length: 128\n  doc_stride: 32\ntrain:\n  epochs: 1\n")
+}
+
+// writeFile writes content to path, making its directory first, and
+// returns path.
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // useFake makes the test binary the trials' loraqa and returns it and the
@@ -398,25 +407,19 @@ func TestRunDevices(t *testing.T) {
 func TestCollectRanking(t *testing.T) {
 	dir := t.TempDir()
 	s := mustPlan(t, Options{ConfigFile: writeConfig(t, dir), Grid: []string{"lora.r=1,2,3,4,5"}, Out: filepath.Join(dir, "sw")})
-	write := func(p, data string) {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	tr := s.Trials
 	// trial-000: finished, best F1 at the first evaluation (load_best_model_at_end).
-	write(filepath.Join(tr[0].RunDir(), "metrics.jsonl"), `{"type":"eval","f1":70,"exact_match":60,"eval_loss":1.1}
+	writeFile(t, filepath.Join(tr[0].RunDir(), "metrics.jsonl"), `{"type":"eval","f1":70,"exact_match":60,"eval_loss":1.1}
 {"type":"train","loss":0.5}
 {"type":"eval","f1":65,"exact_match":61,"eval_loss":1.0}
 `)
-	write(filepath.Join(tr[0].AdapterDir(), "metrics.json"), `{"best_f1":70,"final_eval":{"f1":65,"exact_match":61,"eval_loss":1.0}}`)
+	writeFile(t, filepath.Join(tr[0].AdapterDir(), "metrics.json"), `{"best_f1":70,"final_eval":{"f1":65,"exact_match":61,"eval_loss":1.0}}`)
 	// trial-001: finished, no metrics.jsonl: metrics.json alone.
-	write(filepath.Join(tr[1].AdapterDir(), "metrics.json"), `{"best_f1":80,"final_eval":{"f1":80,"exact_match":75,"eval_loss":0.9}}`)
+	writeFile(t, filepath.Join(tr[1].AdapterDir(), "metrics.json"), `{"best_f1":80,"final_eval":{"f1":80,"exact_match":75,"eval_loss":0.9}}`)
 	// trial-002: unfinished, with an evaluation better than all.
-	write(filepath.Join(tr[2].RunDir(), "metrics.jsonl"), `{"type":"eval","f1":95,"exact_match":90,"eval_loss":0.2}`+"\n")
+	writeFile(t, filepath.Join(tr[2].RunDir(), "metrics.jsonl"), `{"type":"eval","f1":95,"exact_match":90,"eval_loss":0.2}`+"\n")
 	// trial-003: finished, tied with trial-000.
-	write(filepath.Join(tr[3].AdapterDir(), "metrics.json"), `{"best_f1":70,"final_eval":{"f1":70,"exact_match":50,"eval_loss":2}}`)
+	writeFile(t, filepath.Join(tr[3].AdapterDir(), "metrics.json"), `{"best_f1":70,"final_eval":{"f1":70,"exact_match":50,"eval_loss":2}}`)
 	// trial-004: not started.
 	res := s.Collect(nil)
 	var order []string

@@ -64,14 +64,7 @@ func TestSIGKILLThenResume(t *testing.T) {
 	checkpointsLoad := func() int {
 		cks, err := train.Checkpoints(filepath.Join(out, "run"))
 		require.NoError(t, err)
-		m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
-		require.NoError(t, err)
-		defer m.Drop()
-		for _, c := range cks {
-			a, err := peft.Load(c, m)
-			require.NoError(t, err, "checkpoint %s must load after SIGKILL", c)
-			a.Drop()
-		}
+		requireCheckpointsLoad(t, base, cks, "must load after SIGKILL")
 		return len(cks)
 	}
 	// Kill while starting, then twice more after a checkpoint has appeared
@@ -101,12 +94,7 @@ func TestSIGKILLThenResume(t *testing.T) {
 	}
 	cmd := start("--resume", "latest")
 	require.NoError(t, cmd.Wait(), "resumed run finishes")
-	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
-	require.NoError(t, err)
-	defer m.Drop()
-	a, err := peft.Load(filepath.Join(out, "adapter"), m)
-	require.NoError(t, err)
-	a.Drop()
+	loadTrained(t, base, out)
 	var st train.State
 	cks, _ := train.Checkpoints(filepath.Join(out, "run"))
 	b, err := os.ReadFile(filepath.Join(cks[len(cks)-1], "trainer_state.json"))
@@ -136,13 +124,21 @@ func TestNaNStopsTraining(t *testing.T) {
 	require.Error(t, err)
 	assert.Regexp(t, `(loss|gradient norm) is (NaN|\+Inf|-Inf)|NaN or Inf`, err.Error())
 	base := args[1][len("base_qa_model="):]
-	m, lerr := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
-	require.NoError(t, lerr)
-	defer m.Drop()
 	cks, _ := train.Checkpoints(filepath.Join(out, "run"))
+	requireCheckpointsLoad(t, base, cks, "holds finite values (peft.Load rejects NaN/Inf tensors)")
+}
+
+// requireCheckpointsLoad loads each of the checkpoints cks as an adapter over
+// the base model in base, and fails t on the first that peft.Load refuses
+// (torn by a kill, or holding NaN/Inf), saying why it must load.
+func requireCheckpointsLoad(t *testing.T, base string, cks []string, why string) {
+	t.Helper()
+	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
+	require.NoError(t, err)
+	defer m.Drop()
 	for _, c := range cks {
-		a, err := peft.Load(c, m) // Load rejects NaN/Inf tensors
-		require.NoError(t, err, c)
+		a, err := peft.Load(c, m)
+		require.NoError(t, err, "checkpoint %s %s", c, why)
 		a.Drop()
 	}
 }
@@ -191,13 +187,7 @@ func TestTrainBF16(t *testing.T) {
 	out := t.TempDir()
 	args := append(trainArgs(t, out, 1), "--force", "--set", "train.dtype=bf16") // --force: CI may run on a CPU that emulates bf16
 	require.NoError(t, runTrain(context.Background(), args))
-	base := args[1][len("base_qa_model="):]
-	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
-	require.NoError(t, err)
-	defer m.Drop()
-	a, err := peft.Load(filepath.Join(out, "adapter"), m)
-	require.NoError(t, err)
-	defer a.Drop()
+	_, a := loadTrained(t, args[1][len("base_qa_model="):], out)
 	moved := false
 	for _, p := range a.Params() {
 		assert.Equal(t, gotch.Float, p.Tensor.DType(), p.Key)

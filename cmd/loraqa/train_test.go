@@ -63,12 +63,7 @@ func TestTrainCommandEndToEnd(t *testing.T) {
 	assert.FileExists(t, filepath.Join(out, "run", "training_curve.png"))
 
 	// PEFT loads the adapter and gives loraqa's logits.
-	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
-	require.NoError(t, err)
-	defer m.Drop()
-	a, err := peft.Load(filepath.Join(out, "adapter"), m)
-	require.NoError(t, err)
-	defer a.Drop()
+	m, _ := loadTrained(t, base, out)
 	exp, err := verify.ReadExpected(filepath.Dir(base))
 	require.NoError(t, err)
 	b := exp.Batches[0]
@@ -95,6 +90,20 @@ func TestTrainCommandEndToEnd(t *testing.T) {
 		"input_ids": b.InputIDs, "attention_mask": b.AttentionMask, "start_logits": split(s), "end_logits": split(e)})
 	t.Logf("PEFT vs loraqa on the trained adapter: max |Δ| %.2e", d)
 	assert.Less(t, d, 1e-4)
+}
+
+// loadTrained loads the adapter a run saved in out/adapter over the float32
+// base model in base on the CPU, as PEFT would, failing t where either does
+// not load; both are dropped when t ends.
+func loadTrained(t *testing.T, base, out string) (*bert.Model, *peft.Adapter) {
+	t.Helper()
+	m, err := bert.Load(base, bert.LoadOptions{Device: gotch.CPU})
+	require.NoError(t, err)
+	t.Cleanup(m.Drop)
+	a, err := peft.Load(filepath.Join(out, "adapter"), m)
+	require.NoError(t, err)
+	t.Cleanup(a.Drop)
+	return m, a
 }
 
 // TestTrainInitFrom: lora.init_from starts training from a PEFT-made adapter

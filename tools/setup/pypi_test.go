@@ -77,31 +77,37 @@ func writeWheel(t *testing.T, path, distInfo, meta string) {
 }
 
 func TestNvidiaRequirements(t *testing.T) {
-	reqs, err := nvidiaRequirements(meta212, t.TempDir(), false)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"nvidia-cuda-nvrtc-cu12": "==12.1.105", "nvidia-cuda-runtime-cu12": "==12.1.105", "nvidia-cudnn-cu12": "==8.9.2.26",
-	}, reqs)
-
-	// torch >= 2.9: the extras of cuda-toolkit (already downloaded here, so no pip runs).
-	dir := t.TempDir()
-	writeWheel(t, filepath.Join(dir, "cuda_toolkit-13.2.2-py2.py3-none-any.whl"), "cuda_toolkit-13.2.2.dist-info", metaToolkit)
-	reqs, err = nvidiaRequirements(meta215, dir, false)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"nvidia-cublas": "==13.4.1.3.*", "nvidia-cuda-runtime": "==13.2.86.*", "nvidia-cuda-cupti": "==13.2.86.*",
-		"nvidia-cudnn-cu13": "==9.26.0.51",
-	}, reqs, "only the extras torch asks for, x86-64 only")
-
-	// torch 2.11: cuda-toolkit 13.0.2's markers say linux, no machine.
-	dir = t.TempDir()
-	writeWheel(t, filepath.Join(dir, "cuda_toolkit-13.0.2-py2.py3-none-any.whl"), "cuda_toolkit-13.0.2.dist-info", metaToolkit1302)
-	reqs, err = nvidiaRequirements(meta211, dir, false)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"nvidia-cublas": "==13.1.0.3.*", "nvidia-cufile": "==1.15.1.6.*", "nvidia-nvjitlink": "==13.0.88.*",
-		"nvidia-nvshmem-cu13": "==3.4.5",
-	}, reqs)
+	tests := []struct {
+		name    string
+		meta    string // torch's METADATA
+		toolkit string // the version of a cuda-toolkit wheel already downloaded (so no pip runs), or ""
+		tkMeta  string // its METADATA
+		want    map[string]string
+	}{
+		{"torch 2.1.2 requires nvidia packages itself", meta212, "", "", map[string]string{
+			"nvidia-cuda-nvrtc-cu12": "==12.1.105", "nvidia-cuda-runtime-cu12": "==12.1.105", "nvidia-cudnn-cu12": "==8.9.2.26",
+		}},
+		// torch >= 2.9: the extras of cuda-toolkit.
+		{"only the extras torch asks for, x86-64 only", meta215, "13.2.2", metaToolkit, map[string]string{
+			"nvidia-cublas": "==13.4.1.3.*", "nvidia-cuda-runtime": "==13.2.86.*", "nvidia-cuda-cupti": "==13.2.86.*",
+			"nvidia-cudnn-cu13": "==9.26.0.51",
+		}},
+		{"torch 2.11: cuda-toolkit 13.0.2's markers say linux, no machine", meta211, "13.0.2", metaToolkit1302, map[string]string{
+			"nvidia-cublas": "==13.1.0.3.*", "nvidia-cufile": "==1.15.1.6.*", "nvidia-nvjitlink": "==13.0.88.*",
+			"nvidia-nvshmem-cu13": "==3.4.5",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.toolkit != "" {
+				writeWheel(t, filepath.Join(dir, "cuda_toolkit-"+tc.toolkit+"-py2.py3-none-any.whl"), "cuda_toolkit-"+tc.toolkit+".dist-info", tc.tkMeta)
+			}
+			reqs, err := nvidiaRequirements(tc.meta, dir, false)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, reqs)
+		})
+	}
 }
 
 func TestWheelFile(t *testing.T) {

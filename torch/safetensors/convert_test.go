@@ -10,12 +10,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// conversionCase is a float32 and the 16 bits a conversion must give for it.
+type conversionCase struct {
+	name string
+	f    float32
+	bits uint16
+}
+
+// checkConversion runs convert on each case's float32, a subtest a case.
+func checkConversion(t *testing.T, convert func(float32) uint16, cases []conversionCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.bits, convert(c.f), "%#04x", convert(c.f))
+		})
+	}
+}
+
 func TestFloat16Table(t *testing.T) {
-	cases := []struct {
-		name string
-		f    float32
-		h    uint16
-	}{
+	checkConversion(t, Float32ToFloat16, []conversionCase{
 		{"one", 1, 0x3C00},
 		{"minus two", -2, 0xC000},
 		{"max half", 65504, 0x7BFF},
@@ -33,12 +46,7 @@ func TestFloat16Table(t *testing.T) {
 		{"-inf", float32(math.Inf(-1)), 0xFC00},
 		{"tiny underflows to signed zero", -1e-30, 0x8000},
 		{"huge overflows", 1e30, 0x7C00},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.h, Float32ToFloat16(c.f), "%#04x", Float32ToFloat16(c.f))
-		})
-	}
+	})
 	assert.True(t, math.IsNaN(float64(Float16ToFloat32(Float32ToFloat16(float32(math.NaN()))))))
 	assert.Equal(t, float32(65504), Float16ToFloat32(0x7BFF))
 	assert.Equal(t, float32(-5.9604645e-08), Float16ToFloat32(0x8001))
@@ -100,11 +108,7 @@ func TestFloat32ToFloat16MatchesReference(t *testing.T) {
 }
 
 func TestBFloat16(t *testing.T) {
-	cases := []struct {
-		name string
-		f    float32
-		b    uint16
-	}{
+	checkConversion(t, Float32ToBFloat16, []conversionCase{
 		{"one", 1, 0x3F80},
 		{"pi truncates", math.Float32frombits(0x40490FDB), 0x4049},
 		{"tie to even stays", math.Float32frombits(0x3F808000), 0x3F80},
@@ -113,12 +117,7 @@ func TestBFloat16(t *testing.T) {
 		{"max float32 overflows to inf", math.MaxFloat32, 0x7F80},
 		{"-inf", float32(math.Inf(-1)), 0xFF80},
 		{"smallest subnormal rounds to zero", math.Float32frombits(1), 0x0000},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.b, Float32ToBFloat16(c.f))
-		})
-	}
+	})
 	nan := Float32ToBFloat16(math.Float32frombits(0x7F800001)) // payload only in low bits
 	assert.True(t, math.IsNaN(float64(BFloat16ToFloat32(nan))), "NaN stays NaN, not inf")
 	for b := 0; b < 1<<16; b++ {

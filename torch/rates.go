@@ -31,8 +31,8 @@ var probeShape = [3]int64{384, 768, 768}
 // set: fp32 through at::linear; bf16, where cpu runs it natively and this
 // LibTorch packs linears, through PackedLinear (the serving path); int8,
 // where its activations get 8 bits and this LibTorch has int8, through
-// QLinear. Each is the best of three runs after one warm-up: some tens of
-// milliseconds in all. A precision that fails is left at 0; so is every one
+// QLinear. Each is the best of five runs after two warm-ups: about a tenth
+// of a second in all. A precision that fails is left at 0; so is every one
 // if fp32 fails.
 func ProbeRates(cpu CPUPrecision) Rates {
 	var r Rates
@@ -57,10 +57,10 @@ func ProbeRates(cpu CPUPrecision) Rates {
 		best := time.Duration(0)
 		err := Guard(func() {
 			NoGrad(func() {
-				for i := range 4 {
+				for i := range 7 {
 					t0 := time.Now()
 					run().MustDrop()
-					if d := time.Since(t0); i > 0 && (best == 0 || d < best) {
+					if d := time.Since(t0); i > 1 && (best == 0 || d < best) {
 						best = d
 					}
 				}

@@ -99,16 +99,17 @@ const EmulatedSlowdown = "about 50x slower than fp32"
 // without avx512_bf16 or AMX is emulated: without force it is refused
 // (ErrEmulatedBF16, saying why and what to use instead); with force it is
 // allowed with a warning, which the caller shows. bf16 on a CPU that has the
-// instructions but whose rates (called only then) measured it slower than
-// fp32 is allowed with a warning that gives both rates. Everything else
+// instructions but whose rates (called only then) measured it at less than
+// fasterBy times fp32's rate, where auto would not pick it, is allowed with
+// a warning that gives both rates. Everything else
 // returns "" and nil.
 func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, rates func() Rates, force bool) (warning string, err error) {
 	if dt != gotch.BFloat16 || dev.IsCuda() {
 		return "", nil
 	}
 	if cpu.BF16Native {
-		if r := rates(); r.BF16 > 0 && r.BF16 < r.FP32 {
-			return fmt.Sprintf("warning: bf16 runs slower than fp32 on this CPU: one linear at %.0f against %.0f GFLOP/s (%s, flags: %s); dtype auto picks %s to answer",
+		if r := rates(); r.BF16 > 0 && r.BF16 < fasterBy*r.FP32 {
+			return fmt.Sprintf("warning: bf16 gains little or nothing over fp32 on this CPU: one linear at %.0f against %.0f GFLOP/s (%s, flags: %s); dtype auto picks %s to answer",
 				r.BF16, r.FP32, cpu.Model, strings.Join(cpu.Flags, " "), DTypeName(AutoInferenceDType(dev, cpu, r))), nil
 		}
 		return "", nil
@@ -123,7 +124,8 @@ func CheckPrecision(dt gotch.DType, dev gotch.Device, cpu CPUPrecision, rates fu
 // fasterBy is how much faster than fp32 (in Rates) a lower precision must
 // run its GEMMs for auto to pick it: its logits move, so a near tie stays
 // fp32, and the rest of a forward gains less than its GEMMs (a Xeon without
-// AMX ran one bf16 linear at 0.7-1.2x fp32's rate, the whole model at 0.7x).
+// AMX ran one bf16 linear at 0.5-1.2x fp32's rate, whole forwards at 0.6-0.7x
+// fp32's speed).
 const fasterBy = 1.5
 
 // AutoDType is the precision "auto" picks to train on dev: on CUDA bf16
@@ -131,8 +133,8 @@ const fasterBy = 1.5
 // on the CPU bf16 where it runs natively and, when r is measured, at least
 // fasterBy times fp32's rate, else fp32. Flags alone do not decide it: a
 // Zen 4 with avx512_bf16 trained at 2.3-2.5x fp32's throughput in bf16, a
-// virtualised Xeon with avx512_bf16 but no AMX ran its bf16 GEMMs at 0.6x
-// fp32's (docs/benchmarks.md).
+// virtualised Xeon with avx512_bf16 but no AMX ran bf16 forwards at 0.6-0.7x
+// fp32's speed (docs/benchmarks.md).
 func AutoDType(dev gotch.Device, cpu CPUPrecision, r Rates) gotch.DType {
 	if dev.IsCuda() {
 		for _, d := range ProbeDriver().Devices {

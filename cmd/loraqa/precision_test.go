@@ -124,7 +124,8 @@ func TestDTypeAuto(t *testing.T) {
 
 // TestDTypeMeasured: where bf16 measured slower than fp32 (avx512_bf16, no
 // AMX), auto answers in int8 and trains in fp32, and an explicit bf16 runs
-// with a warning that gives both rates and what auto would pick.
+// with a warning that gives both rates and what auto would pick; where bf16
+// measured 2.4x fp32's rate, it runs without one.
 func TestDTypeMeasured(t *testing.T) {
 	int8Here := gotch.Int8
 	if torch.Int8Available() != nil {
@@ -140,7 +141,7 @@ func TestDTypeMeasured(t *testing.T) {
 	require.NoError(t, err)
 	// engine.Load warns from this machine's own flags and rates, which these
 	// tests cannot replace: only the command's warning is looked for.
-	assert.Equal(t, 1, strings.Count(log, "warning: bf16 runs slower than fp32 on this CPU: one linear at 75 against 156 GFLOP/s (Intel(R) Xeon(R) Processor, flags: avx2 avx512f avx512_vnni avx_vnni avx512_bf16); dtype auto picks "+torch.DTypeName(int8Here)+" to answer"), log)
+	assert.Equal(t, 1, strings.Count(log, "warning: bf16 gains little or nothing over fp32 on this CPU: one linear at 75 against 156 GFLOP/s (Intel(R) Xeon(R) Processor, flags: avx2 avx512f avx512_vnni avx_vnni avx512_bf16); dtype auto picks "+torch.DTypeName(int8Here)+" to answer"), log)
 	onCPU(t, zen4, torch.Rates{FP32: 100, BF16: 240})
 	log, err = predictBF16(t)
 	require.NoError(t, err)

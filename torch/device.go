@@ -74,7 +74,7 @@ func DeviceName(d gotch.Device) string {
 func ParseDType(s string, dev gotch.Device) (gotch.DType, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "auto":
-		return AutoDType(dev, HostCPU(), HostRates()), nil
+		return AutoDType(dev, HostCPU(), HostRatesFor(dev)), nil
 	case "", "fp32", "float32":
 		return gotch.Float, nil
 	case "bf16", "bfloat16":

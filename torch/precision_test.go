@@ -166,7 +166,8 @@ func TestAutoDTypeOnTheCPU(t *testing.T) {
 
 // TestProbeRates: this host's rates are measured for fp32 always, for bf16
 // exactly where it is native and linears pack, for int8 exactly where its
-// activations get 8 bits and int8 runs; the probe leaves no tensor behind.
+// activations get 8 bits and int8 runs; the probe leaves no tensor behind;
+// for a CUDA device nothing is measured.
 func TestProbeRates(t *testing.T) {
 	cpu := torch.HostCPU()
 	live := torch.LiveTensors()
@@ -177,6 +178,8 @@ func TestProbeRates(t *testing.T) {
 	assert.Greater(t, r.FP32, 1.0, "one 384x768x768 linear runs at more than 1 GFLOP/s")
 	assert.Equal(t, cpu.BF16Native && torch.PackedLinearAvailable() == nil, r.BF16 > 0, "bf16 measured")
 	assert.Equal(t, cpu.Int8ActivationBits == 8 && torch.Int8Available() == nil, r.Int8 > 0, "int8 measured")
-	assert.Equal(t, torch.Rates{FP32: r.FP32}.Measured(), true)
+	assert.True(t, torch.Rates{FP32: r.FP32}.Measured())
 	assert.False(t, torch.Rates{}.Measured())
+	assert.Equal(t, torch.HostRates(), torch.HostRatesFor(gotch.CPU))
+	assert.False(t, torch.HostRatesFor(gotch.Device{Name: "cuda", Value: 0}).Measured(), "CUDA: the CPU's rates are not weighed")
 }

@@ -107,3 +107,12 @@ var hostRates = sync.OnceValue(func() Rates { return ProbeRates(HostCPU()) })
 
 // HostRates is ProbeRates of this host, measured on the first call.
 func HostRates() Rates { return hostRates() }
+
+// HostRatesFor is HostRates where dev is the CPU, and nothing measured on
+// CUDA, where auto does not weigh the CPU's rates.
+func HostRatesFor(dev gotch.Device) Rates {
+	if dev.IsCuda() {
+		return Rates{}
+	}
+	return HostRates()
+}

@@ -84,6 +84,15 @@ var (
 	hostRates = torch.HostRates
 )
 
+// ratesFor is hostRates on the CPU; on CUDA, where auto does not weigh
+// them, nothing is measured.
+func ratesFor(dev gotch.Device) torch.Rates {
+	if dev.IsCuda() {
+		return torch.Rates{}
+	}
+	return hostRates()
+}
+
 // resolveDevice parses a device flag (or the device key) and resolves the
 // dtype s, named by what, for it as resolveDType does: the two steps every
 // command that runs a model starts with.
@@ -119,9 +128,9 @@ func resolveDType(what, s string, dev gotch.Device, force, infer bool) (gotch.DT
 	var dt gotch.DType
 	switch {
 	case auto && infer: // here, not through ParseDType: tests give hostCPU another CPU
-		dt = torch.AutoInferenceDType(dev, hostCPU(), hostRates())
+		dt = torch.AutoInferenceDType(dev, hostCPU(), ratesFor(dev))
 	case auto:
-		dt = torch.AutoDType(dev, hostCPU(), hostRates())
+		dt = torch.AutoDType(dev, hostCPU(), ratesFor(dev))
 	default:
 		var err error
 		if dt, err = torch.ParseDType(s, dev); err != nil {
